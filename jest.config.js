@@ -1,0 +1,39 @@
+const shared = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      {
+        jsc: { parser: { syntax: 'typescript' }, target: 'es2023' },
+        module: { type: 'es6' },
+        sourceMaps: 'inline',
+      },
+    ],
+  },
+  testMatch: ['**/*.test.ts'],
+};
+
+/** @type {import('jest').Config} */
+const config = {
+  projects: [
+    // Pure code: no servers, runs anywhere in seconds.
+    { ...shared, displayName: 'unit', roots: ['<rootDir>/test/unit'] },
+    // Real PostgreSQL and Temporal, started once per run by the global setup.
+    {
+      ...shared,
+      displayName: 'integration',
+      roots: ['<rootDir>/test/api', '<rootDir>/test/workflow', '<rootDir>/test/e2e'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+    },
+  ],
+  testTimeout: 60_000,
+  // Two cores: one suite at a time keeps the shared PostgreSQL and Temporal servers responsive.
+  maxWorkers: 1,
+  // Temporal's native runtime keeps handles open after teardown (sdk-typescript #928).
+  forceExit: true,
+};
+
+export default config;

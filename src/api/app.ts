@@ -1,0 +1,61 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { Scalar } from '@scalar/hono-api-reference';
+import { bodyLimit } from 'hono/body-limit';
+import { registerApplications } from './applications.js';
+import type { AppDeps, AppEnv } from './context.js';
+import { errorHandler, notFoundHandler, sendProblem, zodIssuesToFields } from './errors.js';
+import { registerHealth } from './health.js';
+import { requireBearer } from './middleware/auth.js';
+import { requestContext } from './middleware/request-context.js';
+import { registerOrganizations } from './organizations.js';
+import { problem } from './problem.js';
+
+const maxBodyBytes = 1024 * 1024;
+
+/** Builds the HTTP API over injected services, so tests and the server wire it the same way. */
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        return sendProblem(
+          c,
+          problem(400, 'validation_failed', 'The request failed validation.', c.get('requestId'), zodIssuesToFields(result.error)),
+        );
+      }
+      return undefined;
+    },
+  });
+
+  app.use('*', requestContext(deps));
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: (c) =>
+        sendProblem(c, problem(413, 'body_too_large', `Request bodies are limited to ${maxBodyBytes} bytes.`, c.get('requestId'))),
+    }),
+    requireBearer(),
+  );
+  app.onError(errorHandler);
+  app.notFound(notFoundHandler);
+
+  registerHealth(app);
+  registerApplications(app);
+  registerOrganizations(app);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key (shown once when created) or a JWT for a person.',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Ledgerflow API',
+      version: '0.1.0',
+      description: 'Workflow-orchestrated B2B billing: catalog, organizations, subscriptions, usage, invoices.',
+    },
+  });
+  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Ledgerflow API' }));
+  return app;
+}

@@ -1,0 +1,31 @@
+import { randomUUID } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import type { AppDeps, AppEnv } from '../context.js';
+
+const acceptableRequestId = /^[\w.:-]{1,128}$/;
+
+/**
+ * Puts the services and a request id in the context, binds the id to every log line of the
+ * request, echoes it in `X-Request-Id`, and logs one line per request when it completes.
+ */
+export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const offered = c.req.header('x-request-id');
+    const requestId = offered && acceptableRequestId.test(offered) ? offered : randomUUID();
+    const logger = deps.logger.child({ requestId });
+    c.set('requestId', requestId);
+    c.set('logger', logger);
+    c.set('config', deps.config);
+    c.set('orm', deps.orm);
+    c.set('temporal', deps.temporal);
+    c.set('clock', deps.clock);
+    c.set('readiness', deps.readiness);
+    c.header('x-request-id', requestId);
+    const started = performance.now();
+    await next();
+    logger.info(
+      { method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round(performance.now() - started) },
+      'request completed',
+    );
+  };
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const optionalUrl = (protocols: string[]) =>
+  z
+    .url({ protocol: new RegExp(`^(${protocols.join('|')})$`) })
+    .optional();
+
+/**
+ * Every environment variable Ledgerflow reads. docker-compose.yml uses exactly these names
+ * (a test checks it), so keep the two in step.
+ */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port.default(3000),
+  /** Unset: `npm start` runs an embedded PostgreSQL and sets it for the API and worker. */
+  DATABASE_URL: optionalUrl(['postgres', 'postgresql']),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /** Unset: `npm start` runs the Temporal CLI dev server and sets it. */
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[\w.-]+:\d{1,5}$/, 'must be host:port')
+    .optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('ledgerflow'),
+  /** Where `npm start` keeps the embedded PostgreSQL cluster and the Temporal SQLite file. */
+  LEDGERFLOW_DATA_DIR: z.string().min(1).default('.data'),
+  EMBEDDED_POSTGRES_PORT: port.default(54329),
+  TEMPORAL_DEV_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  STRIPE_MOCK_PORT: port.default(12111),
+  /** Unset in development: `npm start` runs stripe-mock and points the Stripe client at it. */
+  STRIPE_API_URL: optionalUrl(['http', 'https']),
+  STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_\w+$/, 'must be a Stripe secret key (sk_… or rk_…)').default('sk_test_ledgerflow'),
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** The operator's bootstrap key, accepted as a `platform_admin` API key. */
+  LEDGERFLOW_ADMIN_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** How long in-flight requests and activities get to finish on SIGTERM. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type RequiredKey = 'DATABASE_URL' | 'TEMPORAL_ADDRESS';
+export type ConfigWith<K extends RequiredKey> = Config & { [P in K]-?: NonNullable<Config[P]> };
+
+/**
+ * Parses the environment. Empty strings count as unset, so `FOO=` in a shell or compose file
+ * falls back to the default instead of failing as an invalid value.
+ */
+export function loadConfig<K extends RequiredKey = never>(
+  env: Record<string, string | undefined> = process.env,
+  required: readonly K[] = [],
+): ConfigWith<K> {
+  const present = Object.fromEntries(
+    Object.keys(configSchema.shape).flatMap((key) => {
+      const value = env[key];
+      return value === undefined || value === '' ? [] : [[key, value]];
+    }),
+  );
+  const parsed = configSchema.safeParse(present);
+  const issues = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  for (const key of required) {
+    if (parsed.success && parsed.data[key] === undefined) {
+      issues.push(`${key}: required by this process (npm start sets it; set it yourself to use an external server)`);
+    }
+  }
+  if (!parsed.success || issues.length > 0) throw new ConfigError(issues);
+  return parsed.data as ConfigWith<K>;
+}
+
+/** Entrypoints call this: a bad value stops the process with a message naming the variable. */
+export function loadConfigOrExit<K extends RequiredKey = never>(required: readonly K[] = []): ConfigWith<K> {
+  try {
+    return loadConfig(process.env, required);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,31 @@
+import { defineEntity, p } from '@mikro-orm/core';
+
+export const paymentTermsValues = ['charge_automatically', 'send_invoice'] as const;
+export type PaymentTerms = (typeof paymentTermsValues)[number];
+
+/**
+ * A customer or one of its billing entities. A child (with a parent) is invoiced on its
+ * parent's consolidated invoice; only organizations without a parent are billing accounts.
+ */
+const OrganizationSchema = defineEntity({
+  name: 'Organization',
+  tableName: 'organizations',
+  properties: {
+    id: p.uuid().primary(),
+    name: p.string().length(200),
+    currency: p.string().length(3),
+    parent: () => p.manyToOne(Organization).nullable().deleteRule('restrict'),
+    billingEmail: p.string().length(320).nullable(),
+    taxRatePercent: p.decimal('string').precision(7).scale(4).default('0'),
+    paymentTerms: p.enum(paymentTermsValues).default('charge_automatically'),
+    netTermsDays: p.integer().default(0),
+    billingAnchorDay: p.integer().nullable(),
+    /** Set by the billing workflow's first activity: proof that `billing:<id>` is running. */
+    billingStartedAt: p.datetime().nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+  },
+});
+
+export class Organization extends OrganizationSchema.class {}
+OrganizationSchema.setClass(Organization);

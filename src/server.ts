@@ -1,0 +1,58 @@
+import { serve } from '@hono/node-server';
+import { Connection, Client } from '@temporalio/client';
+import { createApp } from './api/app.js';
+import { systemClock } from './clock.js';
+import { loadConfigOrExit } from './config.js';
+import { createOrm } from './db/orm.js';
+import { createLogger } from './logger.js';
+
+const config = loadConfigOrExit(['DATABASE_URL', 'TEMPORAL_ADDRESS']);
+const logger = createLogger(config, 'ledgerflow-api');
+
+const orm = await createOrm(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+// Lazy: the API starts even while Temporal is down, and /readyz says so until it answers.
+const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
+const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+
+const app = createApp({
+  config,
+  orm,
+  temporal,
+  clock: systemClock,
+  logger,
+  readiness: {
+    postgres: async () => {
+      await orm.em.fork().getConnection().execute('select 1');
+    },
+    temporal: async () => {
+      await connection.healthService.check({});
+    },
+  },
+});
+
+const server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.PORT }, (info) => {
+  logger.info({ url: `http://${config.HOST}:${info.port}` }, 'api listening');
+});
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'api stopping: no new connections, in-flight requests finish');
+  const forced = setTimeout(() => {
+    logger.warn('grace period over: closing remaining connections');
+    if ('closeAllConnections' in server) server.closeAllConnections();
+  }, config.SHUTDOWN_GRACE_MS);
+  forced.unref();
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+  });
+  await connection.close();
+  await orm.close();
+  logger.info('api stopped');
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void shutdown(signal));
+}

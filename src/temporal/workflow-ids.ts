@@ -1,0 +1,4 @@
+/** Workflow ids are business keys, so a retried start finds the workflow it already started. */
+export const workflowIds = {
+  billing: (accountId: string) => `billing:${accountId}`,
+} as const;

@@ -1,0 +1,30 @@
+import { NativeConnection } from '@temporalio/worker';
+import { systemClock } from './clock.js';
+import { loadConfigOrExit } from './config.js';
+import { createOrm } from './db/orm.js';
+import { createLogger } from './logger.js';
+import { createWorker } from './temporal/worker.js';
+
+const config = loadConfigOrExit(['DATABASE_URL', 'TEMPORAL_ADDRESS']);
+const logger = createLogger(config, 'ledgerflow-worker');
+
+const orm = await createOrm(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+const worker = await createWorker({
+  connection,
+  namespace: config.TEMPORAL_NAMESPACE,
+  taskQueue: config.TEMPORAL_TASK_QUEUE,
+  deps: { orm, clock: systemClock, logger },
+  shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+});
+
+// The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown: no new tasks are polled,
+// in-flight activities get SHUTDOWN_GRACE_MS to finish, then run() resolves.
+logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
+try {
+  await worker.run();
+} finally {
+  await connection.close();
+  await orm.close();
+  logger.info('worker stopped');
+}

@@ -1,0 +1,1 @@
+export { billingCycle, type BillingCycleInput } from './billing-cycle.js';
