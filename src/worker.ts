@@ -1,12 +1,14 @@
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
 import { systemClock } from './clock.js';
 import { loadConfigOrExit } from './config.js';
 import { createOrm } from './db/orm.js';
 import { createLogger } from './logger.js';
+import { temporalLogger } from './temporal/logging.js';
 import { createWorker } from './temporal/worker.js';
 
 const config = loadConfigOrExit(['DATABASE_URL', 'TEMPORAL_ADDRESS']);
 const logger = createLogger(config, 'ledgerflow-worker');
+Runtime.install({ logger: temporalLogger(logger) });
 
 const orm = await createOrm(config.DATABASE_URL, config.DATABASE_POOL_MAX);
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });

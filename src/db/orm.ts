@@ -11,7 +11,7 @@ export function ormOptions(databaseUrl: string, poolMax = 10): Options {
     entities,
     extensions: [Migrator],
     // Listed explicitly: no glob discovery, so the same list works under tsx, jest and dist/.
-    migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false },
+    migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false, silent: true },
     pool: { min: 0, max: poolMax },
     // Queries without an explicit fork are a bug: every request and activity forks its own.
     allowGlobalContext: false,

@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import pg from 'pg';
+import { pino } from 'pino';
+import { createApp } from '../../src/api/app.js';
+import { systemClock, type Clock } from '../../src/clock.js';
+import { createOrm, migrateUp, type Orm } from '../../src/db/orm.js';
+import { temporalLogger } from '../../src/temporal/logging.js';
+import { createWorker } from '../../src/temporal/worker.js';
+import { sharedServer } from './servers.js';
+
+export const testAdminKey = 'lf_test_admin_key_0123456789abcdef0123456789';
+
+export interface TestStack {
+  /** Base URL of a real HTTP server in front of the app. */
+  baseUrl: string;
+  databaseUrl: string;
+  orm: Orm;
+  temporal: Client;
+  taskQueue: string;
+  /** Runs SQL against this suite's database directly, bypassing the ORM. */
+  sql<T extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>;
+  request(method: string, path: string, options?: { body?: unknown; headers?: Record<string, string> }): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+/** One Temporal runtime per test file, logging through the suite's (normally silent) logger. */
+function installTestRuntime(logger: pino.Logger) {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: temporalLogger(logger, 'WARN') });
+  runtimeInstalled = true;
+}
+
+async function createSuiteDatabase(): Promise<{ name: string; url: string; admin: string }> {
+  const admin = sharedServer('postgresUrl');
+  const name = `suite_${randomUUID().replaceAll('-', '')}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`create database ${client.escapeIdentifier(name)}`);
+  await client.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { name, url: url.toString(), admin };
+}
+
+/**
+ * The real stack for one suite: its own database (migrated), its own task queue with a worker
+ * polling it, and the API served over HTTP — the same pieces `npm start` runs.
+ */
+export async function startTestStack(options: { clock?: Clock } = {}): Promise<TestStack> {
+  const clock = options.clock ?? systemClock;
+  const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+  installTestRuntime(logger);
+  const database = await createSuiteDatabase();
+  const orm = await createOrm(database.url, 5);
+  await migrateUp(orm);
+
+  const address = sharedServer('temporalAddress');
+  const taskQueue = `suite-${randomUUID()}`;
+  const nativeConnection = await NativeConnection.connect({ address });
+  const worker: Worker = await createWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    deps: { orm, clock, logger },
+    shutdownGraceMs: 5_000,
+    workflowBundle: { codePath: sharedServer('workflowBundle') },
+  });
+  const workerRun = worker.run();
+
+  const connection = await Connection.connect({ address });
+  const temporal = new Client({ connection, namespace: 'default' });
+  const app = createApp({
+    config: { TEMPORAL_TASK_QUEUE: taskQueue, LEDGERFLOW_ADMIN_KEY: testAdminKey },
+    orm,
+    temporal,
+    clock,
+    logger,
+    readiness: {
+      postgres: async () => {
+        await orm.em.fork().getConnection().execute('select 1');
+      },
+      temporal: async () => {
+        await connection.healthService.check({});
+      },
+    },
+  });
+  const server: ServerType = await new Promise((resolve) => {
+    const started = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(started));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+
+  return {
+    baseUrl,
+    databaseUrl: database.url,
+    orm,
+    temporal,
+    taskQueue,
+    sql: async (text, values) => (await pool.query(text, values)).rows,
+    request: (method, path, { body, headers = {} } = {}) =>
+      fetch(`${baseUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${testAdminKey}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      }),
+    stop: async () => {
+      await new Promise((resolve) => server.close(resolve));
+      worker.shutdown();
+      await workerRun;
+      await connection.close();
+      await nativeConnection.close();
+      await pool.end();
+      await orm.close();
+      const admin = new pg.Client({ connectionString: database.admin });
+      await admin.connect();
+      await admin.query(`drop database if exists ${admin.escapeIdentifier(database.name)} with (force)`);
+      await admin.end();
+    },
+  };
+}
