@@ -1,6 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { ZodError } from 'zod';
 import { registerApplications } from './applications.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { errorHandler, notFoundHandler, sendProblem, zodIssuesToFields } from './errors.js';
@@ -8,22 +10,21 @@ import { registerHealth } from './health.js';
 import { requireBearer } from './middleware/auth.js';
 import { requestContext } from './middleware/request-context.js';
 import { registerOrganizations } from './organizations.js';
-import { problem } from './problem.js';
+import { ApiError, problem } from './problem.js';
 
 const maxBodyBytes = 1024 * 1024;
+
+function validationFailed(error: ZodError, c: Context<AppEnv>) {
+  return sendProblem(
+    c,
+    problem(400, 'validation_failed', 'The request failed validation.', c.get('requestId'), zodIssuesToFields(error)),
+  );
+}
 
 /** Builds the HTTP API over injected services, so tests and the server wire it the same way. */
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
-    defaultHook: (result, c) => {
-      if (!result.success) {
-        return sendProblem(
-          c,
-          problem(400, 'validation_failed', 'The request failed validation.', c.get('requestId'), zodIssuesToFields(result.error)),
-        );
-      }
-      return undefined;
-    },
+    defaultHook: (result, c) => (result.success ? undefined : validationFailed(result.error, c)),
   });
 
   app.use('*', requestContext(deps));
@@ -31,8 +32,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     '/v1/*',
     bodyLimit({
       maxSize: maxBodyBytes,
-      onError: (c) =>
-        sendProblem(c, problem(413, 'body_too_large', `Request bodies are limited to ${maxBodyBytes} bytes.`, c.get('requestId'))),
+      onError: () => {
+        throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${maxBodyBytes} bytes.`);
+      },
     }),
     requireBearer(),
   );

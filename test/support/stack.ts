@@ -101,7 +101,7 @@ export async function startTestStack(options: { clock?: Clock } = {}): Promise<T
     orm,
     temporal,
     taskQueue,
-    sql: async (text, values) => (await pool.query(text, values)).rows,
+    sql: async <T extends pg.QueryResultRow>(text: string, values?: unknown[]) => (await pool.query<T>(text, values)).rows,
     request: (method, path, { body, headers = {} } = {}) =>
       fetch(`${baseUrl}${path}`, {
         method,
