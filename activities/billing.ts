@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import type Stripe from 'stripe';
 import type { Clock } from '../src/clock.js';
 import type { Orm } from '../src/db/orm.js';
 import { Organization } from '../src/db/entities/index.js';
@@ -6,6 +7,7 @@ import type { Logger } from '../src/logger.js';
 
 export interface BillingActivityDeps {
   orm: Orm;
+  stripe: Stripe;
   clock: Clock;
   logger: Logger;
 }

@@ -12,6 +12,7 @@ import { loadConfigOrExit } from '../src/config.js';
 import { createOrm, migrateUp } from '../src/db/orm.js';
 import { startEmbeddedPostgres, type RunningPostgres } from './lib/embedded-postgres.js';
 import { portAnswers, waitFor } from './lib/ports.js';
+import { startStripeMock, type RunningStripeMock } from './lib/stripe-mock.js';
 import { startTemporalDevServer, type RunningTemporal } from './lib/temporal-dev-server.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -66,7 +67,7 @@ function spawnService(name: string, script: string, env: NodeJS.ProcessEnv): Ser
 
 let postgres: RunningPostgres | undefined;
 let temporal: RunningTemporal | undefined;
-let stripeMock: ChildProcess | undefined;
+let stripeMock: RunningStripeMock | undefined;
 const services: Service[] = [];
 let stopping = false;
 
@@ -76,7 +77,7 @@ async function stopAll(exitCode: number): Promise<never> {
     say('stopping: API and worker first (in-flight requests and activities finish), then the servers');
     for (const service of services) if (service.process.exitCode === null) service.process.kill('SIGTERM');
     await Promise.all(services.map((service) => service.exited));
-    stripeMock?.kill('SIGTERM');
+    await stripeMock?.stop();
     await temporal?.stop();
     await postgres?.stop();
     say('stopped');
@@ -118,12 +119,8 @@ async function main() {
   let stripeApiUrl = config.STRIPE_API_URL;
   if (!stripeApiUrl) {
     await ensurePortFree(config.STRIPE_MOCK_PORT, 'STRIPE_MOCK_PORT');
-    stripeMock = spawn('stripe-mock', ['-http-addr', `127.0.0.1:${config.STRIPE_MOCK_PORT}`, '-https-port', '0'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    stripeMock.stderr?.on('data', (chunk: Buffer) => quietLog('stripe-mock')(chunk.toString().trimEnd()));
-    await waitFor('stripe-mock', () => portAnswers(config.STRIPE_MOCK_PORT), 30_000);
-    stripeApiUrl = `http://127.0.0.1:${config.STRIPE_MOCK_PORT}`;
+    stripeMock = await startStripeMock({ executable: 'stripe-mock', port: config.STRIPE_MOCK_PORT, onLog: quietLog('stripe-mock') });
+    stripeApiUrl = stripeMock.url;
   }
 
   say('applying database migrations');

@@ -2,6 +2,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { systemClock } from './clock.js';
 import { loadConfigOrExit } from './config.js';
 import { createOrm } from './db/orm.js';
+import { createStripeClient } from './integrations/stripe.js';
 import { createLogger } from './logger.js';
 import { temporalLogger } from './temporal/logging.js';
 import { createWorker } from './temporal/worker.js';
@@ -16,7 +17,7 @@ const worker = await createWorker({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.TEMPORAL_TASK_QUEUE,
-  deps: { orm, clock: systemClock, logger },
+  deps: { orm, stripe: createStripeClient(config), clock: systemClock, logger },
   shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
 });
 

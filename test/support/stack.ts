@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { createApp } from '../../src/api/app.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { createOrm, migrateUp, type Orm } from '../../src/db/orm.js';
+import { createStripeClient } from '../../src/integrations/stripe.js';
 import { temporalLogger } from '../../src/temporal/logging.js';
 import { createWorker } from '../../src/temporal/worker.js';
 import { sharedServer } from './servers.js';
@@ -35,7 +36,14 @@ function installTestRuntime(logger: pino.Logger) {
   runtimeInstalled = true;
 }
 
-async function createSuiteDatabase(): Promise<{ name: string; url: string; admin: string }> {
+export interface SuiteDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** An empty database of this suite's own in the shared PostgreSQL. */
+export async function createSuiteDatabase(): Promise<SuiteDatabase> {
   const admin = sharedServer('postgresUrl');
   const name = `suite_${randomUUID().replaceAll('-', '')}`;
   const client = new pg.Client({ connectionString: admin });
@@ -44,7 +52,16 @@ async function createSuiteDatabase(): Promise<{ name: string; url: string; admin
   await client.end();
   const url = new URL(admin);
   url.pathname = `/${name}`;
-  return { name, url: url.toString(), admin };
+  return {
+    name,
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: admin });
+      await client.connect();
+      await client.query(`drop database if exists ${client.escapeIdentifier(name)} with (force)`);
+      await client.end();
+    },
+  };
 }
 
 /**
@@ -66,7 +83,7 @@ export async function startTestStack(options: { clock?: Clock } = {}): Promise<T
     connection: nativeConnection,
     namespace: 'default',
     taskQueue,
-    deps: { orm, clock, logger },
+    deps: { orm, stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_ledgerflow', STRIPE_API_URL: sharedServer('stripeApiUrl') }), clock, logger },
     shutdownGraceMs: 5_000,
     workflowBundle: { codePath: sharedServer('workflowBundle') },
   });
@@ -120,10 +137,7 @@ export async function startTestStack(options: { clock?: Clock } = {}): Promise<T
       await nativeConnection.close();
       await pool.end();
       await orm.close();
-      const admin = new pg.Client({ connectionString: database.admin });
-      await admin.connect();
-      await admin.query(`drop database if exists ${admin.escapeIdentifier(database.name)} with (force)`);
-      await admin.end();
+      await database.drop();
     },
   };
 }

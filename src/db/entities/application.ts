@@ -10,6 +10,7 @@ const ApplicationSchema = defineEntity({
     name: p.string().length(200),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
+  checks: [{ name: 'applications_slug_format', expression: `"slug" ~ '^[a-z0-9][a-z0-9-]{0,63}$'` }],
 });
 
 export class Application extends ApplicationSchema.class {}

@@ -25,6 +25,14 @@ const OrganizationSchema = defineEntity({
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },
+  indexes: [{ name: 'organizations_parent_id_index', properties: ['parent'] }],
+  checks: [
+    { name: 'organizations_currency_format', expression: `"currency" ~ '^[A-Z]{3}$'` },
+    { name: 'organizations_not_own_parent', expression: '"parent_id" is null or "parent_id" <> "id"' },
+    { name: 'organizations_tax_rate_range', expression: '"tax_rate_percent" >= 0 and "tax_rate_percent" <= 100' },
+    { name: 'organizations_net_terms_range', expression: '"net_terms_days" >= 0 and "net_terms_days" <= 365' },
+    { name: 'organizations_anchor_day_range', expression: '"billing_anchor_day" is null or ("billing_anchor_day" >= 1 and "billing_anchor_day" <= 31)' },
+  ],
 });
 
 export class Organization extends OrganizationSchema.class {}

@@ -29,11 +29,11 @@ export class Migration20261121000000 extends Migration {
       constraint "organizations_currency_format" check ("currency" ~ '^[A-Z]{3}$'),
       constraint "organizations_not_own_parent" check ("parent_id" is null or "parent_id" <> "id"),
       constraint "organizations_tax_rate_range" check ("tax_rate_percent" >= 0 and "tax_rate_percent" <= 100),
-      constraint "organizations_net_terms_range" check ("net_terms_days" between 0 and 365),
-      constraint "organizations_anchor_day_range" check ("billing_anchor_day" is null or "billing_anchor_day" between 1 and 31)
+      constraint "organizations_net_terms_range" check ("net_terms_days" >= 0 and "net_terms_days" <= 365),
+      constraint "organizations_anchor_day_range" check ("billing_anchor_day" is null or ("billing_anchor_day" >= 1 and "billing_anchor_day" <= 31))
     );`);
     this.addSql(`create index "organizations_parent_id_index" on "organizations" ("parent_id");`);
-    this.addSql(`alter table "organizations" add constraint "organizations_parent_id_foreign" foreign key ("parent_id") references "organizations" ("id") on update cascade on delete restrict;`);
+    this.addSql(`alter table "organizations" add constraint "organizations_parent_id_foreign" foreign key ("parent_id") references "organizations" ("id") on delete restrict;`);
   }
 
   override down(): void {
