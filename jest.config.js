@@ -29,6 +29,7 @@ const config = {
       globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
     },
   ],
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.mjs'],
   testTimeout: 60_000,
   // Two cores: one suite at a time keeps the shared PostgreSQL and Temporal servers responsive.
   maxWorkers: 1,
