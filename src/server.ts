@@ -1,18 +1,16 @@
 import { serve } from '@hono/node-server';
-import { Connection, Client } from '@temporalio/client';
 import { createApp } from './api/app.js';
 import { systemClock } from './clock.js';
 import { loadConfigOrExit } from './config.js';
 import { createOrm } from './db/orm.js';
 import { createLogger } from './logger.js';
+import { createTemporalClient } from './temporal/client.js';
 
 const config = loadConfigOrExit(['DATABASE_URL', 'TEMPORAL_ADDRESS']);
 const logger = createLogger(config, 'ledgerflow-api');
 
 const orm = await createOrm(config.DATABASE_URL, config.DATABASE_POOL_MAX);
-// Lazy: the API starts even while Temporal is down, and /readyz says so until it answers.
-const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
-const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+const { client: temporal, connection } = createTemporalClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
 
 const app = createApp({
   config,

@@ -1,15 +1,15 @@
 import { Client, Connection } from '@temporalio/client';
-import type { Config } from '../config.js';
 
 export interface TemporalClientHandle {
   client: Client;
   connection: Connection;
 }
 
-export async function createTemporalClient(
-  config: Pick<Config, 'TEMPORAL_NAMESPACE'> & { TEMPORAL_ADDRESS: string },
-): Promise<TemporalClientHandle> {
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  return { client, connection };
+/**
+ * A client whose connection is made on first use, so the API starts while Temporal is still
+ * down and `/readyz` reports it instead of the process crashing.
+ */
+export function createTemporalClient(address: string, namespace: string): TemporalClientHandle {
+  const connection = Connection.lazy({ address });
+  return { client: new Client({ connection, namespace }), connection };
 }

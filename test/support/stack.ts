@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -9,6 +8,7 @@ import { createApp } from '../../src/api/app.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { createOrm, migrateUp, type Orm } from '../../src/db/orm.js';
 import { createStripeClient } from '../../src/integrations/stripe.js';
+import { createTemporalClient, type TemporalClientHandle } from '../../src/temporal/client.js';
 import { temporalLogger } from '../../src/temporal/logging.js';
 import { createWorker } from '../../src/temporal/worker.js';
 import { sharedServer } from './servers.js';
@@ -20,7 +20,7 @@ export interface TestStack {
   baseUrl: string;
   databaseUrl: string;
   orm: Orm;
-  temporal: Client;
+  temporal: TemporalClientHandle['client'];
   taskQueue: string;
   /** Runs SQL against this suite's database directly, bypassing the ORM. */
   sql<T extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>;
@@ -89,8 +89,7 @@ export async function startTestStack(options: { clock?: Clock } = {}): Promise<T
   });
   const workerRun = worker.run();
 
-  const connection = await Connection.connect({ address });
-  const temporal = new Client({ connection, namespace: 'default' });
+  const { client: temporal, connection } = createTemporalClient(address, 'default');
   const app = createApp({
     config: { TEMPORAL_TASK_QUEUE: taskQueue, LEDGERFLOW_ADMIN_KEY: testAdminKey },
     orm,
