@@ -26,6 +26,27 @@ const OrganizationSchema = defineEntity({
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },
   indexes: [{ name: 'organizations_parent_id_index', properties: ['parent'] }],
+  // A parent may have parents of its own, but an organization never becomes its own ancestor.
+  triggers: [
+    {
+      name: 'organizations_no_cycle',
+      timing: 'before',
+      events: ['insert', 'update'],
+      forEach: 'row',
+      body: `if new.parent_id is not null and exists (
+          with recursive ancestors(id) as (
+            select new.parent_id
+            union
+            select o.parent_id from organizations o join ancestors a on o.id = a.id where o.parent_id is not null
+          )
+          select 1 from ancestors where id = new.id
+        ) then
+          raise exception 'organization % would become its own ancestor', new.id
+            using errcode = 'check_violation', constraint = 'organizations_no_cycle';
+        end if;
+        return new;`,
+    },
+  ],
   checks: [
     { name: 'organizations_currency_format', expression: `"currency" ~ '^[A-Z]{3}$'` },
     { name: 'organizations_not_own_parent', expression: '"parent_id" is null or "parent_id" <> "id"' },
