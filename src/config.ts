@@ -37,6 +37,14 @@ export const configSchema = z.object({
   STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
   /** The operator's bootstrap key, accepted as a `platform_admin` API key. */
   LEDGERFLOW_ADMIN_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Development: people's JWTs signed with this HS256 secret. */
+  JWT_HS256_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Production: people's JWTs verified against this identity provider's JWKS. */
+  JWT_JWKS_URL: optionalUrl(['https']),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  /** Requests per minute per caller (API key or person), per API process. */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1_200),
   /** How long in-flight requests and activities get to finish on SIGTERM. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
 });

@@ -7,9 +7,19 @@ import { registerApplications } from './applications.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { errorHandler, notFoundHandler, sendProblem, zodIssuesToFields } from './errors.js';
 import { registerHealth } from './health.js';
-import { requireBearer } from './middleware/auth.js';
+import { registerApiKeys } from './api-keys.js';
+import { registerAuditEvents } from './audit-events.js';
+import { authenticate } from './auth/authenticate.js';
+import { registerDepartments } from './departments.js';
+import { registerExternalIds } from './external-ids.js';
+import { registerMembers } from './members.js';
+import { registerMetrics } from './metrics.js';
+import { rateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
+import { unitOfWork } from './middleware/unit-of-work.js';
 import { registerOrganizations } from './organizations.js';
+import { registerPlans } from './plans.js';
+import { registerWebhookEndpoints } from './webhook-endpoints.js';
 import { ApiError, problem } from './problem.js';
 
 const maxBodyBytes = 1024 * 1024;
@@ -36,14 +46,24 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
         throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${maxBodyBytes} bytes.`);
       },
     }),
-    requireBearer(),
+    authenticate(deps.config),
+    rateLimit(deps.config.RATE_LIMIT_PER_MINUTE),
+    unitOfWork(),
   );
   app.onError(errorHandler);
   app.notFound(notFoundHandler);
 
   registerHealth(app);
   registerApplications(app);
+  registerMetrics(app);
+  registerPlans(app);
   registerOrganizations(app);
+  registerDepartments(app);
+  registerMembers(app);
+  registerExternalIds(app);
+  registerApiKeys(app);
+  registerWebhookEndpoints(app);
+  registerAuditEvents(app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

@@ -1,14 +1,27 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { Logger } from '../logger.js';
+import type { Principal } from './auth/policy.js';
 
 /** A check `/readyz` runs; it resolves when the dependency answers and throws when it does not. */
 export type ReadinessCheck = () => Promise<void>;
 
+export type ApiConfig = Pick<
+  Config,
+  | 'TEMPORAL_TASK_QUEUE'
+  | 'LEDGERFLOW_ADMIN_KEY'
+  | 'JWT_HS256_SECRET'
+  | 'JWT_JWKS_URL'
+  | 'JWT_ISSUER'
+  | 'JWT_AUDIENCE'
+  | 'RATE_LIMIT_PER_MINUTE'
+>;
+
 export interface AppDeps {
-  config: Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'LEDGERFLOW_ADMIN_KEY'>;
+  config: ApiConfig;
   orm: Orm;
   temporal: Client;
   clock: Clock;
@@ -17,5 +30,14 @@ export interface AppDeps {
 }
 
 export interface AppEnv {
-  Variables: AppDeps & { requestId: string };
+  Variables: AppDeps & {
+    requestId: string;
+    /** Authenticated caller (set on `/v1` routes). */
+    principal: Principal;
+    /**
+     * This request's unit of work: a transaction for a mutation (committed only when the response
+     * is a success), a plain fork for reads.
+     */
+    em: EntityManager;
+  };
 }

@@ -11,6 +11,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ZodError } from 'zod';
+import { DomainError } from '../domain/index.js';
 import type { AppEnv } from './context.js';
 import { ApiError, problem, problemContentType, type Problem } from './problem.js';
 
@@ -33,6 +34,9 @@ export function sendProblem(c: Context<AppEnv>, body: Problem, headers: Record<s
 export function toProblem(error: unknown, requestId: string): Problem {
   if (error instanceof ApiError) {
     return problem(error.status, error.code, error.message, requestId, error.errors);
+  }
+  if (error instanceof DomainError) {
+    return problem(422, error.code.toLowerCase(), error.message, requestId);
   }
   if (error instanceof ZodError) {
     return problem(400, 'validation_failed', 'The request failed validation.', requestId, zodIssuesToFields(error));
@@ -69,9 +73,9 @@ export const errorHandler: ErrorHandler<AppEnv> = (error, c) => {
   const requestId = c.get('requestId');
   const body = toProblem(error, requestId);
   const log = c.get('logger');
-  if (body.status >= 500) log.error({ err: error, requestId }, 'request failed');
-  else log.debug({ requestId, code: body.code }, 'request refused');
-  return sendProblem(c, body);
+  if (body.status >= 500) log.error({ err: error }, 'request failed');
+  else log.debug({ code: body.code }, 'request refused');
+  return sendProblem(c, body, error instanceof ApiError ? error.headers : undefined);
 };
 
 export const notFoundHandler: NotFoundHandler<AppEnv> = (c) =>

@@ -1,15 +1,28 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { Organization, paymentTermsValues } from '../db/entities/index.js';
+import { subtreeOf, type OrganizationNode } from '../db/repositories/organizations.js';
+import { currencyExponent } from '../domain/index.js';
 import { workflowIds } from '../temporal/workflow-ids.js';
 import type { billingCycle } from '../../workflows/index.js';
+import { requireGlobal, requireOrganization } from './access.js';
+import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
-import { ApiError, problemResponses } from './problem.js';
-import { jsonBody } from './schemas.js';
+import { problemResponses } from './problem.js';
+import { currencySchema, jsonBody, jsonResponse, uuidParam } from './schemas.js';
+
+function isKnownCurrency(code: string): boolean {
+  try {
+    currencyExponent(code);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const CreateOrganizationSchema = z
   .strictObject({
     name: z.string().trim().min(1).max(200).openapi({ example: 'Acme Corp' }),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as USD').openapi({ example: 'USD' }),
+    currency: currencySchema.refine(isKnownCurrency, 'not an ISO 4217 currency Ledgerflow knows'),
     parentId: z.uuid().optional(),
     billingEmail: z.email().max(320).optional(),
     taxRatePercent: z.number().min(0).max(100).multipleOf(0.0001, 'at most 4 decimal places').optional(),
@@ -40,9 +53,28 @@ const OrganizationSchema = z
   })
   .openapi('Organization');
 
-const OrganizationIdParams = z.object({
-  id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }),
-});
+const UpdateOrganizationSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200),
+    billingEmail: z.email().max(320).nullable(),
+    taxRatePercent: z.number().min(0).max(100).multipleOf(0.0001, 'at most 4 decimal places'),
+    paymentTerms: z.enum(paymentTermsValues),
+    netTermsDays: z.number().int().min(0).max(365),
+    billingAnchorDay: z.number().int().min(1).max(31).nullable(),
+  })
+  .partial()
+  .openapi('UpdateOrganization');
+
+interface HierarchyNode {
+  id: string;
+  name: string;
+  children: HierarchyNode[];
+}
+const HierarchyNodeSchema: z.ZodType<HierarchyNode> = z.lazy(() =>
+  z.object({ id: z.uuid(), name: z.string(), children: z.array(HierarchyNodeSchema) }),
+);
+
+const OrganizationIdParams = z.object({ id: uuidParam('id') });
 
 const createOrganizationRoute = createRoute({
   method: 'post',
@@ -53,7 +85,7 @@ const createOrganizationRoute = createRoute({
   request: { body: jsonBody(CreateOrganizationSchema) },
   responses: {
     201: { description: 'Created', content: { 'application/json': { schema: OrganizationSchema } } },
-    ...problemResponses(400, 401, 422, 503),
+    ...problemResponses(400, 401, 403, 404, 422, 503),
   },
 });
 
@@ -66,9 +98,35 @@ const getOrganizationRoute = createRoute({
   request: { params: OrganizationIdParams },
   responses: {
     200: { description: 'The organization', content: { 'application/json': { schema: OrganizationSchema } } },
-    ...problemResponses(400, 401, 404, 503),
+    ...problemResponses(400, 401, 403, 404, 503),
   },
 });
+
+const updateOrganizationRoute = createRoute({
+  method: 'patch',
+  path: '/v1/organizations/{id}',
+  tags: ['Organizations'],
+  summary: 'Update an organization',
+  security: [{ bearer: [] }],
+  request: { params: OrganizationIdParams, body: jsonBody(UpdateOrganizationSchema) },
+  responses: { 200: jsonResponse('The updated organization', OrganizationSchema), ...problemResponses(400, 401, 403, 404) },
+});
+
+const hierarchyRoute = createRoute({
+  method: 'get',
+  path: '/v1/organizations/{id}/hierarchy',
+  tags: ['Organizations'],
+  summary: 'The organization and every organization below it',
+  security: [{ bearer: [] }],
+  request: { params: OrganizationIdParams },
+  responses: { 200: jsonResponse('The tree', HierarchyNodeSchema), ...problemResponses(400, 401, 403, 404) },
+});
+
+function toTree(nodes: OrganizationNode[]): HierarchyNode {
+  const byId = new Map(nodes.map((node) => [node.id, { id: node.id, name: node.name, children: [] as HierarchyNode[] }]));
+  for (const node of nodes.slice(1)) byId.get(node.parentId!)?.children.push(byId.get(node.id)!);
+  return byId.get(nodes[0]!.id)!;
+}
 
 function toOrganizationView(organization: Organization) {
   const parentId = organization.parent?.id ?? null;
@@ -92,42 +150,58 @@ function toOrganizationView(organization: Organization) {
 export function registerOrganizations(app: OpenAPIHono<AppEnv>) {
   app.openapi(createOrganizationRoute, async (c) => {
     const body = c.req.valid('json');
-    const { temporal, config } = c.var;
-    const organization = await c.var.orm.em.fork().transactional(async (em) => {
-      const parent = body.parentId ? await em.findOne(Organization, { id: body.parentId }) : null;
-      if (body.parentId && !parent) {
-        throw new ApiError(422, 'parent_not_found', `No organization ${body.parentId} to be the parent.`);
-      }
-      const created = em.create(Organization, {
-        id: crypto.randomUUID(),
-        name: body.name,
-        currency: body.currency,
-        parent,
-        billingEmail: body.billingEmail ?? null,
-        taxRatePercent: String(body.taxRatePercent ?? 0),
-        paymentTerms: body.paymentTerms ?? 'charge_automatically',
-        netTermsDays: body.netTermsDays ?? 0,
-        billingAnchorDay: body.billingAnchorDay ?? null,
-      });
-      await em.flush();
-      if (!parent) {
-        // Started before the commit: if Temporal refuses, the organization is rolled back
-        // and the caller retries; nothing is left half-created.
-        await temporal.workflow.start<typeof billingCycle>('billingCycle', {
-          workflowId: workflowIds.billing(created.id),
-          taskQueue: config.TEMPORAL_TASK_QUEUE,
-          args: [{ organizationId: created.id }],
-        });
-      }
-      return created;
+    const { temporal, config, em } = c.var;
+    if (body.parentId) await requireOrganization(c, 'organization.createChild', body.parentId);
+    else requireGlobal(c, 'organization.create');
+    const parent = body.parentId ? await em.findOneOrFail(Organization, { id: body.parentId }) : null;
+    const organization = em.create(Organization, {
+      id: crypto.randomUUID(),
+      name: body.name,
+      currency: body.currency,
+      parent,
+      billingEmail: body.billingEmail ?? null,
+      taxRatePercent: String(body.taxRatePercent ?? 0),
+      paymentTerms: body.paymentTerms ?? 'charge_automatically',
+      netTermsDays: body.netTermsDays ?? 0,
+      billingAnchorDay: body.billingAnchorDay ?? null,
     });
-    return c.json(toOrganizationView(organization), 201);
+    await em.flush();
+    const view = toOrganizationView(organization);
+    audit(c, { action: 'organization.created', organizationId: organization.id, targetType: 'organization', targetId: organization.id, after: view });
+    if (!parent) {
+      // Started before the request's transaction commits: if Temporal refuses, the organization
+      // is rolled back and the caller retries; nothing is left half-created.
+      await temporal.workflow.start<typeof billingCycle>('billingCycle', {
+        workflowId: workflowIds.billing(organization.id),
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        args: [{ organizationId: organization.id }],
+      });
+    }
+    return c.json(view, 201);
   });
 
   app.openapi(getOrganizationRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const organization = await c.var.orm.em.fork().findOne(Organization, { id });
-    if (!organization) throw new ApiError(404, 'organization_not_found', `No organization ${id}.`);
-    return c.json(toOrganizationView(organization), 200);
+    await requireOrganization(c, 'organization.read', id);
+    return c.json(toOrganizationView(await c.var.em.findOneOrFail(Organization, { id })), 200);
+  });
+
+  app.openapi(updateOrganizationRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    await requireOrganization(c, 'organization.update', id);
+    const { taxRatePercent, ...changes } = c.req.valid('json');
+    const organization = await c.var.em.findOneOrFail(Organization, { id });
+    const before = toOrganizationView(organization);
+    c.var.em.assign(organization, { ...changes, ...(taxRatePercent === undefined ? {} : { taxRatePercent: String(taxRatePercent) }) });
+    await c.var.em.flush();
+    const after = toOrganizationView(organization);
+    audit(c, { action: 'organization.updated', organizationId: id, targetType: 'organization', targetId: id, before, after });
+    return c.json(after, 200);
+  });
+
+  app.openapi(hierarchyRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    await requireOrganization(c, 'organization.read', id);
+    return c.json(toTree(await subtreeOf(c.var.em, id)), 200);
   });
 }

@@ -27,6 +27,7 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly errors?: Problem['errors'],
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'ApiError';

@@ -104,13 +104,13 @@ describe('POST /v1/organizations → PostgreSQL and billing:<id> in Temporal', (
     expect(((await response.json()) as { code: string }).code).toBe('malformed_request');
   });
 
-  it('answers 422 for a parent that does not exist and creates nothing', async () => {
+  it('answers 404 for a parent that does not exist and creates nothing', async () => {
     const before = await stack.sql<{ count: string }>('select count(*) from organizations');
     const response = await stack.request('POST', '/v1/organizations', {
       body: { name: 'Orphan', currency: 'USD', parentId: '00000000-0000-4000-8000-000000000000' },
     });
-    expect(response.status).toBe(422);
-    expect(((await response.json()) as { code: string }).code).toBe('parent_not_found');
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { code: string }).code).toBe('organization_not_found');
     expect(await stack.sql('select count(*) from organizations')).toEqual(before);
   });
 

@@ -14,6 +14,7 @@ import { createWorker } from '../../src/temporal/worker.js';
 import { sharedServer } from './servers.js';
 
 export const testAdminKey = 'lf_test_admin_key_0123456789abcdef0123456789';
+export const testJwtSecret = 'ledgerflow-test-jwt-secret-0123456789abcdef';
 
 export interface TestStack {
   /** Base URL of a real HTTP server in front of the app. */
@@ -68,7 +69,7 @@ export async function createSuiteDatabase(): Promise<SuiteDatabase> {
  * The real stack for one suite: its own database (migrated), its own task queue with a worker
  * polling it, and the API served over HTTP — the same pieces `npm start` runs.
  */
-export async function startTestStack(options: { clock?: Clock } = {}): Promise<TestStack> {
+export async function startTestStack(options: { clock?: Clock; rateLimitPerMinute?: number } = {}): Promise<TestStack> {
   const clock = options.clock ?? systemClock;
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
   installTestRuntime(logger);
@@ -91,7 +92,7 @@ export async function startTestStack(options: { clock?: Clock } = {}): Promise<T
 
   const { client: temporal, connection } = createTemporalClient(address, 'default');
   const app = createApp({
-    config: { TEMPORAL_TASK_QUEUE: taskQueue, LEDGERFLOW_ADMIN_KEY: testAdminKey },
+    config: { TEMPORAL_TASK_QUEUE: taskQueue, LEDGERFLOW_ADMIN_KEY: testAdminKey, JWT_HS256_SECRET: testJwtSecret, RATE_LIMIT_PER_MINUTE: options.rateLimitPerMinute ?? 100_000 },
     orm,
     temporal,
     clock,

@@ -1,0 +1,92 @@
+import type { OrganizationRole, PlatformRole, Scope } from '../../db/entities/index.js';
+
+/** Who is calling, after authentication. */
+export interface Principal {
+  kind: 'bootstrap_key' | 'api_key' | 'user';
+  /** Key id, user id, or `bootstrap`; idempotency keys and rate limits are per principal. */
+  id: string;
+  platformRole: PlatformRole | null;
+  scopes: readonly Scope[];
+  /** An organization-confined API key: it acts as OWNER of this organization and its children. */
+  confinedTo: string | null;
+  /** A person's roles, by organization id. */
+  memberships: ReadonlyMap<string, OrganizationRole>;
+}
+
+interface Rule {
+  scope: Scope;
+  platform: readonly PlatformRole[];
+  organization: readonly OrganizationRole[];
+}
+
+const everyRole: readonly OrganizationRole[] = ['OWNER', 'BILLING_ADMIN', 'ADMIN', 'MEMBER'];
+const adminRoles: readonly OrganizationRole[] = ['OWNER', 'BILLING_ADMIN', 'ADMIN'];
+const billingRoles: readonly OrganizationRole[] = ['OWNER', 'BILLING_ADMIN'];
+
+/**
+ * The one policy table. A platform role allows an action everywhere; an organization role allows
+ * it in that organization and, for the admin roles, in its children. The scope is what an API
+ * key must carry for the action (`write` includes `read`).
+ */
+export const policy = {
+  'catalog.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: everyRole },
+  'catalog.write': { scope: 'write', platform: ['platform_admin'], organization: [] },
+  'organization.create': { scope: 'write', platform: ['platform_admin'], organization: [] },
+  'organization.createChild': { scope: 'write', platform: ['platform_admin'], organization: ['OWNER'] },
+  'organization.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: everyRole },
+  'organization.update': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
+  'department.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: everyRole },
+  'department.write': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
+  'member.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: adminRoles },
+  'member.write': { scope: 'write', platform: ['platform_admin'], organization: ['OWNER'] },
+  'externalId.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: adminRoles },
+  'externalId.write': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
+  'apiKey.read': { scope: 'read', platform: ['platform_admin'], organization: ['OWNER'] },
+  'apiKey.write': { scope: 'write', platform: ['platform_admin'], organization: ['OWNER'] },
+  'webhookEndpoint.read': { scope: 'read', platform: ['platform_admin'], organization: billingRoles },
+  'webhookEndpoint.write': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
+  'audit.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: ['OWNER'] },
+} as const satisfies Record<string, Rule>;
+
+export type Action = keyof typeof policy;
+
+export type Decision = 'allow' | 'forbidden' | 'not_visible';
+
+function hasScope(principal: Principal, scope: Scope): boolean {
+  return principal.scopes.includes(scope) || (scope === 'read' && principal.scopes.includes('write'));
+}
+
+/**
+ * The caller's role in an organization whose ancestry (itself first, then its parent, …) is given:
+ * its own membership there, else the strongest admin role it holds in an ancestor. MEMBER does
+ * not reach down to children, and nothing reaches up: a child never sees its parent.
+ */
+export function roleIn(principal: Principal, ancestry: readonly string[]): OrganizationRole | null {
+  if (principal.confinedTo !== null) return ancestry.includes(principal.confinedTo) ? 'OWNER' : null;
+  const [self, ...ancestors] = ancestry;
+  const own = self === undefined ? undefined : principal.memberships.get(self);
+  if (own) return own;
+  const inherited = ancestors
+    .map((id) => principal.memberships.get(id))
+    .filter((role): role is OrganizationRole => role !== undefined && adminRoles.includes(role));
+  return adminRoles.find((role) => inherited.includes(role)) ?? null;
+}
+
+/**
+ * Decides one action. With `ancestry` the action targets that organization: an organization the
+ * caller cannot see at all is `not_visible` (answered as 404, so ids leak nothing). Without it the
+ * action is global (the catalog, root organizations).
+ */
+export function decide(principal: Principal, action: Action, ancestry?: readonly string[]): Decision {
+  const rule: Rule = policy[action];
+  const platformAllowed = principal.platformRole !== null && rule.platform.includes(principal.platformRole);
+  if (ancestry) {
+    const role = principal.platformRole !== null ? null : roleIn(principal, ancestry);
+    if (principal.platformRole === null && role === null) return 'not_visible';
+    const allowed = platformAllowed || (role !== null && rule.organization.includes(role));
+    return allowed && hasScope(principal, rule.scope) ? 'allow' : 'forbidden';
+  }
+  const heldRoles: OrganizationRole[] = principal.confinedTo !== null ? ['OWNER'] : [...principal.memberships.values()];
+  const organizationAllowed = heldRoles.some((role) => rule.organization.includes(role));
+  return (platformAllowed || organizationAllowed) && hasScope(principal, rule.scope) ? 'allow' : 'forbidden';
+}

@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { IdempotencyRecord } from '../../db/entities/index.js';
+import type { AppEnv } from '../context.js';
+import { ApiError } from '../problem.js';
+
+const keepIdempotencyMs = 24 * 60 * 60 * 1000;
+const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+class RollBack extends Error {}
+
+/** A signed 64-bit advisory-lock id for one caller's idempotency key. */
+function lockId(principalId: string, key: string): string {
+  return createHash('sha256').update(`${principalId}\n${key}`).digest().readBigInt64BE().toString();
+}
+
+/**
+ * Each mutation runs in one transaction: its rows, its audit events and its idempotency record
+ * commit together, and a failed request (any 4xx or 5xx) writes nothing.
+ *
+ * With `Idempotency-Key`, the same key and body replay the stored first response; the same key
+ * with another body is a 422; the same key while the first request is still running is a 409
+ * (a transaction-scoped advisory lock tells, without waiting).
+ */
+export function unitOfWork(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const em = c.var.orm.em.fork();
+    if (readMethods.has(c.req.method)) {
+      c.set('em', em);
+      return next();
+    }
+    const key = c.req.header('idempotency-key');
+    if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
+      throw new ApiError(400, 'idempotency_key_invalid', 'Idempotency-Key must be 1 to 255 visible ASCII characters.');
+    }
+    const principalId = c.var.principal.id;
+    let replay: Response | undefined;
+    try {
+      await em.transactional(async (tx) => {
+        c.set('em', tx);
+        let requestHash = '';
+        if (key !== undefined) {
+          const [lock] = await tx.getConnection().execute<{ locked: boolean }[]>('select pg_try_advisory_xact_lock(?::bigint) as locked', [
+            lockId(principalId, key),
+          ]);
+          if (!lock?.locked) {
+            throw new ApiError(409, 'idempotency_key_in_flight', 'A request with this Idempotency-Key is still being processed.');
+          }
+          requestHash = createHash('sha256')
+            .update(`${c.req.method} ${c.req.path}\n${await c.req.text()}`)
+            .digest('hex');
+          const now = c.var.clock.now();
+          const first = await tx.findOne(IdempotencyRecord, { principalId, key });
+          if (first && first.expiresAt > now) {
+            if (first.requestHash !== requestHash) {
+              throw new ApiError(422, 'idempotency_key_reused', 'This Idempotency-Key was used with a different request.');
+            }
+            replay = new Response(first.responseBody, {
+              status: first.responseStatus,
+              headers: { 'content-type': first.responseContentType, 'idempotent-replayed': 'true' },
+            });
+            return;
+          }
+          if (first) tx.remove(first);
+        }
+        await next();
+        if (c.error || c.res.status >= 400) throw new RollBack();
+        if (key !== undefined) {
+          const now = c.var.clock.now();
+          tx.create(IdempotencyRecord, {
+            principalId,
+            key,
+            requestHash,
+            responseStatus: c.res.status,
+            responseBody: await c.res.clone().text(),
+            responseContentType: c.res.headers.get('content-type') ?? 'application/json',
+            createdAt: now,
+            expiresAt: new Date(now.getTime() + keepIdempotencyMs),
+          });
+        }
+      });
+    } catch (error) {
+      if (!(error instanceof RollBack)) throw error;
+    }
+    if (replay) {
+      c.header('x-request-id', c.var.requestId);
+      c.res = replay;
+    }
+  };
+}

@@ -1,0 +1,48 @@
+import { z } from '@hono/zod-openapi';
+import { ApiError } from './problem.js';
+
+export const maxPageSize = 100;
+
+export const PageQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(maxPageSize).default(50).openapi({ description: `At most ${maxPageSize}.` }),
+  cursor: z.string().max(200).optional().openapi({ description: 'The `nextCursor` of the previous page.' }),
+});
+
+/** A page of a list ordered by creation time, then id. */
+export function pageSchema<T extends z.ZodType>(item: T, name: string) {
+  return z.object({ data: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
+}
+
+interface Positioned {
+  id: string;
+  createdAt: Date;
+}
+
+/** The filter that starts a page after the cursor's row (keyset pagination: stable under inserts). */
+export function afterCursor(cursor: string | undefined) {
+  if (cursor === undefined) return {};
+  let position: { at: string; id: string };
+  try {
+    position = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { at: string; id: string };
+  } catch {
+    throw new ApiError(400, 'cursor_invalid', 'The cursor is not one this API returned.');
+  }
+  const at = new Date(position.at);
+  if (typeof position.id !== 'string' || Number.isNaN(at.getTime())) {
+    throw new ApiError(400, 'cursor_invalid', 'The cursor is not one this API returned.');
+  }
+  return { $or: [{ createdAt: { $gt: at } }, { createdAt: at, id: { $gt: position.id } }] };
+}
+
+export const pageOrder = { createdAt: 'asc', id: 'asc' } as const;
+
+/** Rows fetched with `limit + 1`: the extra row only tells whether another page exists. */
+export function toPage<T extends Positioned, V>(rows: T[], limit: number, view: (row: T) => V) {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  const nextCursor =
+    rows.length > limit && last
+      ? Buffer.from(JSON.stringify({ at: last.createdAt.toISOString(), id: last.id })).toString('base64url')
+      : null;
+  return { data: items.map(view), nextCursor };
+}

@@ -1,0 +1,241 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { compilePlan } from '../domain/index.js';
+import { Application, Metric, Plan, PlanCharge, allocationValues, chargeModelValues, intervalValues } from '../db/entities/index.js';
+import { requireGlobal } from './access.js';
+import { audit } from './audit.js';
+import type { AppEnv } from './context.js';
+import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
+import { ApiError, problemResponses } from './problem.js';
+import { codeSchema, currencySchema, decimalSchema, jsonBody, jsonResponse, minorUnitsSchema } from './schemas.js';
+
+const TierSchema = z.strictObject({
+  upTo: z.number().int().min(1).nullable(),
+  unitPrice: decimalSchema,
+  flatFee: minorUnitsSchema.default(0),
+});
+
+const ChargeSchema = z
+  .strictObject({
+    metricCode: codeSchema,
+    model: z.enum(chargeModelValues),
+    unitPrice: decimalSchema.optional(),
+    packageSize: z.number().int().min(1).optional(),
+    tiers: z.array(TierSchema).min(1).max(50).optional(),
+    rate: decimalSchema.optional(),
+    fixedFee: decimalSchema.optional(),
+    included: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    allocation: z.enum(allocationValues).default('pooled'),
+  })
+  .openapi('PlanCharge');
+
+const PlanTermsSchema = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  applicationSlug: z.string().min(1).max(64),
+  currency: currencySchema,
+  interval: z.enum(intervalValues),
+  basePrice: minorUnitsSchema.default(0),
+  seatPrice: minorUnitsSchema.default(0),
+  includedSeats: z.number().int().min(0).max(1_000_000).default(0),
+  trialDays: z.number().int().min(0).max(730).default(0),
+  charges: z.array(ChargeSchema).max(100).default([]),
+});
+
+const CreatePlanSchema = PlanTermsSchema.extend({ code: codeSchema.openapi({ example: 'reports-pro' }) }).openapi('CreatePlan');
+const PlanVersionSchema = PlanTermsSchema.openapi('PlanVersionTerms');
+
+const PlanViewSchema = z
+  .object({
+    id: z.uuid(),
+    code: z.string(),
+    version: z.number().int(),
+    name: z.string(),
+    applicationSlug: z.string(),
+    currency: z.string(),
+    interval: z.enum(intervalValues),
+    basePrice: z.number().int(),
+    seatPrice: z.number().int(),
+    includedSeats: z.number().int(),
+    trialDays: z.number().int(),
+    charges: z.array(
+      z.object({
+        metricCode: z.string(),
+        model: z.enum(chargeModelValues),
+        unitPrice: z.string().optional(),
+        packageSize: z.number().int().optional(),
+        tiers: z.array(z.object({ upTo: z.number().int().nullable(), unitPrice: z.string(), flatFee: z.number().int() })).optional(),
+        rate: z.string().optional(),
+        fixedFee: z.string().optional(),
+        included: z.number().int(),
+        allocation: z.enum(allocationValues),
+      }),
+    ),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('Plan');
+
+const codeParam = z.object({ code: codeSchema.openapi({ param: { name: 'code', in: 'path' } }) });
+const tags = ['Catalog'];
+const security = [{ bearer: [] }];
+
+const createPlanRoute = createRoute({
+  method: 'post',
+  path: '/v1/plans',
+  tags,
+  security,
+  summary: 'Create a plan (version 1)',
+  request: { body: jsonBody(CreatePlanSchema) },
+  responses: { 201: jsonResponse('Created', PlanViewSchema), ...problemResponses(400, 401, 403, 409, 422) },
+});
+
+const createPlanVersionRoute = createRoute({
+  method: 'post',
+  path: '/v1/plans/{code}/versions',
+  tags,
+  security,
+  summary: 'Edit a plan: adds a version; subscriptions keep theirs until migrated',
+  request: { params: codeParam, body: jsonBody(PlanVersionSchema) },
+  responses: { 201: jsonResponse('The new version', PlanViewSchema), ...problemResponses(400, 401, 403, 404, 409, 422) },
+});
+
+const getPlanRoute = createRoute({
+  method: 'get',
+  path: '/v1/plans/{code}',
+  tags,
+  security,
+  summary: 'Get a plan (the latest version, or `?version=`)',
+  request: { params: codeParam, query: z.object({ version: z.coerce.number().int().min(1).optional() }) },
+  responses: { 200: jsonResponse('The plan version', PlanViewSchema), ...problemResponses(400, 401, 403, 404) },
+});
+
+const listPlansRoute = createRoute({
+  method: 'get',
+  path: '/v1/plans',
+  tags,
+  security,
+  summary: 'List plan versions',
+  request: { query: PageQuerySchema },
+  responses: { 200: jsonResponse('A page of plan versions', pageSchema(PlanViewSchema, 'PlanPage')), ...problemResponses(400, 401, 403) },
+});
+
+type PlanTerms = z.infer<typeof PlanTermsSchema>;
+
+function toPlanView(plan: Plan) {
+  return {
+    id: plan.id,
+    code: plan.code,
+    version: plan.version,
+    name: plan.name,
+    applicationSlug: plan.application.slug,
+    currency: plan.currency,
+    interval: plan.interval,
+    basePrice: plan.basePrice,
+    seatPrice: plan.seatPrice,
+    includedSeats: plan.includedSeats,
+    trialDays: plan.trialDays,
+    charges: plan.charges.getItems().map((charge) => ({
+      metricCode: charge.metric.code,
+      model: charge.model,
+      ...(charge.unitPrice != null ? { unitPrice: normalizeDecimal(charge.unitPrice) } : {}),
+      ...(charge.packageSize != null ? { packageSize: charge.packageSize } : {}),
+      ...(charge.tiers != null ? { tiers: charge.tiers } : {}),
+      ...(charge.rate != null ? { rate: normalizeDecimal(charge.rate) } : {}),
+      ...(charge.fixedFee != null ? { fixedFee: normalizeDecimal(charge.fixedFee) } : {}),
+      included: charge.included,
+      allocation: charge.allocation,
+    })),
+    createdAt: plan.createdAt.toISOString(),
+  };
+}
+
+/** numeric(30,12) comes back padded ("0.010000000000"); show the value as it was given. */
+function normalizeDecimal(value: string): string {
+  return value.includes('.') ? value.replace(/\.?0+$/, '') : value;
+}
+
+/** Validates the terms with the domain's own rules, then writes one plan version with its charges. */
+async function writePlanVersion(em: EntityManager, code: string, version: number, terms: PlanTerms): Promise<Plan> {
+  compilePlan({ code, ...terms });
+  const application = await em.findOne(Application, { slug: terms.applicationSlug });
+  if (!application) throw new ApiError(422, 'application_not_found', `No application "${terms.applicationSlug}".`);
+  const metricCodes = terms.charges.map((charge) => charge.metricCode);
+  const metrics = new Map((await em.find(Metric, { code: { $in: metricCodes } })).map((metric) => [metric.code, metric]));
+  const unknown = metricCodes.filter((metricCode) => !metrics.has(metricCode));
+  if (unknown.length) throw new ApiError(422, 'metric_not_found', `No metric ${unknown.map((name) => `"${name}"`).join(', ')}.`);
+
+  const plan = em.create(Plan, {
+    id: crypto.randomUUID(),
+    code,
+    version,
+    name: terms.name,
+    application,
+    currency: terms.currency,
+    interval: terms.interval,
+    basePrice: terms.basePrice,
+    seatPrice: terms.seatPrice,
+    includedSeats: terms.includedSeats,
+    trialDays: terms.trialDays,
+  });
+  terms.charges.forEach((charge, position) =>
+    em.create(PlanCharge, {
+      id: crypto.randomUUID(),
+      plan,
+      position,
+      metric: metrics.get(charge.metricCode)!,
+      model: charge.model,
+      unitPrice: charge.unitPrice ?? null,
+      packageSize: charge.packageSize ?? null,
+      tiers: charge.tiers ?? null,
+      rate: charge.rate ?? null,
+      fixedFee: charge.fixedFee ?? null,
+      included: charge.included,
+      allocation: charge.allocation,
+    }),
+  );
+  await em.flush();
+  return plan;
+}
+
+const planPopulate = ['application', 'charges', 'charges.metric'] as const;
+
+export function registerPlans(app: OpenAPIHono<AppEnv>) {
+  app.openapi(createPlanRoute, async (c) => {
+    requireGlobal(c, 'catalog.write');
+    const { code, ...terms } = c.req.valid('json');
+    const { em } = c.var;
+    if (await em.count(Plan, { code })) throw new ApiError(409, 'plan_code_taken', `A plan with code "${code}" already exists; add a version instead.`);
+    const plan = await writePlanVersion(em, code, 1, terms);
+    const view = toPlanView(plan);
+    audit(c, { action: 'plan.created', organizationId: null, targetType: 'plan', targetId: plan.id, after: view });
+    return c.json(view, 201);
+  });
+
+  app.openapi(createPlanVersionRoute, async (c) => {
+    requireGlobal(c, 'catalog.write');
+    const { code } = c.req.valid('param');
+    const { em } = c.var;
+    const latest = await em.findOne(Plan, { code }, { orderBy: { version: 'desc' }, populate: planPopulate });
+    if (!latest) throw new ApiError(404, 'plan_not_found', `No plan "${code}".`);
+    const before = toPlanView(latest);
+    const plan = await writePlanVersion(em, code, latest.version + 1, c.req.valid('json'));
+    const view = toPlanView(plan);
+    audit(c, { action: 'plan.version_created', organizationId: null, targetType: 'plan', targetId: plan.id, before, after: view });
+    return c.json(view, 201);
+  });
+
+  app.openapi(getPlanRoute, async (c) => {
+    requireGlobal(c, 'catalog.read');
+    const { code } = c.req.valid('param');
+    const { version } = c.req.valid('query');
+    const plan = await c.var.em.findOne(Plan, version ? { code, version } : { code }, { orderBy: { version: 'desc' }, populate: planPopulate });
+    if (!plan) throw new ApiError(404, 'plan_not_found', version ? `No version ${version} of plan "${code}".` : `No plan "${code}".`);
+    return c.json(toPlanView(plan), 200);
+  });
+
+  app.openapi(listPlansRoute, async (c) => {
+    requireGlobal(c, 'catalog.read');
+    const { limit, cursor } = c.req.valid('query');
+    const rows = await c.var.em.find(Plan, afterCursor(cursor), { orderBy: pageOrder, limit: limit + 1, populate: planPopulate });
+    return c.json(toPage(rows, limit, toPlanView), 200);
+  });
+}
