@@ -12,6 +12,16 @@ export function requireGlobal(c: Context<AppEnv>, action: Action): void {
 }
 
 /**
+ * Allows an action on the platform's own objects (keys and webhook endpoints without an
+ * organization, the whole audit log) or answers 403. Only platform roles reach these: an
+ * organization role, even OWNER, holds it within its organization and never platform-wide.
+ */
+export function requirePlatform(c: Context<AppEnv>, action: Action): void {
+  if (c.var.principal.platformRole === null) throw forbidden(action);
+  requireGlobal(c, action);
+}
+
+/**
  * Allows an action on an organization or refuses it. An organization that does not exist and one
  * the caller cannot see get the same 404, so ids reveal nothing across tenants.
  */

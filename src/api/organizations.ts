@@ -70,9 +70,10 @@ interface HierarchyNode {
   name: string;
   children: HierarchyNode[];
 }
-const HierarchyNodeSchema: z.ZodType<HierarchyNode> = z.lazy(() =>
-  z.object({ id: z.uuid(), name: z.string(), children: z.array(HierarchyNodeSchema) }),
-);
+// Named, so the generator can refer to the recursion instead of expanding it forever.
+const HierarchyNodeSchema: z.ZodType<HierarchyNode> = z
+  .object({ id: z.uuid(), name: z.string(), children: z.array(z.lazy(() => HierarchyNodeSchema)) })
+  .openapi('OrganizationNode');
 
 const OrganizationIdParams = z.object({ id: uuidParam('id') });
 
