@@ -86,7 +86,9 @@ export function decide(principal: Principal, action: Action, ancestry?: readonly
     const allowed = platformAllowed || (role !== null && rule.organization.includes(role));
     return allowed && hasScope(principal, rule.scope) ? 'allow' : 'forbidden';
   }
-  const heldRoles: OrganizationRole[] = principal.confinedTo !== null ? ['OWNER'] : [...principal.memberships.values()];
-  const organizationAllowed = heldRoles.some((role) => rule.organization.includes(role));
+  // Outside any organization, an organization role counts only for actions open to every
+  // member (reading the catalog): OWNER of one tenant is nobody on the platform.
+  const isMember = principal.confinedTo !== null || principal.memberships.size > 0;
+  const organizationAllowed = isMember && everyRole.every((role) => rule.organization.includes(role));
   return (platformAllowed || organizationAllowed) && hasScope(principal, rule.scope) ? 'allow' : 'forbidden';
 }
