@@ -1,5 +1,6 @@
 import { serve } from '@hono/node-server';
 import { createApp } from './api/app.js';
+import { dependencyChecks } from './api/health.js';
 import { systemClock } from './clock.js';
 import { loadConfigOrExit } from './config.js';
 import { createOrm } from './db/orm.js';
@@ -18,14 +19,7 @@ const app = createApp({
   temporal,
   clock: systemClock,
   logger,
-  readiness: {
-    postgres: async () => {
-      await orm.em.fork().getConnection().execute('select 1');
-    },
-    temporal: async () => {
-      await connection.healthService.check({});
-    },
-  },
+  readiness: dependencyChecks(orm, connection),
 });
 
 const server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.PORT }, (info) => {

@@ -1,5 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from './context.js';
+import type { Connection } from '@temporalio/client';
+import type { Orm } from '../db/orm.js';
+import type { AppEnv, ReadinessCheck } from './context.js';
 
 const HealthSchema = z.object({ status: z.literal('ok') }).openapi('Health');
 const ReadinessSchema = z
@@ -29,6 +31,18 @@ const readinessRoute = createRoute({
 });
 
 const checkTimeoutMs = 2_000;
+
+/** What `/readyz` asks: PostgreSQL answers a query and Temporal's health service says serving. */
+export function dependencyChecks(orm: Orm, temporal: Connection): Record<string, ReadinessCheck> {
+  return {
+    postgres: async () => {
+      await orm.em.fork().getConnection().execute('select 1');
+    },
+    temporal: async () => {
+      await temporal.healthService.check({});
+    },
+  };
+}
 
 async function runCheck(check: () => Promise<void>): Promise<{ ok: boolean; error?: string }> {
   let timer: NodeJS.Timeout | undefined;

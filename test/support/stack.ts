@@ -5,6 +5,7 @@ import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { pino } from 'pino';
 import { createApp } from '../../src/api/app.js';
+import { dependencyChecks } from '../../src/api/health.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { createOrm, migrateUp, type Orm } from '../../src/db/orm.js';
 import { createStripeClient } from '../../src/integrations/stripe.js';
@@ -97,14 +98,7 @@ export async function startTestStack(options: { clock?: Clock; rateLimitPerMinut
     temporal,
     clock,
     logger,
-    readiness: {
-      postgres: async () => {
-        await orm.em.fork().getConnection().execute('select 1');
-      },
-      temporal: async () => {
-        await connection.healthService.check({});
-      },
-    },
+    readiness: dependencyChecks(orm, connection),
   });
   const server: ServerType = await new Promise((resolve) => {
     const started = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(started));

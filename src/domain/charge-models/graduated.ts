@@ -1,5 +1,5 @@
 import { Decimal } from '../decimal.js';
-import { addSafe, multiplySafe, parseTiers, roundScaled, scaleBounds, scalePrices, unitDenominator } from './scaled.js';
+import { addSafe, compileTiers, multiplySafe, roundScaled, unitDenominator } from './scaled.js';
 import type { ChargeModelDefinition } from './types.js';
 
 /**
@@ -9,13 +9,7 @@ import type { ChargeModelDefinition } from './types.js';
 export const graduatedModel: ChargeModelDefinition = {
   model: 'graduated',
   compile(charge, exponent) {
-    const tiers = parseTiers(charge, charge.tiers);
-    const minorFactor = new Decimal(10).pow(exponent);
-    const { numerators, denominator } = scalePrices(
-      tiers.map((tier) => tier.unitPrice),
-      exponent,
-    );
-    const boundsByScale = scaleBounds(tiers);
+    const { tiers, minorFactor, numerators, denominator, boundsByScale } = compileTiers(charge, exponent);
     return {
       exact(units) {
         let amount = new Decimal(0);

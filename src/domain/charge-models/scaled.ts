@@ -109,3 +109,13 @@ export function parseTiers(charge: Charge, tiers: readonly ChargeTier[] | undefi
     return { upTo: tier.upTo, unitPrice: parseDecimal(tier.unitPrice, { field: `tiers[${index}].unitPrice` }), flatFee };
   });
 }
+
+/** What the tiered models (graduated, volume) prepare once per charge: parsed tiers, scaled prices and bounds. */
+export function compileTiers(charge: Charge, exponent: number) {
+  const tiers = parseTiers(charge, charge.tiers);
+  const { numerators, denominator } = scalePrices(
+    tiers.map((tier) => tier.unitPrice),
+    exponent,
+  );
+  return { tiers, minorFactor: new Decimal(10).pow(exponent), numerators, denominator, boundsByScale: scaleBounds(tiers) };
+}
