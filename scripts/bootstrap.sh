@@ -90,9 +90,12 @@ fetch_test_server() {
   need java "run Temporal's time-skipping test server" "Install a JDK 17 or newer (apt-get install openjdk-17-jre-headless) and rerun."
   need mvn "fetch Temporal's time-skipping test server from Maven Central" "Install Maven (apt-get install maven) and rerun."
   say "fetching io.temporal:temporal-test-server:$TEMPORAL_TEST_SERVER_VERSION from Maven Central"
-  mvn -q -B -Dstyle.color=never -f "$root/scripts/temporal-test-server/pom.xml" dependency:copy-dependencies \
+  if ! mvn -q -B -Dstyle.color=never -f "$root/scripts/temporal-test-server/pom.xml" dependency:copy-dependencies \
     -Dtemporal.test.server.version="$TEMPORAL_TEST_SERVER_VERSION" -DincludeScope=runtime \
-    -DoutputDirectory="$staging/lib" >&2
+    -DoutputDirectory="$staging/lib" >"$staging/mvn.log" 2>&1; then
+    cat "$staging/mvn.log" >&2
+    return 1
+  fi
   # The TypeScript SDK waits only 5 s for the server to listen: a lean JVM start keeps it well inside.
   cat >"$staging/temporal-test-server" <<LAUNCHER
 #!/usr/bin/env bash
