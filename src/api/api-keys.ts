@@ -41,7 +41,9 @@ const ApiKeySchema = z
   .openapi('ApiKey');
 
 const CreatedApiKeySchema = ApiKeySchema.extend({
-  key: z.string().openapi({ description: 'The key itself. Shown only in this response; store it now.' }),
+  key: z.string().openapi({
+    description: 'The key itself. Shown only in this response (an idempotent replay of the request leaves it out); store it now.',
+  }),
 }).openapi('CreatedApiKey');
 
 const tags = ['Access'];
@@ -103,6 +105,7 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
     await em.flush();
     const view = toApiKeyView(apiKey);
     audit(c, { action: 'api_key.created', organizationId: body.organizationId ?? null, targetType: 'api_key', targetId: apiKey.id, after: view });
+    c.set('shownOnceFields', ['key']);
     return c.json({ ...view, key }, 201);
   });
 

@@ -43,7 +43,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     bodyLimit({
       maxSize: maxBodyBytes,
       onError: () => {
-        throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${maxBodyBytes} bytes.`);
+        // The rest of the body is never read: close the connection, or a client reusing it
+        // would have its next request fail.
+        throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${maxBodyBytes} bytes.`, undefined, { connection: 'close' });
       },
     }),
     authenticate(deps.config),

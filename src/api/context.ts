@@ -39,5 +39,10 @@ export interface AppEnv {
      * is a success), a plain fork for reads.
      */
     em: EntityManager;
+    /**
+     * Top-level fields of this response that are secrets shown once (a new API key): an
+     * idempotency record stores the response without them, so a replay never shows them again.
+     */
+    shownOnceFields?: readonly string[];
   };
 }

@@ -18,17 +18,24 @@ interface Positioned {
   createdAt: Date;
 }
 
+/** Every paged table is keyed by uuid; another id would fail in PostgreSQL, not as a 400. */
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** The filter that starts a page after the cursor's row (keyset pagination: stable under inserts). */
 export function afterCursor(cursor: string | undefined) {
   if (cursor === undefined) return {};
-  let position: { at: string; id: string };
+  let position: { at?: unknown; id?: unknown } | null;
   try {
-    position = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { at: string; id: string };
+    position = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { at?: unknown; id?: unknown } | null;
   } catch {
     throw new ApiError(400, 'cursor_invalid', 'The cursor is not one this API returned.');
   }
+  // Any JSON parses (null, 42, "x"): only an object with a string id and a valid time is a cursor.
+  if (typeof position !== 'object' || position === null || typeof position.id !== 'string' || typeof position.at !== 'string') {
+    throw new ApiError(400, 'cursor_invalid', 'The cursor is not one this API returned.');
+  }
   const at = new Date(position.at);
-  if (typeof position.id !== 'string' || Number.isNaN(at.getTime())) {
+  if (Number.isNaN(at.getTime()) || !uuidPattern.test(position.id)) {
     throw new ApiError(400, 'cursor_invalid', 'The cursor is not one this API returned.');
   }
   return { $or: [{ createdAt: { $gt: at } }, { createdAt: at, id: { $gt: position.id } }] };

@@ -70,9 +70,19 @@ export async function createSuiteDatabase(): Promise<SuiteDatabase> {
  * The real stack for one suite: its own database (migrated), its own task queue with a worker
  * polling it, and the API served over HTTP — the same pieces `npm start` runs.
  */
-export async function startTestStack(options: { clock?: Clock; rateLimitPerMinute?: number } = {}): Promise<TestStack> {
+export async function startTestStack(
+  options: {
+    clock?: Clock;
+    rateLimitPerMinute?: number;
+    /** Where the stack's logger writes (at `logLevel`, default `trace`), e.g. to capture lines. */
+    logDestination?: pino.DestinationStream;
+    logLevel?: pino.LevelWithSilent;
+  } = {},
+): Promise<TestStack> {
   const clock = options.clock ?? systemClock;
-  const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+  const logger = options.logDestination
+    ? pino({ level: options.logLevel ?? 'trace' }, options.logDestination)
+    : pino({ level: process.env.LOG_LEVEL ?? 'silent' });
   installTestRuntime(logger);
   const database = await createSuiteDatabase();
   const orm = await createOrm(database.url, 5);

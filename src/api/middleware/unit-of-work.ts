@@ -14,6 +14,14 @@ function lockId(principalId: string, key: string): string {
   return createHash('sha256').update(`${principalId}\n${key}`).digest().readBigInt64BE().toString();
 }
 
+/** The response body to keep for replays: secrets that are shown once are left out. */
+function withoutShownOnceFields(body: string, fields: readonly string[] | undefined): string {
+  if (!fields?.length) return body;
+  const kept = JSON.parse(body) as Record<string, unknown>;
+  for (const field of fields) delete kept[field];
+  return JSON.stringify(kept);
+}
+
 /**
  * Each mutation runs in one transaction: its rows, its audit events and its idempotency record
  * commit together, and a failed request (any 4xx or 5xx) writes nothing.
@@ -40,7 +48,9 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
         c.set('em', tx);
         let requestHash = '';
         if (key !== undefined) {
-          const [lock] = await tx.getConnection().execute<{ locked: boolean }[]>('select pg_try_advisory_xact_lock(?::bigint) as locked', [
+          // `tx.execute`, not `tx.getConnection().execute`: the lock must be taken inside this
+          // transaction (a pooled connection outside it would release the lock at once).
+          const [lock] = await tx.execute<{ locked: boolean }[]>('select pg_try_advisory_xact_lock(?::bigint) as locked', [
             lockId(principalId, key),
           ]);
           if (!lock?.locked) {
@@ -57,7 +67,8 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
             }
             replay = new Response(first.responseBody, {
               status: first.responseStatus,
-              headers: { 'content-type': first.responseContentType, 'idempotent-replayed': 'true' },
+              // Set here: headers set with c.header() are not carried onto an assigned c.res.
+              headers: { 'content-type': first.responseContentType, 'idempotent-replayed': 'true', 'x-request-id': c.var.requestId },
             });
             return;
           }
@@ -72,7 +83,7 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
             key,
             requestHash,
             responseStatus: c.res.status,
-            responseBody: await c.res.clone().text(),
+            responseBody: withoutShownOnceFields(await c.res.clone().text(), c.get('shownOnceFields')),
             responseContentType: c.res.headers.get('content-type') ?? 'application/json',
             createdAt: now,
             expiresAt: new Date(now.getTime() + keepIdempotencyMs),
@@ -82,9 +93,6 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
     } catch (error) {
       if (!(error instanceof RollBack)) throw error;
     }
-    if (replay) {
-      c.header('x-request-id', c.var.requestId);
-      c.res = replay;
-    }
+    if (replay) c.res = replay;
   };
 }

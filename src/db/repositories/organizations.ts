@@ -1,8 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
-/** The organization followed by its parent, grandparent, …; null when it does not exist. */
+/**
+ * The organization followed by its parent, grandparent, …; null when it does not exist. Runs
+ * through `em.execute`, so inside a request's transaction it uses that transaction's connection
+ * (and sees its writes) instead of taking a second connection from the pool.
+ */
 export async function ancestryOf(em: EntityManager, organizationId: string): Promise<string[] | null> {
-  const rows = await em.getConnection().execute<{ id: string }[]>(
+  const rows = await em.execute<{ id: string }[]>(
     `with recursive chain(id, parent_id, depth) as (
        select id, parent_id, 0 from organizations where id = ?
        union all
@@ -22,7 +26,7 @@ export interface OrganizationNode {
 
 /** The organization and everything below it, parents before children. */
 export async function subtreeOf(em: EntityManager, organizationId: string): Promise<OrganizationNode[]> {
-  return em.getConnection().execute<OrganizationNode[]>(
+  return em.execute<OrganizationNode[]>(
     `with recursive tree(id, name, parent_id, depth) as (
        select id, name, parent_id, 0 from organizations where id = ?
        union all

@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startTestStack, type TestStack } from '../support/stack.js';
+import { expectProblem } from './support/problems.js';
+import { buildRequest, platformObjects, routeTable, send, type RouteContext } from './support/route-table.js';
+import { bearer, bootstrapAuthorization, call, createApiKey, createCatalog, createTenant, signJwt, unique, type Tenant } from './support/world.js';
+
+interface AuditRow {
+  id: string;
+  actor_type: string;
+  actor_id: string;
+  organization_id: string | null;
+  action: string;
+  target_type: string;
+  target_id: string;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  request_id: string;
+  xmin: string;
+}
+
+/** What each mutation must record, and the table whose row it changes. */
+const expectedAudit: Record<string, { action: string; targetType: string; table: string; organization: 'target' | 'created' | 'none'; before: boolean }> = {
+  'POST /v1/applications': { action: 'application.created', targetType: 'application', table: 'applications', organization: 'none', before: false },
+  'POST /v1/metrics': { action: 'metric.created', targetType: 'metric', table: 'metrics', organization: 'none', before: false },
+  'POST /v1/plans': { action: 'plan.created', targetType: 'plan', table: 'plans', organization: 'none', before: false },
+  'POST /v1/plans/{code}/versions': { action: 'plan.version_created', targetType: 'plan', table: 'plans', organization: 'none', before: true },
+  'POST /v1/organizations (root)': { action: 'organization.created', targetType: 'organization', table: 'organizations', organization: 'created', before: false },
+  'POST /v1/organizations (child)': { action: 'organization.created', targetType: 'organization', table: 'organizations', organization: 'created', before: false },
+  'PATCH /v1/organizations/{id}': { action: 'organization.updated', targetType: 'organization', table: 'organizations', organization: 'target', before: true },
+  'POST /v1/organizations/{id}/departments': { action: 'department.created', targetType: 'department', table: 'departments', organization: 'target', before: false },
+  'POST /v1/organizations/{id}/members': { action: 'member.created', targetType: 'member', table: 'members', organization: 'target', before: false },
+  'POST /v1/organizations/{id}/external-ids': { action: 'external_id.created', targetType: 'external_id', table: 'external_ids', organization: 'target', before: false },
+  'POST /v1/api-keys (organization)': { action: 'api_key.created', targetType: 'api_key', table: 'api_keys', organization: 'target', before: false },
+  'POST /v1/api-keys (platform)': { action: 'api_key.created', targetType: 'api_key', table: 'api_keys', organization: 'none', before: false },
+  'DELETE /v1/api-keys/{id} (organization)': { action: 'api_key.revoked', targetType: 'api_key', table: 'api_keys', organization: 'target', before: true },
+  'DELETE /v1/api-keys/{id} (platform)': { action: 'api_key.revoked', targetType: 'api_key', table: 'api_keys', organization: 'none', before: true },
+  'POST /v1/webhook-endpoints (organization)': { action: 'webhook_endpoint.created', targetType: 'webhook_endpoint', table: 'webhook_endpoints', organization: 'target', before: false },
+  'POST /v1/webhook-endpoints (platform)': { action: 'webhook_endpoint.created', targetType: 'webhook_endpoint', table: 'webhook_endpoints', organization: 'none', before: false },
+  'DELETE /v1/webhook-endpoints/{id} (organization)': { action: 'webhook_endpoint.disabled', targetType: 'webhook_endpoint', table: 'webhook_endpoints', organization: 'target', before: true },
+  'DELETE /v1/webhook-endpoints/{id} (platform)': { action: 'webhook_endpoint.disabled', targetType: 'webhook_endpoint', table: 'webhook_endpoints', organization: 'none', before: true },
+};
+
+/** Secrets a creation shows once: never copied into the audit log. */
+const shownOnce = ['key', 'secret'];
+
+let stack: TestStack;
+let ctx: RouteContext;
+let tenant: Tenant;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  const catalog = await createCatalog(stack);
+  tenant = await createTenant(stack, catalog, { label: 'audited' });
+  const readKey = await createApiKey(stack, { scopes: ['read'], platformRole: 'platform_admin' });
+  ctx = { stack, catalog, target: tenant, platform: await platformObjects(stack, bearer(readKey.key)) };
+});
+afterAll(async () => {
+  await stack.stop();
+});
+
+async function auditRowsFor(requestId: string): Promise<AuditRow[]> {
+  return stack.sql<AuditRow>('select *, xmin::text as xmin from audit_events where request_id = $1', [requestId]);
+}
+
+const mutations = routeTable.filter((route) => route.method !== 'GET');
+
+describe('the audit log', () => {
+  it('has an expectation for every mutation route in the table', () => {
+    expect(mutations.map((route) => route.name).sort()).toEqual(Object.keys(expectedAudit).sort());
+  });
+
+  it.each(mutations.map((route) => [route.name, route] as const))(
+    '%s writes exactly one row, in the same transaction, naming actor, organization, action, target, before/after and request id',
+    async (name, route) => {
+      const expectation = expectedAudit[name]!;
+      const response = await send(stack, await buildRequest(route, ctx), bootstrapAuthorization);
+      expect(response.status).toBe(route.successStatus);
+      const body = (await response.json()) as Record<string, unknown> & { id: string };
+      const requestId = response.headers.get('x-request-id')!;
+      const rows = await auditRowsFor(requestId);
+      expect(rows).toHaveLength(1);
+      const row = rows[0]!;
+      const organizationId = { target: tenant.id, created: body.id, none: null }[expectation.organization];
+      expect(row).toMatchObject({
+        actor_type: 'bootstrap_key',
+        actor_id: 'bootstrap',
+        organization_id: organizationId,
+        action: expectation.action,
+        target_type: expectation.targetType,
+        target_id: body.id,
+        request_id: requestId,
+      });
+      const recorded = Object.fromEntries(Object.entries(body).filter(([field]) => !shownOnce.includes(field)));
+      expect(row.after).toEqual(recorded);
+      if (expectation.before) expect(row.before).toEqual(expect.objectContaining({ id: expectation.action === 'plan.version_created' ? expect.any(String) : body.id }));
+      else expect(row.before).toBeNull();
+      // The same transaction wrote both rows (xmin is the writing transaction's id). A root
+      // organization is left out: its billing workflow updates the row right after creation.
+      if (name !== 'POST /v1/organizations (root)') {
+        const [changed] = await stack.sql<{ xmin: string }>(`select xmin::text as xmin from ${expectation.table} where id = $1`, [body.id]);
+        expect(changed?.xmin).toBe(row.xmin);
+      }
+    },
+  );
+
+  it('records a person as the actor, with before and after of an update', async () => {
+    const owner = tenant.people.OWNER;
+    const [current] = await stack.sql<{ net_terms_days: number }>('select net_terms_days from organizations where id = $1', [tenant.id]);
+    const response = await stack.request('PATCH', `/v1/organizations/${tenant.id}`, {
+      body: { netTermsDays: current!.net_terms_days === 60 ? 61 : 60 },
+      headers: { authorization: owner.authorization, 'x-request-id': unique('req') },
+    });
+    expect(response.status).toBe(200);
+    const [row] = await auditRowsFor(response.headers.get('x-request-id')!);
+    expect(row).toMatchObject({ actor_type: 'user', actor_id: `user:${owner.userId}`, action: 'organization.updated' });
+    expect(row?.before?.netTermsDays).toBe(current!.net_terms_days);
+    expect(row?.after?.netTermsDays).toBe(current!.net_terms_days === 60 ? 61 : 60);
+  });
+
+  it('writes no row for a refused or failed mutation', async () => {
+    const attempts = [
+      stack.request('POST', `/v1/organizations/${tenant.id}/departments`, { body: { name: '' } }),
+      stack.request('POST', `/v1/organizations/${tenant.id}/departments`, { body: { name: 'Research' } }),
+      stack.request('POST', `/v1/organizations/${tenant.id}/departments`, { body: { name: 'Nope' }, headers: { authorization: tenant.people.MEMBER.authorization } }),
+    ];
+    const responses = await Promise.all(attempts);
+    expect(responses.map((response) => response.status)).toEqual([400, 409, 403]);
+    for (const response of responses) expect(await auditRowsFor(response.headers.get('x-request-id')!)).toEqual([]);
+  });
+
+  it.each([
+    ['UPDATE', "update audit_events set action = 'tampered'"],
+    ['DELETE', 'delete from audit_events'],
+    ['TRUNCATE', 'truncate audit_events'],
+  ])('is append-only: PostgreSQL refuses %s', async (_, statement) => {
+    const before = await stack.sql<{ count: string }>('select count(*) from audit_events');
+    await expect(stack.sql(statement)).rejects.toThrow(/append-only/);
+    expect(await stack.sql('select count(*) from audit_events')).toEqual(before);
+    expect(await stack.sql("select id from audit_events where action = 'tampered'")).toEqual([]);
+  });
+});
+
+describe('GET /v1/audit-events', () => {
+  it('walks an organization’s log with limit and nextCursor, oldest first, without duplicates or gaps', async () => {
+    const expected = await stack.sql<{ id: string }>('select e.id::text as id from audit_events e where e.organization_id = $1 order by e.id', [tenant.id]);
+    expect(expected.length).toBeGreaterThan(5);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = `organizationId=${tenant.id}&limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const page: { data: { id: string; organizationId: string }[]; nextCursor: string | null } = await call(stack, 'GET', `/v1/audit-events?${query}`);
+      expect(page.data.length).toBeLessThanOrEqual(2);
+      for (const event of page.data) expect(event.organizationId).toBe(tenant.id);
+      seen.push(...page.data.map((event) => event.id));
+      cursor = page.nextCursor;
+      pages += 1;
+    } while (cursor !== null && pages < 100);
+    expect(seen).toEqual(expected.map((row) => row.id));
+    expect(pages).toBe(Math.ceil(expected.length / 2));
+  });
+
+  it.each([
+    ['limit=0', 'limit'],
+    ['limit=101', 'limit'],
+    ['cursor=not-a-cursor', 'cursor'],
+    ['cursor=99999999999999999999', 'cursor'],
+  ])('refuses %s with a 400 naming the field', async (query, field) => {
+    const problem = await expectProblem(await stack.request('GET', `/v1/audit-events?${query}`), 400, 'validation_failed');
+    expect(problem.errors?.map((error) => error.field)).toContain(field);
+  });
+
+  it('lets finance read the whole log and an OWNER read its organization’s, but not a MEMBER', async () => {
+    const finance = bearer(await signJwt(unique('finance'), 'finance'));
+    const all = await call<{ data: unknown[] }>(stack, 'GET', '/v1/audit-events?limit=5', { authorization: finance });
+    expect(all.data).toHaveLength(5);
+    const own = await call<{ data: unknown[] }>(stack, 'GET', `/v1/audit-events?organizationId=${tenant.id}&limit=5`, {
+      authorization: tenant.people.OWNER.authorization,
+    });
+    expect(own.data.length).toBeGreaterThan(0);
+    const member = tenant.people.MEMBER.authorization;
+    await expectProblem(await stack.request('GET', `/v1/audit-events?organizationId=${tenant.id}`, { headers: { authorization: member } }), 403, 'forbidden');
+    await expectProblem(await stack.request('GET', '/v1/audit-events', { headers: { authorization: member } }), 403, 'forbidden');
+    await expectProblem(await stack.request('GET', '/v1/audit-events', { headers: { authorization: tenant.people.OWNER.authorization } }), 403, 'forbidden');
+  });
+});

@@ -1,0 +1,592 @@
+import type { Action } from '../../../src/api/auth/policy.js';
+import type { TestStack } from '../../support/stack.js';
+import { call, unique, type Catalog, type Tenant } from './world.js';
+
+/** An id no row has. */
+export const missingId = '00000000-0000-4000-8000-000000000000';
+
+/**
+ * What a request is about. Routes read the ids they need from here, so one table drives every
+ * suite: the same route is sent at the caller's own organization, at another tenant's, or at ids
+ * that do not exist.
+ */
+export interface RouteContext {
+  stack: TestStack;
+  catalog: Catalog;
+  /** The organization the request targets (or whose object it targets). */
+  target: Tenant;
+  /** Objects that belong to the platform rather than to an organization. */
+  platform: {
+    apiKeyId: string;
+    webhookEndpointId: string;
+    /** A platform_admin key with only the `read` scope: sees platform objects, may not change them. */
+    readKeyAuthorization: string;
+  };
+}
+
+/**
+ * Platform-level variants get rows of their own in the policy matrix: without an organization,
+ * keys, endpoints and the whole audit log are platform objects that only platform roles reach.
+ */
+export type MatrixRow =
+  | Action
+  | 'apiKey.read@platform'
+  | 'apiKey.write@platform'
+  | 'apiKey.revoke@platform'
+  | 'webhookEndpoint.read@platform'
+  | 'webhookEndpoint.write@platform'
+  | 'webhookEndpoint.disable@platform'
+  | 'audit.read@platform';
+
+type Params = Record<string, string>;
+type BodyBuilder = (ctx: RouteContext) => unknown;
+
+export interface RouteCase {
+  /** Unique label: method, path and the variant. */
+  name: string;
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** The OpenAPI path template. */
+  path: string;
+  /** The policy action the handler checks. */
+  action: Action;
+  matrixRow: MatrixRow;
+  /** `organization`: the request names an organization or its object, so tenant isolation applies. */
+  owner: 'organization' | 'catalog' | 'platform';
+  successStatus: 200 | 201;
+  params?: (ctx: RouteContext) => Params;
+  query?: (ctx: RouteContext) => Params;
+  /** A valid body (async when it must first create something the body refers to). */
+  body?: (ctx: RouteContext) => unknown;
+  /** The table that gains one row when the request succeeds. */
+  creates?: string;
+  /** A request that fails validation, and the field the problem must name. */
+  invalid: { params?: Params; query?: Params; body?: BodyBuilder; field: string };
+  /** A request naming an id or code that does not exist, and the problem code it gets. */
+  notFound?: { params?: Params; query?: Params; body?: BodyBuilder; code: string };
+  /** A caller who can see the target but lacks the role or scope: 403. */
+  forbidden: (ctx: RouteContext) => string;
+}
+
+export interface Overrides {
+  params?: Params;
+  query?: Params;
+  body?: BodyBuilder;
+}
+
+export interface BuiltRequest {
+  method: string;
+  path: string;
+  body?: unknown;
+}
+
+export async function buildRequest(route: RouteCase, ctx: RouteContext, overrides: Overrides = {}): Promise<BuiltRequest> {
+  const params = { ...route.params?.(ctx), ...overrides.params };
+  const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`${route.name}: no value for {${name}}`);
+    return encodeURIComponent(value);
+  });
+  const query = new URLSearchParams({ ...route.query?.(ctx), ...overrides.query }).toString();
+  const bodyBuilder = overrides.body ?? route.body;
+  const body: unknown = bodyBuilder ? await bodyBuilder(ctx) : undefined;
+  return { method: route.method, path: query ? `${path}?${query}` : path, ...(body === undefined ? {} : { body }) };
+}
+
+export function send(stack: TestStack, request: BuiltRequest, authorization: string | undefined, headers: Record<string, string> = {}) {
+  return stack.request(request.method, request.path, {
+    ...(request.body === undefined ? {} : { body: request.body }),
+    headers: { authorization: authorization ?? '', ...headers },
+  });
+}
+
+const planTerms = (ctx: RouteContext) => ({
+  name: 'Pro',
+  applicationSlug: ctx.catalog.applicationSlug,
+  currency: 'USD',
+  interval: 'month',
+  basePrice: 4900,
+  seatPrice: 1000,
+  includedSeats: 3,
+  trialDays: 14,
+  charges: [
+    { metricCode: ctx.catalog.metricCode, model: 'graduated', tiers: [{ upTo: 1000, unitPrice: '0.01' }, { upTo: null, unitPrice: '0.005' }] },
+  ],
+});
+
+const orgParams = (ctx: RouteContext) => ({ id: ctx.target.id });
+const orgQuery = (ctx: RouteContext) => ({ organizationId: ctx.target.id });
+const missingOrg = { params: { id: missingId }, code: 'organization_not_found' };
+const missingOrgQuery = { query: { organizationId: missingId }, code: 'organization_not_found' };
+const person = (role: keyof Tenant['people']) => (ctx: RouteContext) => ctx.target.people[role].authorization;
+const confinedKey = (scope: keyof Tenant['keys']) => (ctx: RouteContext) => ctx.target.keys[scope].authorization;
+
+/** Every `/v1` route of the API, once per variant (with or without an organization). */
+export const routeTable: RouteCase[] = [
+  {
+    name: 'POST /v1/applications',
+    method: 'POST',
+    path: '/v1/applications',
+    action: 'catalog.write',
+    matrixRow: 'catalog.write',
+    owner: 'catalog',
+    successStatus: 201,
+    body: () => ({ slug: unique('app'), name: 'Reports' }),
+    creates: 'applications',
+    invalid: { body: () => ({ slug: 'Bad Slug', name: 'Reports' }), field: 'slug' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/applications',
+    method: 'GET',
+    path: '/v1/applications',
+    action: 'catalog.read',
+    matrixRow: 'catalog.read',
+    owner: 'catalog',
+    successStatus: 200,
+    invalid: { query: { limit: '0' }, field: 'limit' },
+    forbidden: confinedKey('usage:write'),
+  },
+  {
+    name: 'GET /v1/applications/{slug}',
+    method: 'GET',
+    path: '/v1/applications/{slug}',
+    action: 'catalog.read',
+    matrixRow: 'catalog.read',
+    owner: 'catalog',
+    successStatus: 200,
+    params: (ctx) => ({ slug: ctx.catalog.applicationSlug }),
+    invalid: { params: { slug: 'Not_A_Slug' }, field: 'slug' },
+    notFound: { params: { slug: 'no-such-application' }, code: 'application_not_found' },
+    forbidden: confinedKey('seats:verify'),
+  },
+  {
+    name: 'POST /v1/metrics',
+    method: 'POST',
+    path: '/v1/metrics',
+    action: 'catalog.write',
+    matrixRow: 'catalog.write',
+    owner: 'catalog',
+    successStatus: 201,
+    body: () => ({ code: unique('metric'), name: 'Revenue', aggregation: 'sum', field: 'amount' }),
+    creates: 'metrics',
+    invalid: { body: () => ({ code: unique('metric'), name: 'Revenue', aggregation: 'sum' }), field: 'field' },
+    forbidden: person('BILLING_ADMIN'),
+  },
+  {
+    name: 'GET /v1/metrics',
+    method: 'GET',
+    path: '/v1/metrics',
+    action: 'catalog.read',
+    matrixRow: 'catalog.read',
+    owner: 'catalog',
+    successStatus: 200,
+    invalid: { query: { limit: '101' }, field: 'limit' },
+    forbidden: confinedKey('usage:write'),
+  },
+  {
+    name: 'GET /v1/metrics/{code}',
+    method: 'GET',
+    path: '/v1/metrics/{code}',
+    action: 'catalog.read',
+    matrixRow: 'catalog.read',
+    owner: 'catalog',
+    successStatus: 200,
+    params: (ctx) => ({ code: ctx.catalog.metricCode }),
+    invalid: { params: { code: 'NOT A CODE' }, field: 'code' },
+    notFound: { params: { code: 'no-such-metric' }, code: 'metric_not_found' },
+    forbidden: confinedKey('seats:verify'),
+  },
+  {
+    name: 'POST /v1/plans',
+    method: 'POST',
+    path: '/v1/plans',
+    action: 'catalog.write',
+    matrixRow: 'catalog.write',
+    owner: 'catalog',
+    successStatus: 201,
+    body: (ctx) => ({ code: unique('plan'), ...planTerms(ctx) }),
+    creates: 'plans',
+    invalid: { body: (ctx) => ({ code: unique('plan'), ...planTerms(ctx), currency: 'usd' }), field: 'currency' },
+    forbidden: confinedKey('write'),
+  },
+  {
+    name: 'GET /v1/plans',
+    method: 'GET',
+    path: '/v1/plans',
+    action: 'catalog.read',
+    matrixRow: 'catalog.read',
+    owner: 'catalog',
+    successStatus: 200,
+    invalid: { query: { limit: 'many' }, field: 'limit' },
+    forbidden: confinedKey('usage:write'),
+  },
+  {
+    name: 'GET /v1/plans/{code}',
+    method: 'GET',
+    path: '/v1/plans/{code}',
+    action: 'catalog.read',
+    matrixRow: 'catalog.read',
+    owner: 'catalog',
+    successStatus: 200,
+    params: (ctx) => ({ code: ctx.catalog.planCode }),
+    invalid: { query: { version: '0' }, field: 'version' },
+    notFound: { params: { code: 'no-such-plan' }, code: 'plan_not_found' },
+    forbidden: confinedKey('seats:verify'),
+  },
+  {
+    name: 'POST /v1/plans/{code}/versions',
+    method: 'POST',
+    path: '/v1/plans/{code}/versions',
+    action: 'catalog.write',
+    matrixRow: 'catalog.write',
+    owner: 'catalog',
+    successStatus: 201,
+    params: (ctx) => ({ code: ctx.catalog.planCode }),
+    body: planTerms,
+    creates: 'plans',
+    invalid: { body: (ctx) => ({ ...planTerms(ctx), interval: 'fortnight' }), field: 'interval' },
+    notFound: { params: { code: 'no-such-plan' }, code: 'plan_not_found' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'POST /v1/organizations (root)',
+    method: 'POST',
+    path: '/v1/organizations',
+    action: 'organization.create',
+    matrixRow: 'organization.create',
+    owner: 'platform',
+    successStatus: 201,
+    body: () => ({ name: unique('root'), currency: 'USD', billingEmail: 'ap@example.test', netTermsDays: 30 }),
+    creates: 'organizations',
+    invalid: { body: () => ({ name: 'Root', currency: 'usd' }), field: 'currency' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'POST /v1/organizations (child)',
+    method: 'POST',
+    path: '/v1/organizations',
+    action: 'organization.createChild',
+    matrixRow: 'organization.createChild',
+    owner: 'organization',
+    successStatus: 201,
+    body: (ctx) => ({ name: unique('child'), currency: 'USD', parentId: ctx.target.id }),
+    creates: 'organizations',
+    invalid: { body: (ctx) => ({ name: '', currency: 'USD', parentId: ctx.target.id }), field: 'name' },
+    notFound: { body: () => ({ name: 'Orphan', currency: 'USD', parentId: missingId }), code: 'organization_not_found' },
+    forbidden: person('BILLING_ADMIN'),
+  },
+  {
+    name: 'GET /v1/organizations/{id}',
+    method: 'GET',
+    path: '/v1/organizations/{id}',
+    action: 'organization.read',
+    matrixRow: 'organization.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: orgParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingOrg,
+    forbidden: confinedKey('seats:verify'),
+  },
+  {
+    name: 'PATCH /v1/organizations/{id}',
+    method: 'PATCH',
+    path: '/v1/organizations/{id}',
+    action: 'organization.update',
+    matrixRow: 'organization.update',
+    owner: 'organization',
+    successStatus: 200,
+    params: orgParams,
+    body: () => ({ billingEmail: `${unique('ap')}@example.test`, netTermsDays: 45, taxRatePercent: 7.5 }),
+    invalid: { body: () => ({ netTermsDays: 400 }), field: 'netTermsDays' },
+    notFound: missingOrg,
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'GET /v1/organizations/{id}/hierarchy',
+    method: 'GET',
+    path: '/v1/organizations/{id}/hierarchy',
+    action: 'organization.read',
+    matrixRow: 'organization.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: orgParams,
+    invalid: { params: { id: '12345' }, field: 'id' },
+    notFound: missingOrg,
+    forbidden: confinedKey('usage:write'),
+  },
+  {
+    name: 'POST /v1/organizations/{id}/departments',
+    method: 'POST',
+    path: '/v1/organizations/{id}/departments',
+    action: 'department.write',
+    matrixRow: 'department.write',
+    owner: 'organization',
+    successStatus: 201,
+    params: orgParams,
+    body: () => ({ name: unique('dept'), costCenter: 'CC-1200', glCode: '6100' }),
+    creates: 'departments',
+    invalid: { body: () => ({ name: 'Finance', costCenter: '' }), field: 'costCenter' },
+    notFound: missingOrg,
+    forbidden: person('MEMBER'),
+  },
+  {
+    name: 'GET /v1/organizations/{id}/departments',
+    method: 'GET',
+    path: '/v1/organizations/{id}/departments',
+    action: 'department.read',
+    matrixRow: 'department.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: orgParams,
+    invalid: { query: { limit: '0' }, field: 'limit' },
+    notFound: missingOrg,
+    forbidden: confinedKey('seats:verify'),
+  },
+  {
+    name: 'POST /v1/organizations/{id}/members',
+    method: 'POST',
+    path: '/v1/organizations/{id}/members',
+    action: 'member.write',
+    matrixRow: 'member.write',
+    owner: 'organization',
+    successStatus: 201,
+    params: orgParams,
+    body: () => ({ userId: unique('user'), email: 'new@example.test', role: 'MEMBER' }),
+    creates: 'members',
+    invalid: { body: () => ({ userId: unique('user'), role: 'KING' }), field: 'role' },
+    notFound: missingOrg,
+    forbidden: person('BILLING_ADMIN'),
+  },
+  {
+    name: 'GET /v1/organizations/{id}/members',
+    method: 'GET',
+    path: '/v1/organizations/{id}/members',
+    action: 'member.read',
+    matrixRow: 'member.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: orgParams,
+    invalid: { query: { limit: '-1' }, field: 'limit' },
+    notFound: missingOrg,
+    forbidden: person('MEMBER'),
+  },
+  {
+    name: 'POST /v1/organizations/{id}/external-ids',
+    method: 'POST',
+    path: '/v1/organizations/{id}/external-ids',
+    action: 'externalId.write',
+    matrixRow: 'externalId.write',
+    owner: 'organization',
+    successStatus: 201,
+    params: orgParams,
+    // An organization has one external id per application, so each success needs a new application.
+    body: async (ctx) => {
+      const slug = unique('app');
+      await call(ctx.stack, 'POST', '/v1/applications', { body: { slug, name: 'Application' } });
+      return { applicationSlug: slug, externalId: unique('tenant') };
+    },
+    creates: 'external_ids',
+    invalid: { body: (ctx) => ({ applicationSlug: ctx.catalog.applicationSlug, externalId: '   ' }), field: 'externalId' },
+    notFound: { ...missingOrg, body: (ctx) => ({ applicationSlug: ctx.catalog.applicationSlug, externalId: unique('tenant') }) },
+    forbidden: confinedKey('read'),
+  },
+  {
+    name: 'GET /v1/organizations/{id}/external-ids',
+    method: 'GET',
+    path: '/v1/organizations/{id}/external-ids',
+    action: 'externalId.read',
+    matrixRow: 'externalId.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: orgParams,
+    invalid: { query: { cursor: 'c'.repeat(201) }, field: 'cursor' },
+    notFound: missingOrg,
+    forbidden: person('MEMBER'),
+  },
+  {
+    name: 'POST /v1/api-keys (organization)',
+    method: 'POST',
+    path: '/v1/api-keys',
+    action: 'apiKey.write',
+    matrixRow: 'apiKey.write',
+    owner: 'organization',
+    successStatus: 201,
+    body: (ctx) => ({ name: unique('key'), scopes: ['read', 'usage:write'], organizationId: ctx.target.id }),
+    creates: 'api_keys',
+    invalid: { body: (ctx) => ({ name: 'k', scopes: [], organizationId: ctx.target.id }), field: 'scopes' },
+    notFound: { body: () => ({ name: 'k', scopes: ['read'], organizationId: missingId }), code: 'organization_not_found' },
+    forbidden: confinedKey('read'),
+  },
+  {
+    name: 'POST /v1/api-keys (platform)',
+    method: 'POST',
+    path: '/v1/api-keys',
+    action: 'apiKey.write',
+    matrixRow: 'apiKey.write@platform',
+    owner: 'platform',
+    successStatus: 201,
+    body: () => ({ name: unique('key'), scopes: ['read'], platformRole: 'finance' }),
+    creates: 'api_keys',
+    invalid: { body: () => ({ name: 'k', scopes: ['read'], platformRole: 'root' }), field: 'platformRole' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/api-keys (organization)',
+    method: 'GET',
+    path: '/v1/api-keys',
+    action: 'apiKey.read',
+    matrixRow: 'apiKey.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: orgQuery,
+    invalid: { query: { organizationId: 'acme' }, field: 'organizationId' },
+    notFound: missingOrgQuery,
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'GET /v1/api-keys (platform)',
+    method: 'GET',
+    path: '/v1/api-keys',
+    action: 'apiKey.read',
+    matrixRow: 'apiKey.read@platform',
+    owner: 'platform',
+    successStatus: 200,
+    invalid: { query: { limit: '0' }, field: 'limit' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'DELETE /v1/api-keys/{id} (organization)',
+    method: 'DELETE',
+    path: '/v1/api-keys/{id}',
+    action: 'apiKey.write',
+    matrixRow: 'apiKey.write',
+    owner: 'organization',
+    successStatus: 200,
+    params: (ctx) => ({ id: ctx.target.victimKeyId }),
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: { params: { id: missingId }, code: 'api_key_not_found' },
+    forbidden: confinedKey('read'),
+  },
+  {
+    name: 'DELETE /v1/api-keys/{id} (platform)',
+    method: 'DELETE',
+    path: '/v1/api-keys/{id}',
+    action: 'apiKey.write',
+    matrixRow: 'apiKey.revoke@platform',
+    owner: 'platform',
+    successStatus: 200,
+    params: (ctx) => ({ id: ctx.platform.apiKeyId }),
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: { params: { id: missingId }, code: 'api_key_not_found' },
+    forbidden: (ctx) => ctx.platform.readKeyAuthorization,
+  },
+  {
+    name: 'POST /v1/webhook-endpoints (organization)',
+    method: 'POST',
+    path: '/v1/webhook-endpoints',
+    action: 'webhookEndpoint.write',
+    matrixRow: 'webhookEndpoint.write',
+    owner: 'organization',
+    successStatus: 201,
+    body: (ctx) => ({ url: 'https://erp.example.test/ledgerflow', events: ['invoice.finalized', 'payment.*'], organizationId: ctx.target.id }),
+    creates: 'webhook_endpoints',
+    invalid: { body: (ctx) => ({ url: 'ftp://erp.example.test', events: ['invoice.finalized'], organizationId: ctx.target.id }), field: 'url' },
+    notFound: { body: () => ({ url: 'https://erp.example.test', events: ['*'], organizationId: missingId }), code: 'organization_not_found' },
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'POST /v1/webhook-endpoints (platform)',
+    method: 'POST',
+    path: '/v1/webhook-endpoints',
+    action: 'webhookEndpoint.write',
+    matrixRow: 'webhookEndpoint.write@platform',
+    owner: 'platform',
+    successStatus: 201,
+    body: () => ({ url: 'https://ops.example.test/ledgerflow', events: ['*'] }),
+    creates: 'webhook_endpoints',
+    invalid: { body: () => ({ url: 'https://ops.example.test', events: [] }), field: 'events' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/webhook-endpoints (organization)',
+    method: 'GET',
+    path: '/v1/webhook-endpoints',
+    action: 'webhookEndpoint.read',
+    matrixRow: 'webhookEndpoint.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: orgQuery,
+    invalid: { query: { organizationId: 'acme' }, field: 'organizationId' },
+    notFound: missingOrgQuery,
+    forbidden: person('MEMBER'),
+  },
+  {
+    name: 'GET /v1/webhook-endpoints (platform)',
+    method: 'GET',
+    path: '/v1/webhook-endpoints',
+    action: 'webhookEndpoint.read',
+    matrixRow: 'webhookEndpoint.read@platform',
+    owner: 'platform',
+    successStatus: 200,
+    invalid: { query: { limit: '1000' }, field: 'limit' },
+    forbidden: person('BILLING_ADMIN'),
+  },
+  {
+    name: 'DELETE /v1/webhook-endpoints/{id} (organization)',
+    method: 'DELETE',
+    path: '/v1/webhook-endpoints/{id}',
+    action: 'webhookEndpoint.write',
+    matrixRow: 'webhookEndpoint.write',
+    owner: 'organization',
+    successStatus: 200,
+    params: (ctx) => ({ id: ctx.target.webhookEndpointId }),
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: { params: { id: missingId }, code: 'webhook_endpoint_not_found' },
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'DELETE /v1/webhook-endpoints/{id} (platform)',
+    method: 'DELETE',
+    path: '/v1/webhook-endpoints/{id}',
+    action: 'webhookEndpoint.write',
+    matrixRow: 'webhookEndpoint.disable@platform',
+    owner: 'platform',
+    successStatus: 200,
+    params: (ctx) => ({ id: ctx.platform.webhookEndpointId }),
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: { params: { id: missingId }, code: 'webhook_endpoint_not_found' },
+    forbidden: (ctx) => ctx.platform.readKeyAuthorization,
+  },
+  {
+    name: 'GET /v1/audit-events (organization)',
+    method: 'GET',
+    path: '/v1/audit-events',
+    action: 'audit.read',
+    matrixRow: 'audit.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: orgQuery,
+    invalid: { query: { cursor: 'abc' }, field: 'cursor' },
+    notFound: missingOrgQuery,
+    forbidden: person('BILLING_ADMIN'),
+  },
+  {
+    name: 'GET /v1/audit-events (platform)',
+    method: 'GET',
+    path: '/v1/audit-events',
+    action: 'audit.read',
+    matrixRow: 'audit.read@platform',
+    owner: 'platform',
+    successStatus: 200,
+    invalid: { query: { limit: '0' }, field: 'limit' },
+    forbidden: person('OWNER'),
+  },
+];
+
+/** Builds what the route table needs: a catalog, platform objects, and the target organization. */
+export async function platformObjects(stack: TestStack, readKeyAuthorization: string): Promise<RouteContext['platform']> {
+  const apiKey = await call<{ id: string }>(stack, 'POST', '/v1/api-keys', { body: { name: unique('platform'), scopes: ['read'] } });
+  const endpoint = await call<{ id: string }>(stack, 'POST', '/v1/webhook-endpoints', { body: { url: 'https://ops.example.test/hooks', events: ['*'] } });
+  return { apiKeyId: apiKey.id, webhookEndpointId: endpoint.id, readKeyAuthorization };
+}

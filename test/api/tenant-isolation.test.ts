@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startTestStack, type TestStack } from '../support/stack.js';
+import { expectProblem, type ProblemBody } from './support/problems.js';
+import { buildRequest, platformObjects, routeTable, send, type RouteCase, type RouteContext } from './support/route-table.js';
+import { bearer, call, createApiKey, createCatalog, createTenant, mutableState, rowCounts, type Tenant } from './support/world.js';
+
+let stack: TestStack;
+let a: Tenant;
+let b: Tenant;
+let aChild: Tenant;
+let aSibling: Tenant;
+let contextFor: (target: Tenant) => RouteContext;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  const catalog = await createCatalog(stack);
+  a = await createTenant(stack, catalog, { label: 'tenant-a' });
+  b = await createTenant(stack, catalog, { label: 'tenant-b' });
+  aChild = await createTenant(stack, catalog, { label: 'a-child', parentId: a.id });
+  aSibling = await createTenant(stack, catalog, { label: 'a-sibling', parentId: a.id });
+  const readKey = await createApiKey(stack, { scopes: ['read'], platformRole: 'platform_admin' });
+  const platform = await platformObjects(stack, bearer(readKey.key));
+  contextFor = (target) => ({ stack, catalog, target, platform });
+});
+afterAll(async () => {
+  await stack.stop();
+});
+
+const uuids = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
+/** What a problem tells the caller, minus the per-request id and the id the caller sent itself. */
+function disclosed(problem: ProblemBody) {
+  const { requestId, ...rest } = problem;
+  expect(requestId).toEqual(expect.any(String));
+  return { ...rest, detail: problem.detail.replace(uuids, '<id>') };
+}
+
+const organizationRoutes = routeTable.filter(
+  (route): route is RouteCase & { notFound: NonNullable<RouteCase['notFound']> } => route.owner === 'organization' && route.notFound !== undefined,
+);
+
+describe('a caller from organization A using organization B’s ids', () => {
+  it('is exercised on every route that names an organization or its object', () => {
+    expect(organizationRoutes.map((route) => route.name)).toEqual(routeTable.filter((route) => route.owner === 'organization').map((route) => route.name));
+    expect(organizationRoutes.length).toBeGreaterThanOrEqual(15);
+  });
+
+  const callers = [
+    ['A’s OWNER (JWT)', () => a.people.OWNER.authorization],
+    ['a write key confined to A', () => a.keys.write.authorization],
+  ] as const;
+
+  describe.each(callers)('as %s', (_, caller) => {
+    it.each(organizationRoutes.map((route) => [route.name, route] as const))(
+      '%s: 404 exactly like an id that does not exist, and B is untouched',
+      async (__, route) => {
+        const crossRequest = await buildRequest(route, contextFor(b));
+        const missingRequest = await buildRequest(route, contextFor(b), route.notFound);
+        const before = { counts: await rowCounts(stack), state: await mutableState(stack) };
+        const crossTenant = await send(stack, crossRequest, caller());
+        const crossProblem = await expectProblem(crossTenant, 404, route.notFound.code);
+        const missing = await send(stack, missingRequest, caller());
+        const missingProblem = await expectProblem(missing, 404, route.notFound.code);
+        expect(disclosed(crossProblem)).toEqual(disclosed(missingProblem));
+        expect(Object.keys(crossProblem).sort()).toEqual(Object.keys(missingProblem).sort());
+        expect(crossTenant.headers.get('content-type')).toBe(missing.headers.get('content-type'));
+        expect({ counts: await rowCounts(stack), state: await mutableState(stack) }).toEqual(before);
+      },
+    );
+
+    it('the same routes at A’s own ids are allowed (so the 404 above is about B, not the caller)', async () => {
+      for (const route of organizationRoutes) {
+        const response = await send(stack, await buildRequest(route, contextFor(a)), caller());
+        expect({ route: route.name, status: response.status }).toEqual({ route: route.name, status: route.successStatus });
+      }
+    });
+  });
+
+  it('cannot revoke a platform key or disable a platform endpoint: 404 as for a missing id', async () => {
+    const platformRoutes = routeTable.filter((route) => route.owner === 'platform' && route.method === 'DELETE');
+    expect(platformRoutes).toHaveLength(2);
+    for (const route of platformRoutes) {
+      const ctx = contextFor(a);
+      const response = await send(stack, await buildRequest(route, ctx), a.people.OWNER.authorization);
+      const missing = await send(stack, await buildRequest(route, ctx, route.notFound), a.people.OWNER.authorization);
+      expect(disclosed(await expectProblem(response, 404, route.notFound!.code))).toEqual(disclosed(await expectProblem(missing, 404, route.notFound!.code)));
+    }
+    const [key] = await stack.sql<{ revoked_at: Date | null }>('select revoked_at from api_keys where id = $1', [contextFor(a).platform.apiKeyId]);
+    expect(key?.revoked_at).toBeNull();
+  });
+
+  it('lists of A contain only A’s objects', async () => {
+    const lists = [
+      `/v1/organizations/${a.id}/departments`,
+      `/v1/organizations/${a.id}/members`,
+      `/v1/organizations/${a.id}/external-ids`,
+      `/v1/api-keys?organizationId=${a.id}`,
+      `/v1/webhook-endpoints?organizationId=${a.id}`,
+      `/v1/audit-events?organizationId=${a.id}`,
+    ];
+    for (const path of lists) {
+      const page = await call<{ data: { organizationId: string | null }[] }>(stack, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=100`, {
+        authorization: a.people.OWNER.authorization,
+      });
+      expect(page.data.length).toBeGreaterThan(0);
+      expect(new Set(page.data.map((item) => item.organizationId))).toEqual(new Set([a.id]));
+    }
+  });
+});
+
+describe('the organization hierarchy', () => {
+  it('lets the parent’s OWNER see a child organization and the whole tree', async () => {
+    const child = await call<{ id: string; parentId: string }>(stack, 'GET', `/v1/organizations/${aChild.id}`, { authorization: a.people.OWNER.authorization });
+    expect(child).toMatchObject({ id: aChild.id, parentId: a.id });
+    const tree = await call<{ id: string; children: { id: string }[] }>(stack, 'GET', `/v1/organizations/${a.id}/hierarchy`, {
+      authorization: a.people.OWNER.authorization,
+    });
+    expect(tree.id).toBe(a.id);
+    const children = await stack.sql<{ id: string }>('select id from organizations where parent_id = $1', [a.id]);
+    expect(tree.children.map((node) => node.id).sort()).toEqual(children.map((row) => row.id).sort());
+    expect(tree.children.map((node) => node.id)).toEqual(expect.arrayContaining([aChild.id, aSibling.id]));
+  });
+
+  it.each([
+    ['the parent', () => a.id],
+    ['a sibling', () => aSibling.id],
+    ['another root', () => b.id],
+  ])('never shows %s to a child’s OWNER or a key confined to the child (404)', async (_, target) => {
+    for (const authorization of [aChild.people.OWNER.authorization, aChild.keys.write.authorization]) {
+      for (const path of [`/v1/organizations/${target()}`, `/v1/organizations/${target()}/hierarchy`, `/v1/organizations/${target()}/members`]) {
+        await expectProblem(await stack.request('GET', path, { headers: { authorization } }), 404, 'organization_not_found');
+      }
+    }
+  });
+
+  it('shows a child’s OWNER only its own subtree', async () => {
+    const tree = await call<{ id: string; children: unknown[] }>(stack, 'GET', `/v1/organizations/${aChild.id}/hierarchy`, {
+      authorization: aChild.people.OWNER.authorization,
+    });
+    expect(tree).toEqual({ id: aChild.id, name: aChild.name, children: [] });
+  });
+
+  it('does not let a child’s OWNER create an organization under the parent or a sibling', async () => {
+    for (const parentId of [a.id, aSibling.id]) {
+      const response = await stack.request('POST', '/v1/organizations', {
+        body: { name: 'Sneaky', currency: 'USD', parentId },
+        headers: { authorization: aChild.people.OWNER.authorization },
+      });
+      await expectProblem(response, 404, 'organization_not_found');
+    }
+  });
+});
