@@ -2,6 +2,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { ApiKey, platformRoleValues, scopeValues } from '../db/entities/index.js';
 import { requireOrganization, requireOwnedObject, requirePlatform } from './access.js';
 import { issueApiKey } from './auth/api-keys.js';
+import { grantsScope } from './auth/policy.js';
 import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
@@ -98,6 +99,11 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
     const { em, principal, clock } = c.var;
     if (body.organizationId) await requireOrganization(c, 'apiKey.write', body.organizationId);
     else requirePlatform(c, 'apiKey.write');
+    // A key cannot mint a key stronger than itself (people and the bootstrap key may choose freely).
+    const beyondOwn = principal.kind === 'api_key' ? body.scopes.filter((scope) => !grantsScope(principal.scopes, scope)) : [];
+    if (beyondOwn.length) {
+      throw new ApiError(403, 'scope_not_held', `This key cannot grant scopes it does not hold: ${beyondOwn.join(', ')}.`);
+    }
     if (body.expiresAt && new Date(body.expiresAt) <= clock.now()) {
       throw new ApiError(400, 'validation_failed', 'The request failed validation.', [{ field: 'expiresAt', message: 'must be in the future' }]);
     }

@@ -156,6 +156,18 @@ describe('API keys', () => {
     expect(await stack.sql("select id from api_keys where name = 'escalate'")).toEqual([]);
   });
 
+  it('never lets a key issue a key with scopes it does not hold', async () => {
+    const writer = bearer((await createKey({ scopes: ['write'], organizationId })).key);
+    const stronger = await stack.request('POST', '/v1/api-keys', {
+      body: { name: 'stronger', scopes: ['write', 'usage:write'], organizationId },
+      headers: { authorization: writer },
+    });
+    await expectProblem(stronger, 403, 'scope_not_held');
+    expect(await stack.sql("select id from api_keys where name = 'stronger'")).toEqual([]);
+    const weaker = await createKey({ scopes: ['read'], organizationId }, writer);
+    expect(weaker.scopes).toEqual(['read']);
+  });
+
   it('does not show the key again in an idempotent replay of its creation (so it is not kept for one)', async () => {
     const idempotencyKey = unique('create-key');
     const body = { name: unique('retried'), scopes: ['read'], organizationId };

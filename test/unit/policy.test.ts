@@ -46,6 +46,8 @@ describe('decide', () => {
     ['a write key can read', key(['write'], 'child'), 'department.read', child, 'allow'],
     ['a seats:verify key reads nothing', key(['seats:verify'], 'child'), 'organization.read', child, 'forbidden'],
     ['a platform key without the write scope cannot write', key(['read'], null, 'platform_admin'), 'organization.update', child, 'forbidden'],
+    ['finance who is also OWNER updates that organization', user({ child: 'OWNER' }, 'finance'), 'organization.update', child, 'allow'],
+    ['finance who is OWNER elsewhere still cannot update this one', user({ other: 'OWNER' }, 'finance'), 'organization.update', child, 'forbidden'],
   ] as const)('%s', (_, principal, action, ancestry, expected) => {
     expect(decide(principal, action, ancestry)).toBe(expected);
   });

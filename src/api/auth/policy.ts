@@ -52,8 +52,9 @@ export type Action = keyof typeof policy;
 
 export type Decision = 'allow' | 'forbidden' | 'not_visible';
 
-function hasScope(principal: Principal, scope: Scope): boolean {
-  return principal.scopes.includes(scope) || (scope === 'read' && principal.scopes.includes('write'));
+/** Whether a set of scopes covers one (`write` includes `read`). */
+export function grantsScope(scopes: readonly Scope[], scope: Scope): boolean {
+  return scopes.includes(scope) || (scope === 'read' && scopes.includes('write'));
 }
 
 /**
@@ -81,14 +82,14 @@ export function decide(principal: Principal, action: Action, ancestry?: readonly
   const rule: Rule = policy[action];
   const platformAllowed = principal.platformRole !== null && rule.platform.includes(principal.platformRole);
   if (ancestry) {
-    const role = principal.platformRole !== null ? null : roleIn(principal, ancestry);
+    const role = roleIn(principal, ancestry);
     if (principal.platformRole === null && role === null) return 'not_visible';
     const allowed = platformAllowed || (role !== null && rule.organization.includes(role));
-    return allowed && hasScope(principal, rule.scope) ? 'allow' : 'forbidden';
+    return allowed && grantsScope(principal.scopes, rule.scope) ? 'allow' : 'forbidden';
   }
   // Outside any organization, an organization role counts only for actions open to every
   // member (reading the catalog): OWNER of one tenant is nobody on the platform.
   const isMember = principal.confinedTo !== null || principal.memberships.size > 0;
   const organizationAllowed = isMember && everyRole.every((role) => rule.organization.includes(role));
-  return (platformAllowed || organizationAllowed) && hasScope(principal, rule.scope) ? 'allow' : 'forbidden';
+  return (platformAllowed || organizationAllowed) && grantsScope(principal.scopes, rule.scope) ? 'allow' : 'forbidden';
 }

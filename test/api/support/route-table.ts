@@ -412,7 +412,7 @@ export const routeTable: RouteCase[] = [
     matrixRow: 'apiKey.write',
     owner: 'organization',
     successStatus: 201,
-    body: (ctx) => ({ name: unique('key'), scopes: ['read', 'usage:write'], organizationId: ctx.target.id }),
+    body: (ctx) => ({ name: unique('key'), scopes: ['read'], organizationId: ctx.target.id }),
     creates: 'api_keys',
     invalid: { body: (ctx) => ({ name: 'k', scopes: [], organizationId: ctx.target.id }), field: 'scopes' },
     notFound: { body: () => ({ name: 'k', scopes: ['read'], organizationId: missingId }), code: 'organization_not_found' },
