@@ -1,4 +1,5 @@
 import { createBillingActivities, type BillingActivityDeps } from './billing.js';
+import { createSubscriptionActivities } from './subscriptions.js';
 
 export type ActivityDeps = BillingActivityDeps;
 
@@ -6,5 +7,6 @@ export type ActivityDeps = BillingActivityDeps;
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createBillingActivities(deps),
+    ...createSubscriptionActivities(deps),
   };
 }

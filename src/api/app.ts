@@ -19,6 +19,8 @@ import { requestContext } from './middleware/request-context.js';
 import { unitOfWork } from './middleware/unit-of-work.js';
 import { registerOrganizations } from './organizations.js';
 import { registerPlans } from './plans.js';
+import { registerSeats } from './seats.js';
+import { registerSubscriptions } from './subscriptions.js';
 import { registerWebhookEndpoints } from './webhook-endpoints.js';
 import { ApiError, problem } from './problem.js';
 
@@ -66,6 +68,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerApiKeys(app);
   registerWebhookEndpoints(app);
   registerAuditEvents(app);
+  registerSubscriptions(app);
+  registerSeats(app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

@@ -1,4 +1,5 @@
 /** Workflow ids are business keys, so a retried start finds the workflow it already started. */
 export const workflowIds = {
   billing: (accountId: string) => `billing:${accountId}`,
+  subscription: (subscriptionId: string) => `subscription:${subscriptionId}`,
 } as const;

@@ -68,6 +68,12 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   'webhookEndpoint.read':             row('ok   ok   ok   403  403  | ok   ok   403  403  | ok   ok   403  404  | ok   ok   403  403  | ok   | 404'),
   'webhookEndpoint.write':            row('ok   ok   403  403  403  | ok   ok   403  403  | ok   ok   403  404  | 403  ok   403  403  | ok   | 404'),
   'audit.read':                       row('ok   ok   ok   ok   ok   | ok   403  403  403  | ok   403  403  404  | ok   ok   403  403  | ok   | 404'),
+  'subscription.read':                row('ok   ok   ok   ok   ok   | ok   ok   ok   403  | ok   ok   ok   404  | ok   ok   403  403  | ok   | 404'),
+  'subscription.manage':              row('ok   ok   403  403  403  | ok   ok   403  403  | ok   ok   403  404  | 403  ok   403  403  | ok   | 404'),
+  'seat.assign':                      row('ok   ok   403  403  403  | ok   ok   ok   403  | ok   ok   ok   404  | 403  ok   403  403  | ok   | 404'),
+  // Only the seats:verify scope verifies; a caller who cannot see the organization gets the
+  // same 200 as for an unknown external id (hasAccess false, reason unknown_organization).
+  'seat.verify':                      row('ok   403  403  403  403  | 403  403  403  403  | 403  403  403  ok   | 403  403  403  ok   | 403  | ok'),
   // Platform objects (no organization): only platform roles; an organization's object ids are
   // invisible to everyone else (404), platform-wide lists and creation are refused (403).
   'apiKey.read@platform':             row('ok   ok   ok   403  403  | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),

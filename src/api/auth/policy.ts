@@ -46,6 +46,10 @@ export const policy = {
   'webhookEndpoint.read': { scope: 'read', platform: ['platform_admin'], organization: billingRoles },
   'webhookEndpoint.write': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
   'audit.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: ['OWNER'] },
+  'subscription.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: adminRoles },
+  'subscription.manage': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
+  'seat.assign': { scope: 'write', platform: ['platform_admin'], organization: adminRoles },
+  'seat.verify': { scope: 'seats:verify', platform: ['platform_admin'], organization: everyRole },
 } as const satisfies Record<string, Rule>;
 
 export type Action = keyof typeof policy;

@@ -6,6 +6,8 @@ import { ApiError } from '../problem.js';
 
 const keepIdempotencyMs = 24 * 60 * 60 * 1000;
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** POST routes that only read (a query body too large or too private for a URL): no transaction, no idempotency record. */
+const readOnlyPosts = new Set(['/v1/seats/verify']);
 
 class RollBack extends Error {}
 
@@ -33,7 +35,7 @@ function withoutShownOnceFields(body: string, fields: readonly string[] | undefi
 export function unitOfWork(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const em = c.var.orm.em.fork();
-    if (readMethods.has(c.req.method)) {
+    if (readMethods.has(c.req.method) || (c.req.method === 'POST' && readOnlyPosts.has(c.req.path))) {
       c.set('em', em);
       return next();
     }

@@ -8,6 +8,7 @@ import { Member } from './member.js';
 import { Metric } from './metric.js';
 import { Organization } from './organization.js';
 import { Plan, PlanCharge } from './plan.js';
+import { SeatAssignment, Subscription, SubscriptionPhase } from './subscription.js';
 import { WebhookEndpoint } from './webhook-endpoint.js';
 
 export { ApiKey, platformRoleValues, scopeValues, type PlatformRole, type Scope } from './api-key.js';
@@ -29,6 +30,7 @@ export {
   type ChargeModelName,
   type PriceTier,
 } from './plan.js';
+export { SeatAssignment, Subscription, SubscriptionPhase, type SubscriptionStatus } from './subscription.js';
 export { WebhookEndpoint } from './webhook-endpoint.js';
 
 export const entities = [
@@ -44,4 +46,7 @@ export const entities = [
   WebhookEndpoint,
   IdempotencyRecord,
   AuditEvent,
+  Subscription,
+  SubscriptionPhase,
+  SeatAssignment,
 ];

@@ -59,6 +59,8 @@ export interface RouteCase {
   body?: (ctx: RouteContext) => unknown;
   /** The table that gains one row when the request succeeds. */
   creates?: string;
+  /** A POST that only reads (seat verification): it writes no audit row. */
+  readOnly?: true;
   /** A request that fails validation, and the field the problem must name. */
   invalid: { params?: Params; query?: Params; body?: BodyBuilder; field: string };
   /** A request naming an id or code that does not exist, and the problem code it gets. */
@@ -119,6 +121,29 @@ const missingOrg = { params: { id: missingId }, code: 'organization_not_found' }
 const missingOrgQuery = { query: { organizationId: missingId }, code: 'organization_not_found' };
 const person = (role: keyof Tenant['people']) => (ctx: RouteContext) => ctx.target.people[role].authorization;
 const confinedKey = (scope: keyof Tenant['keys']) => (ctx: RouteContext) => ctx.target.keys[scope].authorization;
+
+const subscriptionParams = (ctx: RouteContext) => ({ id: ctx.target.subscriptionId });
+const missingSubscription = { params: { id: missingId }, code: 'subscription_not_found' };
+/** A plan of its own application, so each success creates a subscription (one live per organization and application). */
+async function planOfNewApplication(ctx: RouteContext): Promise<string> {
+  const applicationSlug = unique('app');
+  const planCode = unique('plan');
+  await call(ctx.stack, 'POST', '/v1/applications', { body: { slug: applicationSlug, name: 'Seats' } });
+  await call(ctx.stack, 'POST', '/v1/plans', { body: { code: planCode, name: 'Seats', applicationSlug, currency: 'USD', interval: 'month', seatPrice: 500 } });
+  return planCode;
+}
+/** A new plan of the subscription's application, so each plan change really changes the plan. */
+async function newPlanOfCatalog(ctx: RouteContext): Promise<string> {
+  const planCode = unique('plan');
+  await call(ctx.stack, 'POST', '/v1/plans', {
+    body: { code: planCode, name: 'Upgrade', applicationSlug: ctx.catalog.applicationSlug, currency: 'USD', interval: 'month', basePrice: 2000 },
+  });
+  return planCode;
+}
+/** Seat counts only grow, so every seat change is a change and never goes below the assigned seats. */
+let nextSeatCount = 1_000;
+/** The user the next unassignment takes the seat from; its body builder assigns that seat first. */
+let seatHolder = '';
 
 /** Every `/v1` route of the API, once per variant (with or without an organization). */
 export const routeTable: RouteCase[] = [
@@ -581,6 +606,152 @@ export const routeTable: RouteCase[] = [
     successStatus: 200,
     invalid: { query: { limit: '0' }, field: 'limit' },
     forbidden: person('OWNER'),
+  },
+  {
+    name: 'POST /v1/subscriptions',
+    method: 'POST',
+    path: '/v1/subscriptions',
+    action: 'subscription.manage',
+    matrixRow: 'subscription.manage',
+    owner: 'organization',
+    successStatus: 201,
+    body: async (ctx) => ({ organizationId: ctx.target.id, planCode: await planOfNewApplication(ctx), seats: 2 }),
+    creates: 'subscriptions',
+    invalid: { body: (ctx) => ({ organizationId: ctx.target.id, planCode: ctx.catalog.planCode, seats: 0 }), field: 'seats' },
+    notFound: { body: (ctx) => ({ organizationId: missingId, planCode: ctx.catalog.planCode }), code: 'organization_not_found' },
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'GET /v1/subscriptions/{id}',
+    method: 'GET',
+    path: '/v1/subscriptions/{id}',
+    action: 'subscription.read',
+    matrixRow: 'subscription.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: subscriptionParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingSubscription,
+    forbidden: person('MEMBER'),
+  },
+  {
+    name: 'POST /v1/subscriptions/{id}/change-plan',
+    method: 'POST',
+    path: '/v1/subscriptions/{id}/change-plan',
+    action: 'subscription.manage',
+    matrixRow: 'subscription.manage',
+    owner: 'organization',
+    successStatus: 200,
+    params: subscriptionParams,
+    body: async (ctx) => ({ planCode: await newPlanOfCatalog(ctx), timing: 'immediate' }),
+    invalid: { body: () => ({ planCode: 'NOT A CODE' }), field: 'planCode' },
+    notFound: missingSubscription,
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'POST /v1/subscriptions/{id}/seats',
+    method: 'POST',
+    path: '/v1/subscriptions/{id}/seats',
+    action: 'subscription.manage',
+    matrixRow: 'subscription.manage',
+    owner: 'organization',
+    successStatus: 200,
+    params: subscriptionParams,
+    body: () => ({ seats: (nextSeatCount += 1) }),
+    invalid: { body: () => ({ seats: 0 }), field: 'seats' },
+    notFound: missingSubscription,
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'POST /v1/subscriptions/{id}/pause',
+    method: 'POST',
+    path: '/v1/subscriptions/{id}/pause',
+    action: 'subscription.manage',
+    matrixRow: 'subscription.manage',
+    owner: 'organization',
+    successStatus: 200,
+    params: subscriptionParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingSubscription,
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'POST /v1/subscriptions/{id}/resume',
+    method: 'POST',
+    path: '/v1/subscriptions/{id}/resume',
+    action: 'subscription.manage',
+    matrixRow: 'subscription.manage',
+    owner: 'organization',
+    successStatus: 200,
+    params: subscriptionParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingSubscription,
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'POST /v1/subscriptions/{id}/seat-assignments',
+    method: 'POST',
+    path: '/v1/subscriptions/{id}/seat-assignments',
+    action: 'seat.assign',
+    matrixRow: 'seat.assign',
+    owner: 'organization',
+    successStatus: 201,
+    params: subscriptionParams,
+    body: () => ({ userId: unique('user') }),
+    creates: 'seat_assignments',
+    invalid: { body: () => ({ userId: '' }), field: 'userId' },
+    notFound: missingSubscription,
+    forbidden: person('MEMBER'),
+  },
+  {
+    name: 'DELETE /v1/subscriptions/{id}/seat-assignments/{userId}',
+    method: 'DELETE',
+    path: '/v1/subscriptions/{id}/seat-assignments/{userId}',
+    action: 'seat.assign',
+    matrixRow: 'seat.assign',
+    owner: 'organization',
+    successStatus: 200,
+    params: (ctx) => {
+      seatHolder = unique('holder');
+      return { id: ctx.target.subscriptionId, userId: seatHolder };
+    },
+    body: async (ctx) => {
+      await call(ctx.stack, 'POST', `/v1/subscriptions/${ctx.target.subscriptionId}/seat-assignments`, { body: { userId: seatHolder } });
+      return undefined;
+    },
+    invalid: { params: { userId: 'x'.repeat(201) }, field: 'userId' },
+    notFound: missingSubscription,
+    forbidden: person('MEMBER'),
+  },
+  {
+    // Cancels at the period end, which a repeat leaves as it is; last, so the routes above run on a live subscription.
+    name: 'POST /v1/subscriptions/{id}/cancel',
+    method: 'POST',
+    path: '/v1/subscriptions/{id}/cancel',
+    action: 'subscription.manage',
+    matrixRow: 'subscription.manage',
+    owner: 'organization',
+    successStatus: 200,
+    params: subscriptionParams,
+    body: () => ({ at: 'period_end' }),
+    invalid: { body: () => ({ at: 'tomorrow' }), field: 'at' },
+    notFound: missingSubscription,
+    forbidden: person('ADMIN'),
+  },
+  {
+    // Resolves an external id: another tenant's organization answers like an unknown one (200,
+    // reason unknown_organization), so it has no 404 (see test/api/subscriptions.test.ts).
+    name: 'POST /v1/seats/verify',
+    method: 'POST',
+    path: '/v1/seats/verify',
+    action: 'seat.verify',
+    matrixRow: 'seat.verify',
+    owner: 'catalog',
+    successStatus: 200,
+    readOnly: true,
+    body: (ctx) => ({ userId: unique('user'), applicationSlug: ctx.catalog.applicationSlug, externalOrgId: ctx.target.externalId }),
+    invalid: { body: (ctx) => ({ userId: 'u', applicationSlug: '', externalOrgId: ctx.target.externalId }), field: 'applicationSlug' },
+    forbidden: confinedKey('read'),
   },
 ];
 

@@ -106,6 +106,8 @@ export interface Tenant {
   webhookEndpointId: string;
   /** A confined key that exists to be revoked by tests (never used to call). */
   victimKeyId: string;
+  /** A subscription to the catalog's plan, with seats to spare. */
+  subscriptionId: string;
 }
 
 export async function createTenant(stack: TestStack, catalog: Catalog, options: { label: string; parentId?: string }): Promise<Tenant> {
@@ -138,6 +140,9 @@ export async function createTenant(stack: TestStack, catalog: Catalog, options: 
     body: { url: 'https://erp.example.test/hooks', events: ['invoice.*'], organizationId: id },
   });
   const victim = await createApiKey(stack, { scopes: ['read'], organizationId: id });
+  const subscription = await call<{ id: string }>(stack, 'POST', '/v1/subscriptions', {
+    body: { organizationId: id, planCode: catalog.planCode, seats: 500 },
+  });
   return {
     id,
     name,
@@ -149,6 +154,7 @@ export async function createTenant(stack: TestStack, catalog: Catalog, options: 
     externalId,
     webhookEndpointId: endpoint.id,
     victimKeyId: victim.id,
+    subscriptionId: subscription.id,
   };
 }
 
@@ -167,6 +173,8 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
     'webhook_endpoints',
     'audit_events',
     'idempotency_records',
+    'subscriptions',
+    'seat_assignments',
   ];
   const [row] = await stack.sql<Record<string, string>>(
     `select ${tables.map((table) => `(select count(*) from ${table}) as ${table}`).join(', ')}`,
@@ -181,6 +189,7 @@ export async function mutableState(stack: TestStack): Promise<string> {
        select concat_ws('|', id, revoked_at) as x from api_keys
        union all select concat_ws('|', id, disabled_at) from webhook_endpoints
        union all select concat_ws('|', id, name, billing_email, tax_rate_percent, payment_terms, net_terms_days, billing_anchor_day) from organizations
+       union all select concat_ws('|', id, status, seats, plan_id, cancel_at, paused_at) from subscriptions
      ) rows`,
   );
   return rows[0]?.state ?? '';

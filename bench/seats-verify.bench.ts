@@ -1,0 +1,165 @@
+/**
+ * Loads 10,000 organizations with 100,000 assigned seats into an embedded PostgreSQL, serves the
+ * API in a child process, and drives `POST /v1/seats/verify` with autocannon over loopback next to
+ * the same server's `GET /healthz`. Prints requests/s, p50/p99 latency and the verify/healthz ratio.
+ *
+ *   node --import tsx bench/seats-verify.bench.ts [seconds per run] [connections]
+ *
+ * Target: ≥ 5,000 verifies/s with p99 ≤ 10 ms.
+ */
+import { fork } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from '@hono/node-server';
+import autocannon from 'autocannon';
+import { pino } from 'pino';
+import { startEmbeddedPostgres } from '../scripts/lib/embedded-postgres.js';
+import { freePort } from '../scripts/lib/ports.js';
+import { createApp } from '../src/api/app.js';
+import { generateApiKey } from '../src/api/auth/api-keys.js';
+import { systemClock } from '../src/clock.js';
+import { createOrm, migrateUp } from '../src/db/orm.js';
+import { createTemporalClient } from '../src/temporal/client.js';
+
+const ORGANIZATIONS = 10_000;
+const SEATS_PER_ORGANIZATION = 10;
+const SECONDS = Number(process.argv[2] ?? 10);
+const CONNECTIONS = Number(process.argv[3] ?? 16);
+const APPLICATION_SLUG = 'bench-app';
+
+/** The API process: the real app over the loaded database; Temporal is never reached by verify. */
+async function serveApi(databaseUrl: string): Promise<void> {
+  const orm = await createOrm(databaseUrl, 10);
+  // A lazy client pointed nowhere: a verify that touched Temporal would fail the run.
+  const { client: temporal } = createTemporalClient('127.0.0.1:1', 'default');
+  const app = createApp({
+    config: { TEMPORAL_TASK_QUEUE: 'bench', RATE_LIMIT_PER_MINUTE: 1_000_000 },
+    orm,
+    temporal,
+    clock: systemClock,
+    logger: pino({ level: 'silent' }),
+    readiness: {},
+  });
+  const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => {
+    process.send?.({ port: (server.address() as AddressInfo).port });
+  });
+  process.on('disconnect', () => {
+    server.close();
+    void orm.close().then(() => process.exit(0));
+  });
+}
+
+async function load(databaseUrl: string): Promise<string> {
+  const orm = await createOrm(databaseUrl, 2);
+  await migrateUp(orm);
+  const em = orm.em.fork();
+  const started = performance.now();
+  await em.execute(`insert into applications (id, slug, name, created_at) values (md5('app')::uuid, ?, 'Bench', now())`, [APPLICATION_SLUG]);
+  await em.execute(`insert into plans (id, code, version, name, application_id, currency, interval, base_price, seat_price, included_seats, trial_days, created_at)
+    values (md5('plan')::uuid, 'bench-seats', 1, 'Bench seats', md5('app')::uuid, 'USD', 'month', 0, 1000, 0, 0, now())`);
+  await em.execute(`insert into organizations (id, name, currency, tax_rate_percent, payment_terms, net_terms_days, created_at, updated_at)
+    select md5('org' || i)::uuid, 'Org ' || i, 'USD', 0, 'charge_automatically', 0, now(), now() from generate_series(1, ${ORGANIZATIONS}) i`);
+  await em.execute(`insert into external_ids (id, organization_id, application_id, external_id, created_at)
+    select gen_random_uuid(), md5('org' || i)::uuid, md5('app')::uuid, 'ext-' || i, now() from generate_series(1, ${ORGANIZATIONS}) i`);
+  await em.execute(`insert into subscriptions (id, organization_id, application_id, plan_id, status, seats, start_date, trial_end,
+      current_period_start, current_period_end, version, created_at, updated_at)
+    select md5('sub' || i)::uuid, md5('org' || i)::uuid, md5('app')::uuid, md5('plan')::uuid, 'active', ${SEATS_PER_ORGANIZATION},
+      date_trunc('day', now()), date_trunc('day', now()), date_trunc('day', now()), date_trunc('day', now()) + interval '1 month', 1, now(), now()
+    from generate_series(1, ${ORGANIZATIONS}) i`);
+  await em.execute(`insert into seat_assignments (id, subscription_id, user_id, assigned_by, assigned_at)
+    select gen_random_uuid(), md5('sub' || i)::uuid, 'user-' || i || '-' || j, 'bench', now()
+    from generate_series(1, ${ORGANIZATIONS}) i, generate_series(1, ${SEATS_PER_ORGANIZATION}) j`);
+  // A product backend's key: platform-wide, verify only.
+  const { key, hash, displayPrefix } = generateApiKey();
+  await em.execute(`insert into api_keys (id, name, display_prefix, key_hash, scopes, platform_role, created_by, created_at)
+    values (gen_random_uuid(), 'bench product', ?, ?, '{seats:verify}', 'platform_admin', 'bench', now())`, [displayPrefix, hash]);
+  await em.execute('analyze');
+  const [counts] = await em.execute<{ organizations: string; seats: string }[]>(
+    'select (select count(*) from organizations) as organizations, (select count(*) from seat_assignments) as seats',
+  );
+  console.log(`loaded ${counts?.organizations} organizations and ${counts?.seats} assigned seats in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  await orm.close();
+  return key;
+}
+
+function startApiProcess(databaseUrl: string): Promise<{ port: number; stop: () => void }> {
+  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, SEATS_BENCH_DATABASE_URL: databaseUrl }, stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`API process exited with ${code}`)));
+    child.once('message', (message: { port: number }) => resolve({ port: message.port, stop: () => child.disconnect() }));
+  });
+}
+
+interface Measured {
+  name: string;
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function drive(name: string, options: autocannon.Options): Promise<Measured> {
+  const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...options });
+  return {
+    name,
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+/** Mostly assigned users (hasAccess true), one in six unassigned (not_assigned), across every organization. */
+function verifyBody(): string {
+  const organization = 1 + Math.floor(Math.random() * ORGANIZATIONS);
+  const user = 1 + Math.floor(Math.random() * (SEATS_PER_ORGANIZATION + 2));
+  return JSON.stringify({ userId: `user-${organization}-${user}`, applicationSlug: APPLICATION_SLUG, externalOrgId: `ext-${organization}` });
+}
+
+async function main(): Promise<void> {
+  const postgres = await startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'ledgerflow-bench-')), port: await freePort(), persistent: false });
+  try {
+    await postgres.createDatabase('bench');
+    const databaseUrl = postgres.urlFor('bench');
+    const key = await load(databaseUrl);
+    const api = await startApiProcess(databaseUrl);
+    try {
+      const base = `http://127.0.0.1:${api.port}`;
+      const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+      const probe = async (body: string) => (await fetch(`${base}/v1/seats/verify`, { method: 'POST', headers, body })).json();
+      console.log('assigned:', JSON.stringify(await probe(JSON.stringify({ userId: 'user-42-3', applicationSlug: APPLICATION_SLUG, externalOrgId: 'ext-42' }))));
+      console.log('unassigned:', JSON.stringify(await probe(JSON.stringify({ userId: 'user-42-11', applicationSlug: APPLICATION_SLUG, externalOrgId: 'ext-42' }))));
+      const verify: autocannon.Options = {
+        url: `${base}/v1/seats/verify`,
+        requests: [{ method: 'POST', headers, setupRequest: (request) => ({ ...request, body: verifyBody() }) }],
+      };
+      const healthz: autocannon.Options = { url: `${base}/healthz` };
+      await drive('warm-up', { ...verify, duration: 3 });
+      const results = [await drive('GET /healthz', healthz), await drive('POST /v1/seats/verify', verify)];
+      console.log(`\n${SECONDS} s per run, ${CONNECTIONS} connections, loopback`);
+      console.log('endpoint                  requests/s   p50 ms   p99 ms   non-2xx   errors');
+      for (const result of results) {
+        console.log(
+          `${result.name.padEnd(24)}  ${result.requestsPerSecond.toFixed(0).padStart(10)}   ${String(result.p50).padStart(6)}   ${String(result.p99).padStart(6)}   ${String(result.non2xx).padStart(7)}   ${String(result.errors).padStart(6)}`,
+        );
+      }
+      const [health, verifies] = results as [Measured, Measured];
+      console.log(`verify/healthz throughput ratio: ${(verifies.requestsPerSecond / health.requestsPerSecond).toFixed(2)}`);
+      const met = verifies.requestsPerSecond >= 5_000 && verifies.p99 <= 10 && verifies.non2xx === 0 && verifies.errors === 0;
+      console.log(`target (≥ 5,000 verifies/s, p99 ≤ 10 ms, no failures): ${met ? 'met' : 'NOT met'}`);
+    } finally {
+      api.stop();
+    }
+  } finally {
+    await postgres.stop();
+  }
+}
+
+const databaseUrl = process.env.SEATS_BENCH_DATABASE_URL;
+await (databaseUrl ? serveApi(databaseUrl) : main());

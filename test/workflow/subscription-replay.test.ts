@@ -1,0 +1,37 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { temporal } from '@temporalio/proto';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { sharedServer } from '../support/servers.js';
+import { historiesDir } from './support/subscriptions.js';
+
+interface RecordedHistory {
+  workflowId: string;
+  history: unknown;
+}
+
+const recorded = readdirSync(historiesDir)
+  .filter((name) => name.endsWith('.json'))
+  .sort()
+  .map((name) => ({ name, ...(JSON.parse(readFileSync(new URL(name, historiesDir), 'utf8')) as RecordedHistory) }));
+
+describe('subscriptionLifecycle replay', () => {
+  it('has recorded histories to replay (npm run record:histories writes them)', () => {
+    expect(recorded.map((entry) => entry.name)).toEqual(
+      expect.arrayContaining(['cancel-at-period-end.json', 'past-due-signal.json', 'trial-to-active.json', 'twelve-periods-first-run.json', 'upgrade-mid-period.json']),
+    );
+  });
+
+  it('replays every recorded history with today\'s workflow code, so a non-deterministic change fails', async () => {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    const results = [];
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: { codePath: sharedServer('workflowBundle') } },
+      // Recorded with protobufjs's toJSON, so its fromObject is the exact inverse.
+      recorded.map(({ workflowId, history }) => ({ workflowId, history: temporal.api.history.v1.History.fromObject(history as object) })),
+    )) {
+      results.push({ workflowId: result.workflowId, error: result.error?.message ?? null });
+    }
+    expect(results).toEqual(recorded.map(({ workflowId }) => ({ workflowId, error: null })));
+  }, 120_000);
+});
