@@ -1,8 +1,7 @@
 import type { Clock } from '../src/clock.js';
-import type { SubscriptionStatus } from '../src/db/entities/index.js';
 import type { Orm } from '../src/db/orm.js';
-import type { InvoiceLine } from '../src/domain/index.js';
 import type { Logger } from '../src/logger.js';
+import type { SubscriptionPhaseRecord, SubscriptionSnapshot } from '../workflows/messages.js';
 
 export interface SubscriptionActivityDeps {
   orm: Orm;
@@ -10,34 +9,29 @@ export interface SubscriptionActivityDeps {
   logger: Logger;
 }
 
-/** The row PostgreSQL keeps for one subscription: what `subscription:<id>` holds today. Instants are ISO strings. */
-export interface SubscriptionMirror {
-  id: string;
-  organizationId: string;
-  applicationId: string;
+/** The row PostgreSQL keeps for one subscription: what `subscription:<id>` holds today, with plans by id. */
+export type SubscriptionMirror = Pick<
+  SubscriptionSnapshot,
+  | 'id'
+  | 'organizationId'
+  | 'applicationId'
+  | 'departmentId'
+  | 'status'
+  | 'startDate'
+  | 'trialEnd'
+  | 'billingAnchorDay'
+  | 'currentPeriodStart'
+  | 'currentPeriodEnd'
+  | 'cancelAt'
+  | 'canceledAt'
+  | 'pausedAt'
+  | 'pastDueSince'
+  | 'version'
+> & {
   planId: string;
-  departmentId: string | null;
-  status: SubscriptionStatus;
   seats: number;
-  startDate: string;
-  trialEnd: string;
-  billingAnchorDay: number | null;
-  currentPeriodStart: string;
-  currentPeriodEnd: string;
-  cancelAt: string | null;
-  canceledAt: string | null;
-  pausedAt: string | null;
-  pastDueSince: string | null;
-  version: number;
-  phases: {
-    sequence: number;
-    kind: 'start' | 'plan_change' | 'seat_change';
-    effectiveAt: string;
-    planId: string;
-    seats: number;
-    prorationLines: InvoiceLine[];
-  }[];
-}
+  phases: (Pick<SubscriptionPhaseRecord, 'sequence' | 'kind' | 'effectiveAt' | 'seats' | 'prorationLines'> & { planId: string })[];
+};
 
 export type PersistVerdict =
   | { persisted: true }
