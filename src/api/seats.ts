@@ -1,7 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { SeatAssignment, type Subscription } from '../db/entities/index.js';
 import { ancestryOf } from '../db/repositories/organizations.js';
-import { SeatVerdict } from '../db/routines.js';
+import { seatVerdict, type SeatVerdictRow } from '../db/repositories/seats.js';
 import { requireGlobal } from './access.js';
 import { audit } from './audit.js';
 import { decide } from './auth/policy.js';
@@ -87,16 +87,6 @@ const toAssignmentView = (assignment: SeatAssignment) => ({
   assignedAt: assignment.assignedAt.toISOString(),
 });
 
-/** What `seat_verdict` returns (timestamps as JSON strings), or null for an unknown organization. */
-interface VerifyRow {
-  organizationId: string;
-  subscriptionId: string | null;
-  status: Subscription['status'] | null;
-  currentPeriodEnd: string | null;
-  cancelAt: string | null;
-  pastDueSince: string | null;
-  seatId: string | null;
-}
 
 type Verdict = z.infer<typeof SeatVerdictSchema>;
 
@@ -104,7 +94,7 @@ const denied = (reason: VerifyReason, status?: Subscription['status']): Verdict 
 const millis = (value: string | null) => (value === null ? null : new Date(value).getTime());
 
 /** The verdict from the mirror and the time: a due cancellation or grace end counts before the workflow writes it. */
-function verdictOf(row: VerifyRow, now: number): Verdict {
+function verdictOf(row: SeatVerdictRow, now: number): Verdict {
   if (row.subscriptionId === null || row.status === null) return denied('no_subscription');
   const cancelAt = millis(row.cancelAt);
   if (cancelAt !== null && cancelAt <= now) return denied('canceled', 'canceled');
@@ -168,7 +158,7 @@ export function registerSeats(app: OpenAPIHono<AppEnv>) {
     const { em, principal, clock } = c.var;
     // A platform caller needs no ancestry; checking it first keeps the hot path to one query.
     if (principal.platformRole !== null) requireGlobal(c, 'seat.verify');
-    const row = (await em.callRoutine(SeatVerdict, { p_application_slug: applicationSlug, p_external_org_id: externalOrgId, p_user_id: userId })) as VerifyRow | null;
+    const row = await seatVerdict(em, applicationSlug, externalOrgId, userId);
     if (!row) return c.json(denied('unknown_organization'), 200);
     if (principal.platformRole === null) {
       const ancestry = await ancestryOf(em, row.organizationId);

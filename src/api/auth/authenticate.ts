@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { MiddlewareHandler } from 'hono';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { ApiKey, Member, platformRoleValues, scopeValues, type PlatformRole } from '../../db/entities/index.js';
+import { Member, platformRoleValues, scopeValues, type PlatformRole } from '../../db/entities/index.js';
+import { findApiKeyCredential, recordApiKeyUse } from '../../db/repositories/api-keys.js';
 import type { ApiConfig, AppEnv } from '../context.js';
 import { ApiError } from '../problem.js';
 import { apiKeyPrefix, hashApiKey } from './api-keys.js';
@@ -26,17 +27,15 @@ const invalid = () =>
   });
 
 async function apiKeyPrincipal(em: EntityManager, key: string, now: Date): Promise<Principal> {
-  const apiKey = await em.findOne(ApiKey, { keyHash: hashApiKey(key) });
-  if (!apiKey || apiKey.revokedAt || (apiKey.expiresAt && apiKey.expiresAt <= now)) throw invalid();
-  if (!apiKey.lastUsedAt || now.getTime() - apiKey.lastUsedAt.getTime() > lastUsedResolutionMs) {
-    await em.nativeUpdate(ApiKey, { id: apiKey.id }, { lastUsedAt: now });
-  }
+  const apiKey = await findApiKeyCredential(em, hashApiKey(key), now, lastUsedResolutionMs);
+  if (!apiKey?.usable) throw invalid();
+  if (apiKey.lastUseStale) await recordApiKeyUse(em, apiKey.id, now);
   return {
     kind: 'api_key',
     id: apiKey.id,
-    platformRole: apiKey.platformRole ?? null,
+    platformRole: apiKey.platformRole,
     scopes: apiKey.scopes,
-    confinedTo: apiKey.organization?.id ?? null,
+    confinedTo: apiKey.organizationId,
     memberships: new Map(),
   };
 }
@@ -79,7 +78,6 @@ export function authenticate(config: ApiConfig): MiddlewareHandler<AppEnv> {
         'www-authenticate': 'Bearer',
       });
     }
-    const em = c.var.orm.em.fork();
     let principal: Principal;
     if (bootstrapDigest && timingSafeEqual(digest(token), bootstrapDigest)) {
       principal = {
@@ -91,9 +89,9 @@ export function authenticate(config: ApiConfig): MiddlewareHandler<AppEnv> {
         memberships: new Map(),
       };
     } else if (token.startsWith(apiKeyPrefix)) {
-      principal = await apiKeyPrincipal(em, token, c.var.clock.now());
+      principal = await apiKeyPrincipal(c.var.orm.em, token, c.var.clock.now());
     } else if (key && token.split('.').length === 3) {
-      principal = await userPrincipal(em, token, key, config);
+      principal = await userPrincipal(c.var.orm.em.fork(), token, key, config);
     } else {
       throw invalid();
     }
