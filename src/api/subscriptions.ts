@@ -219,7 +219,7 @@ const billingDay = (value: string | undefined) => (value === undefined || value 
  * handler refuse with 409 (conflicts with the state) or 422 (a change the rules do not allow).
  * Retries of one request (same Idempotency-Key) reuse the Update id, so Temporal applies it once.
  */
-async function sendChange(c: Context<AppEnv>, subscription: Subscription, send: (handle: ReturnType<typeof handleOf>, updateId: string) => Promise<SubscriptionChangeResult>) {
+async function sendChange(c: Context<AppEnv>, subscription: Subscription, send: ChangeSender) {
   if (subscription.status === 'canceled') {
     throw new ApiError(409, 'subscription_canceled', `Subscription ${subscription.id} is canceled.`);
   }
@@ -260,6 +260,17 @@ async function sendChange(c: Context<AppEnv>, subscription: Subscription, send: 
 }
 
 const handleOf = (c: Context<AppEnv>, id: string) => c.var.temporal.workflow.getHandle<typeof subscriptionLifecycle>(workflowIds.subscription(id));
+
+type ChangeSender = (handle: ReturnType<typeof handleOf>, updateId: string) => Promise<SubscriptionChangeResult>;
+
+/** Every change the same way: authorize, read the state before, ask the workflow, audit what it answered. */
+async function changeSubscription(c: Context<AppEnv>, id: string, action: string, send: ChangeSender) {
+  const subscription = await requireSubscription(c, 'subscription.manage', id);
+  const before = await subscriptionView(c.var.em, id, c.var.clock.now());
+  const view = await sendChange(c, subscription, send);
+  audit(c, { action, organizationId: subscription.organization.id, targetType: 'subscription', targetId: id, before, after: view });
+  return view;
+}
 
 export function registerSubscriptions(app: OpenAPIHono<AppEnv>) {
   app.openapi(createSubscriptionRoute, async (c) => {
@@ -339,44 +350,36 @@ export function registerSubscriptions(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(changePlanRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const subscription = await requireSubscription(c, 'subscription.manage', id);
     const body = c.req.valid('json');
-    const plan = await planTerms(c.var.em, body.planCode);
     const effectiveAt = billingDay(body.effectiveAt);
     const timing = body.effectiveAt === 'now' ? 'immediate' : body.timing;
-    const before = await subscriptionView(c.var.em, id, c.var.clock.now());
-    const view = await sendChange(c, subscription, (handle, updateId) =>
-      handle.executeUpdate(changePlanUpdate, {
+    // The plan is looked up once the caller is known to be allowed on the subscription.
+    const view = await changeSubscription(c, id, 'subscription.plan_changed', async (handle, updateId) => {
+      const plan = await planTerms(c.var.em, body.planCode);
+      return handle.executeUpdate(changePlanUpdate, {
         args: [{ plan, ...(timing === undefined ? {} : { timing }), ...(effectiveAt === undefined ? {} : { effectiveAt }) }],
         updateId,
-      }),
-    );
-    audit(c, { action: 'subscription.plan_changed', organizationId: subscription.organization.id, targetType: 'subscription', targetId: id, before, after: view });
+      });
+    });
     return c.json(view, 200);
   });
 
   app.openapi(changeSeatsRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const subscription = await requireSubscription(c, 'subscription.manage', id);
     const body = c.req.valid('json');
     const effectiveAt = billingDay(body.effectiveAt);
-    const before = await subscriptionView(c.var.em, id, c.var.clock.now());
-    const view = await sendChange(c, subscription, (handle, updateId) =>
+    const view = await changeSubscription(c, id, 'subscription.seats_changed', (handle, updateId) =>
       handle.executeUpdate(changeSeatsUpdate, { args: [{ seats: body.seats, ...(effectiveAt === undefined ? {} : { effectiveAt }) }], updateId }),
     );
-    audit(c, { action: 'subscription.seats_changed', organizationId: subscription.organization.id, targetType: 'subscription', targetId: id, before, after: view });
     return c.json(view, 200);
   });
 
   app.openapi(cancelRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const subscription = await requireSubscription(c, 'subscription.manage', id);
     const body = c.req.valid('json');
-    const before = await subscriptionView(c.var.em, id, c.var.clock.now());
-    const view = await sendChange(c, subscription, (handle, updateId) =>
+    const view = await changeSubscription(c, id, 'subscription.canceled', (handle, updateId) =>
       handle.executeUpdate(cancelUpdate, { args: [{ at: body.at, ...(body.refund === undefined ? {} : { refund: body.refund }) }], updateId }),
     );
-    audit(c, { action: 'subscription.canceled', organizationId: subscription.organization.id, targetType: 'subscription', targetId: id, before, after: view });
     return c.json(view, 200);
   });
 
@@ -386,10 +389,7 @@ export function registerSubscriptions(app: OpenAPIHono<AppEnv>) {
   ] as const) {
     app.openapi(route, async (c) => {
       const { id } = c.req.valid('param');
-      const subscription = await requireSubscription(c, 'subscription.manage', id);
-      const before = await subscriptionView(c.var.em, id, c.var.clock.now());
-      const view = await sendChange(c, subscription, (handle, updateId) => handle.executeUpdate(update, { args: [], updateId }));
-      audit(c, { action, organizationId: subscription.organization.id, targetType: 'subscription', targetId: id, before, after: view });
+      const view = await changeSubscription(c, id, action, (handle, updateId) => handle.executeUpdate(update, { args: [], updateId }));
       return c.json(view, 200);
     });
   }
