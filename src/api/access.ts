@@ -6,19 +6,13 @@ import { ApiError } from './problem.js';
 
 const forbidden = (action: Action) => new ApiError(403, 'forbidden', `The caller may not ${action.replace('.', ': ')}.`);
 
-/** Allows a global action (the catalog, root organizations, platform objects) or answers 403. */
+/**
+ * Allows a global action (the catalog, root organizations, the platform's keys, webhook endpoints
+ * and whole audit log) or answers 403. The policy grants organization roles nothing here but
+ * reading the catalog: OWNER of one tenant is nobody on the platform.
+ */
 export function requireGlobal(c: Context<AppEnv>, action: Action): void {
   if (decide(c.var.principal, action) !== 'allow') throw forbidden(action);
-}
-
-/**
- * Allows an action on the platform's own objects (keys and webhook endpoints without an
- * organization, the whole audit log) or answers 403. Only platform roles reach these: an
- * organization role, even OWNER, holds it within its organization and never platform-wide.
- */
-export function requirePlatform(c: Context<AppEnv>, action: Action): void {
-  if (c.var.principal.platformRole === null) throw forbidden(action);
-  requireGlobal(c, action);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { ApiKey, platformRoleValues, scopeValues } from '../db/entities/index.js';
-import { requireOrganization, requireOwnedObject, requirePlatform } from './access.js';
+import { requireGlobal, requireOrganization, requireOwnedObject } from './access.js';
 import { issueApiKey } from './auth/api-keys.js';
 import { grantsScope } from './auth/policy.js';
 import { audit } from './audit.js';
@@ -98,7 +98,7 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid('json');
     const { em, principal, clock } = c.var;
     if (body.organizationId) await requireOrganization(c, 'apiKey.write', body.organizationId);
-    else requirePlatform(c, 'apiKey.write');
+    else requireGlobal(c, 'apiKey.write');
     // A key cannot mint a key stronger than itself (people and the bootstrap key may choose freely).
     const beyondOwn = principal.kind === 'api_key' ? body.scopes.filter((scope) => !grantsScope(principal.scopes, scope)) : [];
     if (beyondOwn.length) {
@@ -118,7 +118,7 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
   app.openapi(listApiKeysRoute, async (c) => {
     const { organizationId, limit, cursor } = c.req.valid('query');
     if (organizationId) await requireOrganization(c, 'apiKey.read', organizationId);
-    else requirePlatform(c, 'apiKey.read');
+    else requireGlobal(c, 'apiKey.read');
     const rows = await c.var.em.find(ApiKey, { organization: organizationId ?? null, ...afterCursor(cursor) }, { orderBy: pageOrder, limit: limit + 1 });
     return c.json(toPage(rows, limit, toApiKeyView), 200);
   });

@@ -53,7 +53,7 @@ const getApplicationRoute = createRoute({
   responses: { 200: jsonResponse('The application', ApplicationSchema), ...problemResponses(400, 401, 403, 404) },
 });
 
-export const toApplicationView = (application: Application) => ({
+const toApplicationView = (application: Application) => ({
   id: application.id,
   slug: application.slug,
   name: application.name,

@@ -1,6 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { AuditEvent } from '../db/entities/index.js';
-import { requireOrganization, requirePlatform } from './access.js';
+import { requireGlobal, requireOrganization } from './access.js';
 import type { AppEnv } from './context.js';
 import { maxPageSize } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
@@ -59,7 +59,7 @@ export function registerAuditEvents(app: OpenAPIHono<AppEnv>) {
   app.openapi(listAuditEventsRoute, async (c) => {
     const { organizationId, limit, cursor } = c.req.valid('query');
     if (organizationId) await requireOrganization(c, 'audit.read', organizationId);
-    else requirePlatform(c, 'audit.read');
+    else requireGlobal(c, 'audit.read');
     if (cursor !== undefined && BigInt(cursor) > 9_223_372_036_854_775_807n) {
       throw new ApiError(400, 'cursor_invalid', 'The cursor is not one this API returned.');
     }

@@ -26,4 +26,3 @@ export const decimalSchema = z
 /** An amount in the currency's minor unit. */
 export const minorUnitsSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-export const isoDate = (date: Date) => date.toISOString();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { Organization, WebhookEndpoint } from '../db/entities/index.js';
-import { requireOrganization, requireOwnedObject, requirePlatform } from './access.js';
+import { requireGlobal, requireOrganization, requireOwnedObject } from './access.js';
 import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
@@ -82,7 +82,7 @@ export function registerWebhookEndpoints(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid('json');
     const { em } = c.var;
     if (body.organizationId) await requireOrganization(c, 'webhookEndpoint.write', body.organizationId);
-    else requirePlatform(c, 'webhookEndpoint.write');
+    else requireGlobal(c, 'webhookEndpoint.write');
     const endpoint = em.create(WebhookEndpoint, {
       id: crypto.randomUUID(),
       url: body.url,
@@ -99,7 +99,7 @@ export function registerWebhookEndpoints(app: OpenAPIHono<AppEnv>) {
   app.openapi(listWebhookEndpointsRoute, async (c) => {
     const { organizationId, limit, cursor } = c.req.valid('query');
     if (organizationId) await requireOrganization(c, 'webhookEndpoint.read', organizationId);
-    else requirePlatform(c, 'webhookEndpoint.read');
+    else requireGlobal(c, 'webhookEndpoint.read');
     const rows = await c.var.em.find(WebhookEndpoint, { organization: organizationId ?? null, ...afterCursor(cursor) }, { orderBy: pageOrder, limit: limit + 1 });
     return c.json(toPage(rows, limit, toWebhookEndpointView), 200);
   });
