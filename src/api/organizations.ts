@@ -154,7 +154,7 @@ export function registerOrganizations(app: OpenAPIHono<AppEnv>) {
     const { temporal, config, em } = c.var;
     if (body.parentId) await requireOrganization(c, 'organization.createChild', body.parentId);
     else requireGlobal(c, 'organization.create');
-    const parent = body.parentId ? await em.findOneOrFail(Organization, { id: body.parentId }) : null;
+    const parent = body.parentId ? em.getReference(Organization, body.parentId) : null;
     const organization = em.create(Organization, {
       id: crypto.randomUUID(),
       name: body.name,
