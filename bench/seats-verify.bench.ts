@@ -8,7 +8,7 @@
  * Target: ≥ 5,000 verifies/s with p99 ≤ 10 ms.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { pino } from 'pino';
 import { startEmbeddedPostgres } from '../scripts/lib/embedded-postgres.js';
 import { freePort } from '../scripts/lib/ports.js';
 import { createApp } from '../src/api/app.js';
+import { ApiKeyCredentialCache, listenForApiKeyChanges } from '../src/api/auth/credential-cache.js';
 import { generateApiKey } from '../src/api/auth/api-keys.js';
 import { systemClock } from '../src/clock.js';
 import { createOrm, migrateUp } from '../src/db/orm.js';
@@ -35,16 +36,24 @@ async function serveApi(databaseUrl: string): Promise<void> {
   const orm = await createOrm(databaseUrl, 10);
   // A lazy client pointed nowhere: a verify that touched Temporal would fail the run.
   const { client: temporal } = createTemporalClient('127.0.0.1:1', 'default');
+  const logger = pino({ level: 'silent' });
+  const apiKeyCache = new ApiKeyCredentialCache();
+  await listenForApiKeyChanges(databaseUrl, apiKeyCache, logger);
   const app = createApp({
     config: { TEMPORAL_TASK_QUEUE: 'bench', RATE_LIMIT_PER_MINUTE: 1_000_000 },
     orm,
     temporal,
+    // Never called by verify; pointed nowhere like Temporal.
     clock: systemClock,
-    logger: pino({ level: 'silent' }),
+    logger,
     readiness: {},
+    apiKeyCache,
   });
   const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => {
     process.send?.({ port: (server.address() as AddressInfo).port });
+  });
+  process.on('message', (message: string) => {
+    if (message === 'cpu') process.send?.({ cpu: cpuMillis(process.cpuUsage()) });
   });
   process.on('disconnect', () => {
     server.close();
@@ -85,17 +94,56 @@ async function load(databaseUrl: string): Promise<string> {
   return key;
 }
 
-function startApiProcess(databaseUrl: string): Promise<{ port: number; stop: () => void }> {
+const cpuMillis = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000;
+
+interface ApiProcess {
+  port: number;
+  cpuMillis: () => Promise<number>;
+  stop: () => void;
+}
+
+function startApiProcess(databaseUrl: string): Promise<ApiProcess> {
   const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, SEATS_BENCH_DATABASE_URL: databaseUrl }, stdio: 'inherit' });
+  const cpu = () =>
+    new Promise<number>((resolve) => {
+      const listen = (message: { cpu?: number }) => {
+        if (message.cpu === undefined) return;
+        child.off('message', listen);
+        resolve(message.cpu);
+      };
+      child.on('message', listen);
+      child.send('cpu');
+    });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`API process exited with ${code}`)));
-    child.once('message', (message: { port: number }) => resolve({ port: message.port, stop: () => child.disconnect() }));
+    child.once('message', (message: { port: number }) => resolve({ port: message.port, cpuMillis: cpu, stop: () => child.disconnect() }));
   });
+}
+
+/** CPU time of the PostgreSQL server (postmaster and every backend), from /proc: the postmaster's pid is the first line of postmaster.pid. */
+function postgresCpuMillis(dataDir: string): number {
+  const postmaster = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim();
+  const ticksPerMs = 100 / 1000;
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (pid === postmaster || fields[1] === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / ticksPerMs;
 }
 
 interface Measured {
   name: string;
+  requests: number;
+  /** CPU milliseconds per 1,000 requests, by process. */
+  cpu: { api: number; loadGenerator: number; postgres: number };
   requestsPerSecond: number;
   p50: number;
   p99: number;
@@ -103,10 +151,20 @@ interface Measured {
   errors: number;
 }
 
-async function drive(name: string, options: autocannon.Options): Promise<Measured> {
+interface CpuMeters {
+  api: () => Promise<number>;
+  postgres: () => number;
+}
+
+async function drive(name: string, options: autocannon.Options, meters: CpuMeters): Promise<Measured> {
+  const before = { api: await meters.api(), loadGenerator: cpuMillis(process.cpuUsage()), postgres: meters.postgres() };
   const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...options });
+  const after = { api: await meters.api(), loadGenerator: cpuMillis(process.cpuUsage()), postgres: meters.postgres() };
+  const perThousand = (key: keyof typeof before) => ((after[key] - before[key]) / result.requests.total) * 1000;
   return {
     name,
+    requests: result.requests.total,
+    cpu: { api: perThousand('api'), loadGenerator: perThousand('loadGenerator'), postgres: perThousand('postgres') },
     requestsPerSecond: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
@@ -123,7 +181,8 @@ function verifyBody(): string {
 }
 
 async function main(): Promise<void> {
-  const postgres = await startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'ledgerflow-bench-')), port: await freePort(), persistent: false });
+  const dataDir = mkdtempSync(join(tmpdir(), 'ledgerflow-bench-'));
+  const postgres = await startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: false });
   try {
     await postgres.createDatabase('bench');
     const databaseUrl = postgres.urlFor('bench');
@@ -140,13 +199,20 @@ async function main(): Promise<void> {
         requests: [{ method: 'POST', headers, setupRequest: (request) => ({ ...request, body: verifyBody() }) }],
       };
       const healthz: autocannon.Options = { url: `${base}/healthz` };
-      await drive('warm-up', { ...verify, duration: 3 });
-      const results = [await drive('GET /healthz', healthz), await drive('POST /v1/seats/verify', verify)];
+      const meters: CpuMeters = { api: api.cpuMillis, postgres: () => postgresCpuMillis(postgres.dataDir) };
+      await drive('warm-up', { ...verify, duration: 3 }, meters);
+      const results = [await drive('GET /healthz', healthz, meters), await drive('POST /v1/seats/verify', verify, meters)];
       console.log(`\n${SECONDS} s per run, ${CONNECTIONS} connections, loopback`);
       console.log('endpoint                  requests/s   p50 ms   p99 ms   non-2xx   errors');
       for (const result of results) {
         console.log(
           `${result.name.padEnd(24)}  ${result.requestsPerSecond.toFixed(0).padStart(10)}   ${String(result.p50).padStart(6)}   ${String(result.p99).padStart(6)}   ${String(result.non2xx).padStart(7)}   ${String(result.errors).padStart(6)}`,
+        );
+      }
+      console.log('\nCPU ms per 1,000 requests     API process   load generator   PostgreSQL');
+      for (const result of results) {
+        console.log(
+          `${result.name.padEnd(28)}  ${result.cpu.api.toFixed(0).padStart(11)}   ${result.cpu.loadGenerator.toFixed(0).padStart(14)}   ${result.cpu.postgres.toFixed(0).padStart(10)}`,
         );
       }
       const [health, verifies] = results as [Measured, Measured];

@@ -1,5 +1,6 @@
 import { serve } from '@hono/node-server';
 import { createApp } from './api/app.js';
+import { ApiKeyCredentialCache, listenForApiKeyChanges } from './api/auth/credential-cache.js';
 import { dependencyChecks } from './api/health.js';
 import { systemClock } from './clock.js';
 import { loadConfigOrExit } from './config.js';
@@ -13,6 +14,9 @@ const logger = createLogger(config, 'ledgerflow-api');
 const orm = await createOrm(config.DATABASE_URL, config.DATABASE_POOL_MAX);
 const { client: temporal, connection } = createTemporalClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
 
+const apiKeyCache = new ApiKeyCredentialCache();
+const apiKeyListener = await listenForApiKeyChanges(config.DATABASE_URL, apiKeyCache, logger);
+
 const app = createApp({
   config,
   orm,
@@ -20,6 +24,7 @@ const app = createApp({
   clock: systemClock,
   logger,
   readiness: dependencyChecks(orm, connection),
+  apiKeyCache,
 });
 
 const server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.PORT }, (info) => {
@@ -40,6 +45,7 @@ async function shutdown(signal: string) {
     server.close(() => resolve());
     if ('closeIdleConnections' in server) server.closeIdleConnections();
   });
+  await apiKeyListener.close();
   await connection.close();
   await orm.close();
   logger.info('api stopped');

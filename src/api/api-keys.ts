@@ -133,6 +133,8 @@ export function registerApiKeys(app: OpenAPIHono<AppEnv>) {
     const before = toApiKeyView(apiKey);
     apiKey.revokedAt ??= clock.now();
     await em.flush();
+    // This process forgets the key at once; every process (this one again) hears the trigger's notification on commit.
+    c.var.apiKeyCache?.forget(id);
     const after = toApiKeyView(apiKey);
     audit(c, { action: 'api_key.revoked', organizationId: apiKey.organization?.id ?? null, targetType: 'api_key', targetId: id, before, after });
     return c.json(after, 200);

@@ -20,6 +20,7 @@ import { unitOfWork } from './middleware/unit-of-work.js';
 import { registerOrganizations } from './organizations.js';
 import { registerPlans } from './plans.js';
 import { registerSeats } from './seats.js';
+import { SeatVerdicts } from '../db/repositories/seats.js';
 import { registerSubscriptions } from './subscriptions.js';
 import { registerWebhookEndpoints } from './webhook-endpoints.js';
 import { ApiError, problem } from './problem.js';
@@ -39,7 +40,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     defaultHook: (result, c) => (result.success ? undefined : validationFailed(result.error, c)),
   });
 
-  app.use('*', requestContext(deps));
+  app.use('*', requestContext(deps, new SeatVerdicts(deps.orm)));
   app.use(
     '/v1/*',
     bodyLimit({

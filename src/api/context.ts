@@ -4,7 +4,9 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { Logger } from '../logger.js';
+import type { ApiKeyCredentialCache } from './auth/credential-cache.js';
 import type { Principal } from './auth/policy.js';
+import type { SeatVerdicts } from '../db/repositories/seats.js';
 
 /** A check `/readyz` runs; it resolves when the dependency answers and throws when it does not. */
 export type ReadinessCheck = () => Promise<void>;
@@ -27,11 +29,15 @@ export interface AppDeps {
   clock: Clock;
   logger: Logger;
   readiness: Record<string, ReadinessCheck>;
+  /** Credentials kept in this process, kept current by `listenForApiKeyChanges`; without it every request looks its key up. */
+  apiKeyCache?: ApiKeyCredentialCache;
 }
 
 export interface AppEnv {
   Variables: AppDeps & {
     requestId: string;
+    /** Seat verification's batched reads, one per app. */
+    seatVerdicts: SeatVerdicts;
     /** Authenticated caller (set on `/v1` routes). */
     principal: Principal;
     /**

@@ -1,7 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { SeatAssignment, type Subscription } from '../db/entities/index.js';
 import { ancestryOf } from '../db/repositories/organizations.js';
-import { seatVerdict, type SeatVerdictRow } from '../db/repositories/seats.js';
+import type { SeatVerdictRow } from '../db/repositories/seats.js';
 import { requireGlobal } from './access.js';
 import { audit } from './audit.js';
 import { decide } from './auth/policy.js';
@@ -155,18 +155,19 @@ export function registerSeats(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(verifyRoute, async (c) => {
     const { userId, applicationSlug, externalOrgId } = c.req.valid('json');
-    const { em, principal, clock } = c.var;
+    // `c.get`, not `c.var`: each `c.var` builds an object of every variable, and this is the hot path.
+    const principal = c.get('principal');
     // A platform caller needs no ancestry; checking it first keeps the hot path to one query.
     if (principal.platformRole !== null) requireGlobal(c, 'seat.verify');
-    const row = await seatVerdict(em, applicationSlug, externalOrgId, userId);
+    const row = await c.get('seatVerdicts').ask(applicationSlug, externalOrgId, userId);
     if (!row) return c.json(denied('unknown_organization'), 200);
     if (principal.platformRole === null) {
-      const ancestry = await ancestryOf(em, row.organizationId);
+      const ancestry = await ancestryOf(c.get('orm').em.fork(), row.organizationId);
       const decision = ancestry ? decide(principal, 'seat.verify', ancestry) : 'not_visible';
       // Another tenant's organization is indistinguishable from an unknown one.
       if (decision === 'not_visible') return c.json(denied('unknown_organization'), 200);
       if (decision === 'forbidden') throw new ApiError(403, 'forbidden', 'The caller may not verify seats.');
     }
-    return c.json(verdictOf(row, clock.now().getTime()), 200);
+    return c.json(verdictOf(row, c.get('clock').now().getTime()), 200);
   });
 }

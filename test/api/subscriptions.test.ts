@@ -238,6 +238,33 @@ describe('subscriptions and seats through the real stack', () => {
     expect(phases.map((phase) => phase.seats)).toEqual([2, 5]);
   });
 
+  it('answers many verifications at once, each with its own verdict (they share database round trips)', async () => {
+    const [first, second] = [await tenant(), await tenant()] as [Tenant, Tenant];
+    const seatIds = new Map<string, string>();
+    for (const t of [first, second]) {
+      const created = await post<SubscriptionView>('/v1/subscriptions', { organizationId: t.organizationId, planCode: t.basic, seats: 3 }, 201);
+      for (const userId of ['ana', 'ben']) {
+        const seat = await post<{ id: string }>(`/v1/subscriptions/${created.id}/seat-assignments`, { userId }, 201);
+        seatIds.set(`${t.externalOrgId}/${userId}`, seat.id);
+      }
+    }
+    const questions = Array.from({ length: 90 }, (_, index) => ({
+      t: [first, second][index % 2]!,
+      userId: ['ana', 'ben', 'cy'][Math.floor(index / 2) % 3]!,
+      unknownOrganization: index % 9 === 0,
+    }));
+    const verdicts = await Promise.all(
+      questions.map(({ t, userId, unknownOrganization }) => verify(unknownOrganization ? { ...t, externalOrgId: `${t.externalOrgId}-gone` } : t, userId)),
+    );
+    verdicts.forEach((verdict, index) => {
+      const { t, userId, unknownOrganization } = questions[index]!;
+      const seatId = seatIds.get(`${t.externalOrgId}/${userId}`);
+      if (unknownOrganization) expect(verdict).toEqual({ hasAccess: false, reason: 'unknown_organization' });
+      else if (seatId) expect(verdict).toMatchObject({ hasAccess: true, seatId });
+      else expect(verdict).toEqual({ hasAccess: false, reason: 'not_assigned', subscriptionStatus: 'active' });
+    });
+  });
+
   it('lets a seats:verify product key verify and nothing else', async () => {
     const t = await tenant();
     const other = await tenant();

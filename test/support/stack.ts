@@ -5,6 +5,7 @@ import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { pino } from 'pino';
 import { createApp } from '../../src/api/app.js';
+import { ApiKeyCredentialCache, listenForApiKeyChanges } from '../../src/api/auth/credential-cache.js';
 import { dependencyChecks } from '../../src/api/health.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { createOrm, migrateUp, type Orm } from '../../src/db/orm.js';
@@ -22,6 +23,8 @@ export interface TestStack {
   baseUrl: string;
   databaseUrl: string;
   orm: Orm;
+  /** The API's in-process credential cache, to observe it. */
+  apiKeyCache: ApiKeyCredentialCache;
   temporal: TemporalClientHandle['client'];
   taskQueue: string;
   /** Runs SQL against this suite's database directly, bypassing the ORM. */
@@ -102,6 +105,8 @@ export async function startTestStack(
   const workerRun = worker.run();
 
   const { client: temporal, connection } = createTemporalClient(address, 'default');
+  const apiKeyCache = new ApiKeyCredentialCache();
+  const apiKeyListener = await listenForApiKeyChanges(database.url, apiKeyCache, logger);
   const app = createApp({
     config: { TEMPORAL_TASK_QUEUE: taskQueue, LEDGERFLOW_ADMIN_KEY: testAdminKey, JWT_HS256_SECRET: testJwtSecret, RATE_LIMIT_PER_MINUTE: options.rateLimitPerMinute ?? 100_000 },
     orm,
@@ -109,6 +114,7 @@ export async function startTestStack(
     clock,
     logger,
     readiness: dependencyChecks(orm, connection),
+    apiKeyCache,
   });
   const server: ServerType = await new Promise((resolve) => {
     const started = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(started));
@@ -120,6 +126,7 @@ export async function startTestStack(
     baseUrl,
     databaseUrl: database.url,
     orm,
+    apiKeyCache,
     temporal,
     taskQueue,
     sql: async <T extends pg.QueryResultRow>(text: string, values?: unknown[]) => (await pool.query<T>(text, values)).rows,
@@ -137,6 +144,7 @@ export async function startTestStack(
       await new Promise((resolve) => server.close(resolve));
       worker.shutdown();
       await workerRun;
+      await apiKeyListener.close();
       await connection.close();
       await nativeConnection.close();
       await pool.end();

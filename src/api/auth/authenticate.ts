@@ -5,6 +5,7 @@ import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { Member, platformRoleValues, scopeValues, type PlatformRole } from '../../db/entities/index.js';
 import { findApiKeyCredential, recordApiKeyUse } from '../../db/repositories/api-keys.js';
 import type { ApiConfig, AppEnv } from '../context.js';
+import type { ApiKeyCredentialCache } from './credential-cache.js';
 import { ApiError } from '../problem.js';
 import { apiKeyPrefix, hashApiKey } from './api-keys.js';
 import type { Principal } from './policy.js';
@@ -26,16 +27,25 @@ const invalid = () =>
     'www-authenticate': 'Bearer error="invalid_token"',
   });
 
-async function apiKeyPrincipal(em: EntityManager, key: string, now: Date): Promise<Principal> {
-  const apiKey = await findApiKeyCredential(em, hashApiKey(key), now, lastUsedResolutionMs);
-  if (!apiKey?.usable) throw invalid();
-  if (apiKey.lastUseStale) await recordApiKeyUse(em, apiKey.id, now);
+async function apiKeyPrincipal(em: EntityManager, cache: ApiKeyCredentialCache | undefined, key: string, now: number): Promise<Principal> {
+  const hash = hashApiKey(key);
+  let credential = cache?.get(hash);
+  if (!credential) {
+    const ticket = cache?.ticket() ?? 0;
+    credential = await findApiKeyCredential(em, hash);
+    if (credential) cache?.set(hash, credential, ticket);
+  }
+  if (!credential || credential.revokedAt !== null || (credential.expiresAt !== null && credential.expiresAt <= now)) throw invalid();
+  if (credential.lastUsedAt === null || credential.lastUsedAt < now - lastUsedResolutionMs) {
+    await recordApiKeyUse(em, credential.id, new Date(now));
+    credential.lastUsedAt = now;
+  }
   return {
     kind: 'api_key',
-    id: apiKey.id,
-    platformRole: apiKey.platformRole,
-    scopes: apiKey.scopes,
-    confinedTo: apiKey.organizationId,
+    id: credential.id,
+    platformRole: credential.platformRole,
+    scopes: credential.scopes,
+    confinedTo: credential.organizationId,
     memberships: new Map(),
   };
 }
@@ -89,14 +99,14 @@ export function authenticate(config: ApiConfig): MiddlewareHandler<AppEnv> {
         memberships: new Map(),
       };
     } else if (token.startsWith(apiKeyPrefix)) {
-      principal = await apiKeyPrincipal(c.var.orm.em, token, c.var.clock.now());
+      principal = await apiKeyPrincipal(c.get('orm').em, c.get('apiKeyCache'), token, c.get('clock').now().getTime());
     } else if (key && token.split('.').length === 3) {
       principal = await userPrincipal(c.var.orm.em.fork(), token, key, config);
     } else {
       throw invalid();
     }
     c.set('principal', principal);
-    c.set('logger', c.var.logger.child({ principal: principal.id }));
+    c.set('logger', c.get('logger').child({ principal: principal.id }));
     await next();
   };
 }

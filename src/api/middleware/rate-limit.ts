@@ -17,7 +17,7 @@ export function rateLimit(perMinute: number, now: () => number = Date.now): Midd
   const buckets = new Map<string, Bucket>();
   const refillPerMs = perMinute / 60_000;
   return async (c, next) => {
-    const id = c.var.principal.id;
+    const id = c.get('principal').id;
     const time = now();
     const bucket = buckets.get(id) ?? { tokens: perMinute, refilledAt: time };
     bucket.tokens = Math.min(perMinute, bucket.tokens + (time - bucket.refilledAt) * refillPerMs);

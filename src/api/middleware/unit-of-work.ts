@@ -6,7 +6,10 @@ import { ApiError } from '../problem.js';
 
 const keepIdempotencyMs = 24 * 60 * 60 * 1000;
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
-/** POST routes that only read (a query body too large or too private for a URL): no transaction, no idempotency record. */
+/**
+ * POST routes that only read (a query body too large or too private for a URL): no transaction, no
+ * idempotency record, and no `em` — they fork one themselves if they need it.
+ */
 const readOnlyPosts = new Set(['/v1/seats/verify']);
 
 class RollBack extends Error {}
@@ -34,8 +37,10 @@ function withoutShownOnceFields(body: string, fields: readonly string[] | undefi
  */
 export function unitOfWork(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const em = c.var.orm.em.fork();
-    if (readMethods.has(c.req.method) || (c.req.method === 'POST' && readOnlyPosts.has(c.req.path))) {
+    // Seat verification reads through its own batched statement; a fork would be its biggest cost.
+    if (c.req.method === 'POST' && readOnlyPosts.has(c.req.path)) return next();
+    const em = c.get('orm').em.fork();
+    if (readMethods.has(c.req.method)) {
       c.set('em', em);
       return next();
     }

@@ -31,6 +31,24 @@ const ApiKeySchema = defineEntity({
     createdAt: p.datetime().onCreate(() => new Date()),
   },
   indexes: [{ name: 'api_keys_organization_id_index', properties: ['organization'] }],
+  // Processes cache credentials (src/api/auth/credential-cache.ts); these tell them what changed,
+  // whichever way the change was made. `last_used_at` alone changes nothing they cache.
+  triggers: [
+    {
+      name: 'api_keys_notify_changed',
+      timing: 'after',
+      events: ['update'],
+      body: `if (old.revoked_at, old.expires_at, old.scopes, old.platform_role, old.organization_id, old.key_hash)
+        is distinct from (new.revoked_at, new.expires_at, new.scopes, new.platform_role, new.organization_id, new.key_hash)
+      then perform pg_notify('ledgerflow_api_key_changed', new.id::text); end if; return null;`,
+    },
+    {
+      name: 'api_keys_notify_deleted',
+      timing: 'after',
+      events: ['delete'],
+      body: `perform pg_notify('ledgerflow_api_key_changed', old.id::text); return null;`,
+    },
+  ],
   checks: [
     {
       name: 'api_keys_confined_or_platform',

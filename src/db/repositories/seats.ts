@@ -1,4 +1,4 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Orm } from '../orm.js';
 import type { Subscription } from '../entities/index.js';
 
 /** What `seat_verdict` returns (timestamps as JSON strings); null for an unknown organization. */
@@ -12,15 +12,73 @@ export interface SeatVerdictRow {
   seatId: string | null;
 }
 
+interface SeatQuestion {
+  applicationSlug: string;
+  externalOrgId: string;
+  userId: string;
+  resolve: (row: SeatVerdictRow | null) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Batches in flight at once: the rest of the pool stays free for everything else. */
+const maxBatchesInFlight = 2;
+const maxBatchSize = 500;
+
 /**
- * Calls the `seat_verdict` routine (src/db/routines.ts) with one plain statement: verification is
- * the hottest read, and the ORM's routine call costs more than the lookup itself.
+ * Answers seat questions with the `seat_verdict` routine (src/db/routines.ts), batching the
+ * questions that arrive while earlier batches are in flight into one statement. Verification is
+ * the hottest read, and on this path a database round trip (its system calls on both sides)
+ * costs far more than the lookup itself: under load one round trip answers many requests, when
+ * idle a question goes out at once. Each batch starts after its questions arrived, so it sees
+ * every change committed before them. The statement is named (prepared once per connection) and
+ * runs on the ORM's own `pg` pool, skipping the ORM's query layer.
  */
-export async function seatVerdict(em: EntityManager, applicationSlug: string, externalOrgId: string, userId: string): Promise<SeatVerdictRow | null> {
-  const [row] = await em.getConnection().execute<{ verdict: SeatVerdictRow | null }[]>('select seat_verdict(?, ?, ?) as verdict', [
-    applicationSlug,
-    externalOrgId,
-    userId,
-  ]);
-  return row?.verdict ?? null;
+export class SeatVerdicts {
+  readonly #orm: Orm;
+  #queue: SeatQuestion[] = [];
+  #inFlight = 0;
+  #flushScheduled = false;
+
+  constructor(orm: Orm) {
+    this.#orm = orm;
+  }
+
+  ask(applicationSlug: string, externalOrgId: string, userId: string): Promise<SeatVerdictRow | null> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ applicationSlug, externalOrgId, userId, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled || this.#inFlight >= maxBatchesInFlight || this.#queue.length === 0) return;
+    this.#flushScheduled = true;
+    // After this turn of the event loop, so the requests read in the same turn share the batch.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#inFlight >= maxBatchesInFlight || this.#queue.length === 0) return;
+    const batch = this.#queue.splice(0, maxBatchSize);
+    this.#inFlight += 1;
+    try {
+      const pool = await this.#orm.em.getConnection().getNativeClient();
+      const { rows } = await pool.query<{ verdict: SeatVerdictRow | null }>({
+        name: 'ledgerflow_seat_verdicts',
+        text: `select seat_verdict(q.application_slug, q.external_org_id, q.user_id) as verdict
+                 from unnest($1::text[], $2::text[], $3::text[]) with ordinality as q(application_slug, external_org_id, user_id, position)
+                order by q.position`,
+        values: [batch.map((q) => q.applicationSlug), batch.map((q) => q.externalOrgId), batch.map((q) => q.userId)],
+      });
+      batch.forEach((question, index) => question.resolve(rows[index]?.verdict ?? null));
+    } catch (error) {
+      for (const question of batch) question.reject(error);
+    } finally {
+      this.#inFlight -= 1;
+      this.#schedule();
+    }
+  }
 }
