@@ -1,6 +1,8 @@
+import { Context } from '@temporalio/activity';
 import type { Clock } from '../src/clock.js';
 import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
+import { dispatchWebhookEvents, recordWebhookEvent } from '../src/webhooks/outbox.js';
 import type { SubscriptionPhaseRecord, SubscriptionSnapshot } from '../workflows/messages.js';
 
 export interface SubscriptionActivityDeps {
@@ -38,6 +40,28 @@ export type PersistVerdict =
   /** Refused: more seats are assigned than the new count; the newest assignments are named. */
   | { persisted: false; assigned: number; seatsToUnassign: { seatId: string; userId: string }[] };
 
+/** The `data` of a `subscription.updated` event: the subscription as of this version. */
+function subscriptionUpdatedData(mirror: SubscriptionMirror): Record<string, unknown> {
+  return {
+    id: mirror.id,
+    organizationId: mirror.organizationId,
+    applicationId: mirror.applicationId,
+    planId: mirror.planId,
+    departmentId: mirror.departmentId,
+    status: mirror.status,
+    seats: mirror.seats,
+    startDate: mirror.startDate,
+    trialEnd: mirror.trialEnd,
+    currentPeriodStart: mirror.currentPeriodStart,
+    currentPeriodEnd: mirror.currentPeriodEnd,
+    cancelAt: mirror.cancelAt,
+    canceledAt: mirror.canceledAt,
+    pausedAt: mirror.pausedAt,
+    pastDueSince: mirror.pastDueSince,
+    version: mirror.version,
+  };
+}
+
 export function createSubscriptionActivities({ orm, clock, logger }: SubscriptionActivityDeps) {
   return {
     /**
@@ -47,7 +71,8 @@ export function createSubscriptionActivities({ orm, clock, logger }: Subscriptio
      * seat reduction below the assigned count is refused rather than raced.
      */
     async persistSubscription(mirror: SubscriptionMirror, options: { checkAssignedSeats: boolean }): Promise<PersistVerdict> {
-      return orm.em.fork().transactional(async (em) => {
+      let recordedEventId: string | undefined;
+      const verdict = await orm.em.fork().transactional(async (em): Promise<PersistVerdict> => {
         if (options.checkAssignedSeats) {
           await em.execute('select id from subscriptions where id = ? for update', [mirror.id]);
           const assigned = await em.execute<{ id: string; user_id: string }[]>(
@@ -122,9 +147,21 @@ export function createSubscriptionActivities({ orm, clock, logger }: Subscriptio
              seats = excluded.seats, proration_lines = excluded.proration_lines`,
           [mirror.id, now, phases],
         );
+        recordedEventId = await recordWebhookEvent(em, {
+          organizationId: mirror.organizationId,
+          type: 'subscription.updated',
+          data: subscriptionUpdatedData(mirror),
+          dedupeKey: `subscription.updated:${mirror.id}:${mirror.version}`,
+        });
         logger.info({ subscriptionId: mirror.id, version: mirror.version, status: mirror.status }, 'subscription persisted');
         return { persisted: true };
       });
+      // After the commit; if this is lost, the dispatch sweep starts the delivery instead.
+      if (recordedEventId) {
+        const { client, info } = Context.current();
+        await dispatchWebhookEvents(client, info.taskQueue, [recordedEventId], logger);
+      }
+      return verdict;
     },
   };
 }

@@ -23,6 +23,7 @@ import { ApiKeyCredentialCache, listenForApiKeyChanges } from '../src/api/auth/c
 import { generateApiKey } from '../src/api/auth/api-keys.js';
 import { systemClock } from '../src/clock.js';
 import { createOrm, migrateUp } from '../src/db/orm.js';
+import { createStripeClient } from '../src/integrations/stripe.js';
 import { createTemporalClient } from '../src/temporal/client.js';
 
 const ORGANIZATIONS = 10_000;
@@ -44,6 +45,7 @@ async function serveApi(databaseUrl: string): Promise<void> {
     orm,
     temporal,
     // Never called by verify; pointed nowhere like Temporal.
+    stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_URL: 'http://127.0.0.1:1' }),
     clock: systemClock,
     logger,
     readiness: {},
@@ -121,7 +123,10 @@ function startApiProcess(databaseUrl: string): Promise<ApiProcess> {
   });
 }
 
-/** CPU time of the PostgreSQL server (postmaster and every backend), from /proc: the postmaster's pid is the first line of postmaster.pid. */
+/**
+ * CPU time of the PostgreSQL server, from /proc: the postmaster (its own time and that of its
+ * exited children) plus every live backend. The postmaster's pid is the first line of postmaster.pid.
+ */
 function postgresCpuMillis(dataDir: string): number {
   const postmaster = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim();
   const ticksPerMs = 100 / 1000;
@@ -134,7 +139,8 @@ function postgresCpuMillis(dataDir: string): number {
       continue;
     }
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (pid === postmaster || fields[1] === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
+    if (pid === postmaster) ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    else if (fields[1] === postmaster) ticks += Number(fields[11]) + Number(fields[12]);
   }
   return ticks / ticksPerMs;
 }

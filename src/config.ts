@@ -34,7 +34,10 @@ export const configSchema = z.object({
   /** Unset in development: `npm start` runs stripe-mock and points the Stripe client at it. */
   STRIPE_API_URL: optionalUrl(['http', 'https']),
   STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_\w+$/, 'must be a Stripe secret key (sk_… or rk_…)').default('sk_test_ledgerflow'),
+  /** The endpoint's signing secret (`whsec_…`); unset, POST /v1/webhooks/stripe answers 503. */
   STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** How old a Stripe webhook's signed timestamp may be (replay protection; Stripe's default is 300). */
+  STRIPE_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(3_600).default(300),
   /** The operator's bootstrap key, accepted as a `platform_admin` API key. */
   LEDGERFLOW_ADMIN_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Development: people's JWTs signed with this HS256 secret. */
@@ -47,6 +50,11 @@ export const configSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1_200),
   /** How long in-flight requests and activities get to finish on SIGTERM. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
+  /**
+   * A workflow bundle built beforehand (`bundleWorkflowCode`); unset, the worker bundles
+   * workflows/ at start (10+ s on two cores). Tests that restart workers often set it.
+   */
+  WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -5,6 +5,7 @@ import { dependencyChecks } from './api/health.js';
 import { systemClock } from './clock.js';
 import { loadConfigOrExit } from './config.js';
 import { createOrm } from './db/orm.js';
+import { createStripeClient } from './integrations/stripe.js';
 import { createLogger } from './logger.js';
 import { createTemporalClient } from './temporal/client.js';
 
@@ -21,6 +22,7 @@ const app = createApp({
   config,
   orm,
   temporal,
+  stripe: createStripeClient(config),
   clock: systemClock,
   logger,
   readiness: dependencyChecks(orm, connection),

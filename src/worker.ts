@@ -4,7 +4,9 @@ import { loadConfigOrExit } from './config.js';
 import { createOrm } from './db/orm.js';
 import { createStripeClient } from './integrations/stripe.js';
 import { createLogger } from './logger.js';
+import { createTemporalClient } from './temporal/client.js';
 import { temporalLogger } from './temporal/logging.js';
+import { ensureSchedules } from './temporal/schedules.js';
 import { createWorker } from './temporal/worker.js';
 
 const config = loadConfigOrExit(['DATABASE_URL', 'TEMPORAL_ADDRESS']);
@@ -19,7 +21,12 @@ const worker = await createWorker({
   taskQueue: config.TEMPORAL_TASK_QUEUE,
   deps: { orm, stripe: createStripeClient(config), clock: systemClock, logger },
   shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+  ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } } : {}),
 });
+
+const schedulesClient = createTemporalClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
+await ensureSchedules(schedulesClient.client, config.TEMPORAL_TASK_QUEUE);
+await schedulesClient.connection.close();
 
 // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown: no new tasks are polled,
 // in-flight activities get SHUTDOWN_GRACE_MS to finish, then run() resolves.

@@ -1,9 +1,23 @@
-import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ParentClosePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { BillingActivities } from '../activities/billing.js';
-import { billingStateQuery, type BillingCycleState } from './messages.js';
+import type { InvoicingActivities } from '../activities/invoicing.js';
+import { MS_PER_DAY, formatDay, parseDay } from '../src/domain/index.js';
+import { billingStateQuery, nextRunAtQuery, runNowUpdate, type BillingCycleState, type BillingRunResult } from './messages.js';
 
 export interface BillingCycleInput {
   organizationId: string;
+  /** Carried across continue-as-new. */
+  startedAt?: string;
+  lastBilledDay?: string | null;
 }
 
 const { recordBillingCycleStarted } = proxyActivities<BillingActivities>({
@@ -13,16 +27,84 @@ const { recordBillingCycleStarted } = proxyActivities<BillingActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 15 },
 });
 
+const { nextBillingDay, closeBillingPeriod } = proxyActivities<InvoicingActivities>({
+  // One transaction each: a worker killed mid-activity is noticed (and the activity retried) this soon.
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** Subscriptions may be added or changed while it waits: it looks at the schedule again at least daily. */
+const recheckMs = MS_PER_DAY;
+/** Waits without billing before continuing as new, so the history of an idle account stays small. */
+const idleChecksPerRun = 30;
+
+const today = () => formatDay(Math.floor(Date.now() / MS_PER_DAY));
+
 /**
- * One per billing account (`billing:<accountId>`). It records that billing has started and
- * then waits; the cycle itself (close period, rate, invoice, collect) is built on this loop.
+ * One per billing account (`billing:<accountId>`). Sleeps until the account's next billing day
+ * (or a `runNow` update), closes it — the activity proposes, persists and finalizes the invoice
+ * in one transaction, idempotent per (account, day) — starts `payment:<invoiceId>` for what is
+ * owed, and continues as new after each closing.
  */
 export async function billingCycle(input: BillingCycleInput): Promise<void> {
   const state: BillingCycleState = {
     organizationId: input.organizationId,
-    startedAt: workflowInfo().startTime.toISOString(),
+    startedAt: input.startedAt ?? workflowInfo().startTime.toISOString(),
+    lastBilledDay: input.lastBilledDay ?? null,
+    nextRunDay: null,
   };
+  let requestedRuns = 0;
+  let completedRuns = 0;
+  let lastRun: BillingRunResult | undefined;
   setHandler(billingStateQuery, () => state);
-  await recordBillingCycleStarted(input.organizationId);
-  await condition(() => false);
+  setHandler(nextRunAtQuery, () => (state.nextRunDay === null ? null : new Date(parseDay(state.nextRunDay) * MS_PER_DAY).toISOString()));
+  setHandler(runNowUpdate, async () => {
+    const ticket = ++requestedRuns;
+    await condition(() => completedRuns >= ticket);
+    return lastRun!;
+  });
+
+  /** Whether on time, late (the worker was down) or asked for: everything due up to today, once. */
+  const closeToday = async () => {
+    const billingDay = today();
+    const runsAnswered = requestedRuns;
+    const invoice = await closeBillingPeriod({ accountId: input.organizationId, billingDay });
+    if (invoice && invoice.status === 'open' && invoice.amountDue > 0) await startCollection(invoice.invoiceId);
+    state.lastBilledDay = state.lastBilledDay !== null && state.lastBilledDay > billingDay ? state.lastBilledDay : billingDay;
+    lastRun = { billingDay, invoice };
+    completedRuns = runsAnswered;
+  };
+
+  if (input.startedAt === undefined) await recordBillingCycleStarted(input.organizationId);
+
+  for (let check = 0; check < idleChecksPerRun; check += 1) {
+    state.nextRunDay = await nextBillingDay(input.organizationId, state.lastBilledDay);
+    const dueAt = state.nextRunDay === null ? Number.POSITIVE_INFINITY : parseDay(state.nextRunDay) * MS_PER_DAY;
+    const runRequested = () => requestedRuns > completedRuns;
+    if (!runRequested() && Date.now() < dueAt) await condition(runRequested, Math.min(dueAt - Date.now(), recheckMs));
+    if (!runRequested() && Date.now() < dueAt) continue;
+
+    await closeToday();
+    break;
+  }
+  // A runNow that arrived while closing (or after) is answered by closing again: the same day finds the same invoice.
+  while (!allHandlersFinished()) {
+    if (requestedRuns > completedRuns) await closeToday();
+    else await condition(() => allHandlersFinished() || requestedRuns > completedRuns);
+  }
+  await continueAsNew<typeof billingCycle>({ organizationId: input.organizationId, startedAt: state.startedAt, lastBilledDay: state.lastBilledDay });
+}
+
+/** Collection outlives this run (it continues as new): the child is abandoned, and starting it twice is harmless. */
+async function startCollection(invoiceId: string): Promise<void> {
+  try {
+    await startChild('paymentCollection', {
+      workflowId: `payment:${invoiceId}`,
+      args: [{ invoiceId }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+  } catch (error) {
+    // `@temporalio/common`'s WorkflowExecutionAlreadyStartedError, which the workflow package does not export.
+    if (!(error instanceof Error && error.name === 'WorkflowExecutionAlreadyStartedError')) throw error;
+  }
 }

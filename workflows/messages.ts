@@ -1,13 +1,29 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { BillingInterval, InvoiceLine } from '../src/domain/index.js';
+import type { ClosedPeriod } from '../activities/invoicing.js';
+import type { BillingInterval, DunningPolicy, InvoiceLine } from '../src/domain/index.js';
 
 /** What `billing:<accountId>` reports about itself. */
 export interface BillingCycleState {
   organizationId: string;
   startedAt: string;
+  /** The last billing day closed ("YYYY-MM-DD"), null before the first invoice. */
+  lastBilledDay: string | null;
+  /** The next billing day it waits for, null when no subscription will start a period. */
+  nextRunDay: string | null;
 }
 
 export const billingStateQuery = defineQuery<BillingCycleState>('state');
+/** When the next cycle runs (ISO instant), or null when nothing is scheduled. */
+export const nextRunAtQuery = defineQuery<string | null>('nextRunAt');
+
+/** What one closing produced; `invoice` is null when nothing was due. */
+export interface BillingRunResult {
+  billingDay: string;
+  invoice: ClosedPeriod | null;
+}
+
+/** Bills what is due now and answers with the invoice (behind `POST /v1/organizations/{id}/invoices/run`). */
+export const runNowUpdate = defineUpdate<BillingRunResult, []>('runNow');
 
 /** Where a subscription stands; `subscription:<id>` derives it and PostgreSQL mirrors it. */
 export type SubscriptionStatus = 'trialing' | 'active' | 'past_due' | 'paused' | 'canceled';
@@ -122,4 +138,121 @@ export const resumeUpdate = defineUpdate<SubscriptionChangeResult, []>('resume')
 /** Payment collection reports a failed collection: past_due from `since`, until recovered. */
 export const pastDueSignal = defineSignal<[{ since: string }]>('pastDue');
 export const paymentRecoveredSignal = defineSignal<[]>('paymentRecovered');
+/**
+ * Payment collection gave up on an invoice of the account: cancel as "now" without a refund (the
+ * unpaid period is not credited), keeping `pastDueSince`, so seat access stays cut.
+ */
+export const cancelForNonPaymentSignal = defineSignal<[{ invoiceId: string }]>('cancelForNonPayment');
 export const subscriptionStateQuery = defineQuery<SubscriptionSnapshot>('state');
+
+/**
+ * Stripe webhook events for `payment:<invoiceId>`. The API signals each Stripe event once per
+ * event id, but a signal may still repeat (a redelivery after a lost acknowledgement) and events
+ * arrive in any order: handlers dedupe by `stripeEventId` and must not depend on order.
+ * Amounts are minor units; `occurredAt` is the Stripe event's creation time (ISO 8601).
+ */
+export interface PaymentSucceededEvent {
+  stripeEventId: string;
+  paymentIntentId: string;
+  /** The collection attempt the PaymentIntent was created for (null if its metadata lacks one). */
+  attempt: number | null;
+  /** What Stripe received. */
+  amount: number;
+  /** ISO 4217, upper case. */
+  currency: string;
+  occurredAt: string;
+}
+
+export interface PaymentFailedEvent {
+  stripeEventId: string;
+  paymentIntentId: string;
+  attempt: number | null;
+  /** The PaymentIntent's amount. */
+  amount: number;
+  /** Stripe's decline code, else its error code; null when Stripe gave none. */
+  failureCode: string | null;
+  /** A hard decline (src/domain/payments.ts isHardDecline): do not retry the same payment method. */
+  hard: boolean;
+  occurredAt: string;
+}
+
+export interface ChargeRefundedEvent {
+  stripeEventId: string;
+  paymentIntentId: string;
+  /** Total refunded on the charge so far (Stripe's `amount_refunded`), not this refund alone. */
+  amountRefunded: number;
+  occurredAt: string;
+}
+
+export interface DisputeOpenedEvent {
+  stripeEventId: string;
+  paymentIntentId: string;
+  disputeId: string;
+  /** The disputed amount. */
+  amount: number;
+  /** Stripe's dispute reason, e.g. "fraudulent", "product_not_received". */
+  reason: string;
+  occurredAt: string;
+}
+
+export const paymentSucceededSignal = defineSignal<[PaymentSucceededEvent]>('paymentSucceeded');
+export const paymentFailedSignal = defineSignal<[PaymentFailedEvent]>('paymentFailed');
+export const chargeRefundedSignal = defineSignal<[ChargeRefundedEvent]>('chargeRefunded');
+export const disputeOpenedSignal = defineSignal<[DisputeOpenedEvent]>('disputeOpened');
+
+/** What `payment:<invoiceId>` is started with (by the billing cycle, for a finalized invoice with something to pay). */
+export interface PaymentCollectionInput {
+  invoiceId: string;
+  /** Defaults: src/domain/dunning.ts `defaultDunningPolicy`. */
+  dunning?: Partial<DunningPolicy>;
+}
+
+/** Where `payment:<invoiceId>` stands; `settled` once the invoice is paid, void or written off and its consequences are done. */
+export type CollectionPhase = 'starting' | 'charging' | 'awaiting_confirmation' | 'awaiting_retry' | 'awaiting_payment' | 'awaiting_cancellation' | 'settled';
+
+/** One charge of an invoice: attempt n is the PaymentIntent with idempotency key `invoice:<id>:charge:<n>`. */
+export interface CollectionAttempt {
+  attempt: number;
+  startedAt: string;
+  paymentIntentId: string | null;
+  /** `timed_out`: Stripe asked for action (or kept processing) and no webhook settled it before the next step. */
+  outcome: 'succeeded' | 'requires_action' | 'processing' | 'declined' | 'timed_out';
+  declineCode: string | null;
+  hard: boolean;
+}
+
+export interface PaymentCollectionState {
+  invoiceId: string;
+  organizationId: string | null;
+  collectionMethod: 'charge_automatically' | 'send_invoice' | null;
+  /** The invoice's status as this workflow last read or wrote it. */
+  invoiceStatus: 'draft' | 'open' | 'paid' | 'void' | 'uncollectible' | null;
+  phase: CollectionPhase;
+  /** Minor units still owed. */
+  amountOwed: number;
+  attempts: CollectionAttempt[];
+  nextAttemptAt: string | null;
+  /** `send_invoice`: when payment is due. */
+  dueAt: string | null;
+  /** Keys of the reminders sent (`before_due:3`, `after_due:1`). */
+  remindersSent: string[];
+  /** When the account's subscriptions were told they are past due; null if never. */
+  pastDueSince: string | null;
+  recoveredAt: string | null;
+  subscriptionsCanceledAt: string | null;
+  /** Stripe payments recorded by this workflow; `applied: false` when the PaymentIntent was already recorded. */
+  stripePayments: { paymentIntentId: string; amount: number; applied: boolean }[];
+  /** Total refunded per PaymentIntent, as Stripe last reported it. */
+  refundedByPaymentIntent: Record<string, number>;
+  disputes: DisputeOpenedEvent[];
+  /** Stripe events taken into account, in arrival order (a redelivered event is not counted again). */
+  stripeEventIds: string[];
+  /** Once settled: until when late Stripe events are still taken (then the workflow completes). */
+  listensUntil: string | null;
+}
+
+export const paymentStateQuery = defineQuery<PaymentCollectionState>('state');
+/** The API recorded a payment (a wire, a check) and committed it: the workflow reads the invoice again. */
+export const paymentRecordedSignal = defineSignal<[{ paymentId: string }]>('paymentRecorded');
+/** The API voided the invoice and committed it: collection stops. */
+export const invoiceVoidedSignal = defineSignal<[{ voidedAt: string }]>('invoiceVoided');

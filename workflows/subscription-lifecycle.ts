@@ -9,6 +9,7 @@ import {
 import type { PersistVerdict, SubscriptionActivities, SubscriptionMirror } from '../activities/subscriptions.js';
 import { DomainError, fixedFees, formatDay, parseDay, resolveSubscription, type InvoiceLine } from '../src/domain/index.js';
 import {
+  cancelForNonPaymentSignal,
   cancelUpdate,
   changePlanUpdate,
   changeSeatsUpdate,
@@ -298,6 +299,16 @@ export async function subscriptionLifecycle(input: SubscriptionLifecycleInput): 
   setHandler(paymentRecoveredSignal, () =>
     exclusive(async () => {
       if (state.pastDueSince !== null) await commit({ ...state, pastDueSince: null });
+    }),
+  );
+  setHandler(cancelForNonPaymentSignal, () =>
+    exclusive(async () => {
+      if (state.canceledAt !== null) return;
+      // Like canceling now without a refund: no credit for a period that was never paid (a trial ends today).
+      const now = today();
+      const cancelAt = now < parseDay(state.trialEnd) ? formatDay(now) : state.currentPeriodEnd;
+      const earlier = state.cancelAt !== null && parseDay(state.cancelAt) < parseDay(cancelAt) ? state.cancelAt : cancelAt;
+      await commit({ ...state, cancelAt: earlier, canceledAt: nowIso() });
     }),
   );
 

@@ -18,10 +18,15 @@ import { rateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { unitOfWork } from './middleware/unit-of-work.js';
 import { registerOrganizations } from './organizations.js';
+import { registerPaymentMethods } from './payment-methods.js';
 import { registerPlans } from './plans.js';
+import { registerInvoicePayments } from './invoice-payments.js';
+import { registerInvoices } from './invoices.js';
 import { registerSeats } from './seats.js';
 import { SeatVerdicts } from '../db/repositories/seats.js';
+import { registerStripeWebhooks, exceptStripeWebhook } from './stripe-webhooks.js';
 import { registerSubscriptions } from './subscriptions.js';
+import { registerUsage } from './usage.js';
 import { registerWebhookEndpoints } from './webhook-endpoints.js';
 import { ApiError, problem } from './problem.js';
 
@@ -51,9 +56,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
         throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${maxBodyBytes} bytes.`, undefined, { connection: 'close' });
       },
     }),
-    authenticate(deps.config),
-    rateLimit(deps.config.RATE_LIMIT_PER_MINUTE),
-    unitOfWork(),
+    exceptStripeWebhook(authenticate(deps.config)),
+    exceptStripeWebhook(rateLimit(deps.config.RATE_LIMIT_PER_MINUTE)),
+    exceptStripeWebhook(unitOfWork()),
   );
   app.onError(errorHandler);
   app.notFound(notFoundHandler);
@@ -71,6 +76,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerAuditEvents(app);
   registerSubscriptions(app);
   registerSeats(app);
+  registerInvoices(app);
+  registerInvoicePayments(app);
+  registerUsage(app);
+  registerPaymentMethods(app);
+  registerStripeWebhooks(app);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

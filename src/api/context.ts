@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
+import type Stripe from 'stripe';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Orm } from '../db/orm.js';
@@ -20,12 +21,16 @@ export type ApiConfig = Pick<
   | 'JWT_ISSUER'
   | 'JWT_AUDIENCE'
   | 'RATE_LIMIT_PER_MINUTE'
->;
+> &
+  /** Optional here: without a secret the Stripe webhook endpoint is disabled. */
+  Partial<Pick<Config, 'STRIPE_WEBHOOK_SECRET' | 'STRIPE_WEBHOOK_TOLERANCE_SECONDS'>>;
 
 export interface AppDeps {
   config: ApiConfig;
   orm: Orm;
   temporal: Client;
+  /** Stripe, called for short idempotent requests (payment-method setup, webhook follow-ups). */
+  stripe: Stripe;
   clock: Clock;
   logger: Logger;
   readiness: Record<string, ReadinessCheck>;
@@ -45,6 +50,11 @@ export interface AppEnv {
      * is a success), a plain fork for reads.
      */
     em: EntityManager;
+    /**
+     * Runs `task` once this request's transaction has committed (never after a rollback or an
+     * idempotent replay), e.g. dispatching the webhook events it recorded. Tasks must not throw.
+     */
+    afterCommit: (task: () => Promise<void>) => void;
     /**
      * Top-level fields of this response that are secrets shown once (a new API key): an
      * idempotency record stores the response without them, so a replay never shows them again.

@@ -33,7 +33,7 @@ export function sendProblem(c: Context<AppEnv>, body: Problem, headers: Record<s
 /** Maps every failure — domain, HTTP, zod, ORM, Temporal — to one problem+json shape. */
 export function toProblem(error: unknown, requestId: string): Problem {
   if (error instanceof ApiError) {
-    return problem(error.status, error.code, error.message, requestId, error.errors);
+    return problem(error.status, error.code, error.message, requestId, error.errors, error.details);
   }
   if (error instanceof DomainError) {
     return problem(422, error.code.toLowerCase(), error.message, requestId);

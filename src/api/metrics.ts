@@ -16,11 +16,11 @@ const CreateMetricSchema = z
       .string()
       .regex(/^[A-Za-z_][\w.]{0,127}$/, 'a property name')
       .optional()
-      .openapi({ description: 'The event property aggregated (sum, max, latest) or counted distinct (unique_count).' }),
+      .openapi({ description: "The event property aggregated (sum, max, latest) or counted distinct (unique_count); a sum without one adds up the events' quantity." }),
   })
-  .refine((metric) => metric.aggregation === 'count' || metric.field !== undefined, {
+  .refine((metric) => metric.aggregation === 'count' || metric.aggregation === 'sum' || metric.field !== undefined, {
     path: ['field'],
-    message: 'required unless aggregation is count',
+    message: 'required for max, unique_count and latest',
   })
   .openapi('CreateMetric');
 

@@ -26,6 +26,13 @@ const ChargeSchema = z
     fixedFee: decimalSchema.optional(),
     included: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
     allocation: z.enum(allocationValues).default('pooled'),
+    hardLimit: z
+      .number()
+      .int()
+      .min(1)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional()
+      .openapi({ description: 'Units per period beyond which usage events are refused with 429 and not counted.' }),
   })
   .openapi('PlanCharge');
 
@@ -68,6 +75,7 @@ const PlanViewSchema = z
         fixedFee: z.string().optional(),
         included: z.number().int(),
         allocation: z.enum(allocationValues),
+        hardLimit: z.number().int().optional(),
       }),
     ),
     createdAt: z.iso.datetime(),
@@ -143,6 +151,7 @@ function toPlanView(plan: Plan) {
       ...(charge.fixedFee != null ? { fixedFee: normalizeDecimal(charge.fixedFee) } : {}),
       included: charge.included,
       allocation: charge.allocation,
+      ...(charge.hardLimit != null ? { hardLimit: charge.hardLimit } : {}),
     })),
     createdAt: plan.createdAt.toISOString(),
   };
@@ -190,6 +199,7 @@ async function writePlanVersion(em: EntityManager, code: string, version: number
       fixedFee: charge.fixedFee ?? null,
       included: charge.included,
       allocation: charge.allocation,
+      hardLimit: charge.hardLimit ?? null,
     }),
   );
   await em.flush();

@@ -15,6 +15,10 @@ export const ProblemSchema = z
       .array(z.object({ field: z.string(), message: z.string() }))
       .optional()
       .openapi({ description: 'One entry per invalid field, for validation failures.' }),
+    details: z
+      .record(z.string(), z.union([z.string(), z.number(), z.null()]))
+      .optional()
+      .openapi({ description: 'Facts a program can act on, e.g. the invoiced period or the usage limit reached.' }),
   })
   .openapi('Problem');
 
@@ -28,6 +32,7 @@ export class ApiError extends Error {
     message: string,
     readonly errors?: Problem['errors'],
     readonly headers?: Record<string, string>,
+    readonly details?: Problem['details'],
   ) {
     super(message);
     this.name = 'ApiError';
@@ -54,6 +59,7 @@ export function problem(
   detail: string,
   requestId: string,
   errors?: Problem['errors'],
+  details?: Problem['details'],
 ): Problem {
   return {
     type: `https://ledgerflow.dev/problems/${code}`,
@@ -63,6 +69,7 @@ export function problem(
     code,
     requestId,
     ...(errors ? { errors } : {}),
+    ...(details ? { details } : {}),
   };
 }
 
@@ -73,6 +80,7 @@ const errorDescriptions: Record<number, string> = {
   404: 'No such object visible to the caller.',
   409: 'The request conflicts with the current state.',
   422: 'The request is well-formed but cannot be applied.',
+  429: 'Too many requests, or a usage limit reached.',
   503: 'A dependency (PostgreSQL or Temporal) is not reachable.',
 };
 

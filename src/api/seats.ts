@@ -101,7 +101,8 @@ function verdictOf(row: SeatVerdictRow, now: number): Verdict {
   if (row.status === 'paused') return denied('paused', row.status);
   let expiresAt = Math.min(millis(row.currentPeriodEnd) ?? Number.POSITIVE_INFINITY, cancelAt ?? Number.POSITIVE_INFINITY);
   const pastDueSince = millis(row.pastDueSince);
-  if (row.status === 'past_due' && pastDueSince !== null) {
+  // A subscription canceled for non-payment keeps pastDueSince: its grace still ends access before cancelAt.
+  if ((row.status === 'past_due' || row.status === 'canceled') && pastDueSince !== null) {
     const graceEnd = pastDueSince + pastDueGraceDays * msPerDay;
     if (graceEnd <= now) return denied('past_due_grace_over', row.status);
     expiresAt = Math.min(expiresAt, graceEnd);

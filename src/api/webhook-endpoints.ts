@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { Organization, WebhookEndpoint } from '../db/entities/index.js';
+import { Organization, WebhookDelivery, WebhookEndpoint, WebhookEvent, webhookDeliveryStatusValues } from '../db/entities/index.js';
+import { dispatchWebhookEvents, recordWebhookEvent } from '../webhooks/outbox.js';
 import { requireGlobal, requireOrganization, requireOwnedObject } from './access.js';
 import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
@@ -68,6 +69,64 @@ const deleteWebhookEndpointRoute = createRoute({
   responses: { 200: jsonResponse('The disabled endpoint', WebhookEndpointSchema), ...problemResponses(400, 401, 403, 404) },
 });
 
+const WebhookDeliverySchema = z
+  .object({
+    id: z.uuid(),
+    eventId: z.uuid().openapi({ description: 'Also the `webhook-id` header of every attempt.' }),
+    eventType: z.string(),
+    status: z.enum(webhookDeliveryStatusValues),
+    attempts: z.number().int(),
+    lastResponseStatus: z.number().int().nullable().openapi({ description: 'The HTTP status of the last attempt; null when it got no answer.' }),
+    lastError: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+    lastAttemptAt: z.iso.datetime().nullable(),
+    completedAt: z.iso.datetime().nullable().openapi({ description: 'When it succeeded or was given up.' }),
+  })
+  .openapi('WebhookDelivery');
+
+const WebhookTestEventSchema = z
+  .object({
+    id: z.uuid(),
+    type: z.literal('webhook.test'),
+    endpointId: z.uuid(),
+    organizationId: z.uuid().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('WebhookTestEvent');
+
+const listWebhookDeliveriesRoute = createRoute({
+  method: 'get',
+  path: '/v1/webhook-endpoints/{id}/deliveries',
+  tags,
+  security,
+  summary: "An endpoint's delivery log, oldest first",
+  request: { params: z.object({ id: uuidParam('id') }), query: PageQuerySchema },
+  responses: { 200: jsonResponse('A page of deliveries', pageSchema(WebhookDeliverySchema, 'WebhookDeliveryPage')), ...problemResponses(400, 401, 403, 404) },
+});
+
+const sendTestEventRoute = createRoute({
+  method: 'post',
+  path: '/v1/webhook-endpoints/{id}/test',
+  tags,
+  security,
+  summary: 'Send a signed `webhook.test` event to this endpoint only',
+  request: { params: z.object({ id: uuidParam('id') }) },
+  responses: { 201: jsonResponse('The recorded event, being delivered', WebhookTestEventSchema), ...problemResponses(400, 401, 403, 404, 409) },
+});
+
+const toWebhookDeliveryView = (delivery: WebhookDelivery) => ({
+  id: delivery.id,
+  eventId: delivery.event.id,
+  eventType: delivery.event.type,
+  status: delivery.status,
+  attempts: delivery.attempts,
+  lastResponseStatus: delivery.lastResponseStatus ?? null,
+  lastError: delivery.lastError ?? null,
+  createdAt: delivery.createdAt.toISOString(),
+  lastAttemptAt: delivery.lastAttemptAt?.toISOString() ?? null,
+  completedAt: delivery.completedAt?.toISOString() ?? null,
+});
+
 const toWebhookEndpointView = (endpoint: WebhookEndpoint) => ({
   id: endpoint.id,
   url: endpoint.url,
@@ -117,5 +176,41 @@ export function registerWebhookEndpoints(app: OpenAPIHono<AppEnv>) {
     const after = toWebhookEndpointView(endpoint);
     audit(c, { action: 'webhook_endpoint.disabled', organizationId: endpoint.organization?.id ?? null, targetType: 'webhook_endpoint', targetId: id, before, after });
     return c.json(after, 200);
+  });
+
+  app.openapi(listWebhookDeliveriesRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const { limit, cursor } = c.req.valid('query');
+    const { em } = c.var;
+    const notFound = () => new ApiError(404, 'webhook_endpoint_not_found', `No webhook endpoint ${id}.`);
+    const endpoint = await em.findOne(WebhookEndpoint, { id });
+    if (!endpoint) throw notFound();
+    await requireOwnedObject(c, 'webhookEndpoint.read', endpoint.organization?.id ?? null, notFound);
+    const rows = await em.find(WebhookDelivery, { endpoint: id, ...afterCursor(cursor) }, { orderBy: pageOrder, limit: limit + 1, populate: ['event'] });
+    return c.json(toPage(rows, limit, toWebhookDeliveryView), 200);
+  });
+
+  app.openapi(sendTestEventRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const { em, temporal, config, logger } = c.var;
+    const notFound = () => new ApiError(404, 'webhook_endpoint_not_found', `No webhook endpoint ${id}.`);
+    const endpoint = await em.findOne(WebhookEndpoint, { id });
+    if (!endpoint) throw notFound();
+    const organizationId = endpoint.organization?.id ?? null;
+    await requireOwnedObject(c, 'webhookEndpoint.write', organizationId, notFound);
+    if (endpoint.disabledAt) throw new ApiError(409, 'webhook_endpoint_disabled', `Webhook endpoint ${id} is disabled.`);
+    const eventId = await recordWebhookEvent(em, {
+      organizationId,
+      endpointId: id,
+      type: 'webhook.test',
+      data: { endpointId: id, message: 'A test event from Ledgerflow.' },
+      // Every request is a new test; a replay with the same Idempotency-Key never gets here.
+      dedupeKey: `webhook.test:${crypto.randomUUID()}`,
+    });
+    const event = await em.findOneOrFail(WebhookEvent, { id: eventId });
+    const view = { id: eventId, type: 'webhook.test' as const, endpointId: id, organizationId, createdAt: event.createdAt.toISOString() };
+    audit(c, { action: 'webhook_endpoint.test_sent', organizationId, targetType: 'webhook_event', targetId: eventId, after: view });
+    c.var.afterCommit(() => dispatchWebhookEvents(temporal, config.TEMPORAL_TASK_QUEUE, [eventId], logger));
+    return c.json(view, 201);
   });
 }

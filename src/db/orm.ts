@@ -6,6 +6,9 @@ import { routines } from './routines.js';
 
 export type Orm = MikroORM;
 
+/** `usage_events` and its partitions (`usage_events_default`, `usage_events_2027_01`, …). */
+export const usageEventsTables = /^usage_events($|_(default|\d{4}_\d{2})$)/;
+
 export function ormOptions(databaseUrl: string, poolMax = 10): Options {
   return defineConfig({
     clientUrl: databaseUrl,
@@ -14,6 +17,9 @@ export function ormOptions(databaseUrl: string, poolMax = 10): Options {
     extensions: [Migrator],
     // Listed explicitly: no glob discovery, so the same list works under tsx, jest and dist/.
     migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false, silent: true },
+    // The raw usage events and their monthly partitions (created at run time) are the migrations'
+    // alone: see src/db/entities/usage.ts.
+    schemaGenerator: { skipTables: [usageEventsTables] },
     pool: { min: 0, max: poolMax },
     // Queries without an explicit fork are a bug: every request and activity forks its own.
     allowGlobalContext: false,

@@ -21,7 +21,10 @@ export type DomainErrorCode =
   | 'INVALID_TAX'
   | 'INVALID_ACCOUNT'
   | 'INVALID_PENDING_ITEM'
-  | 'USAGE_PERIOD_MISMATCH';
+  | 'USAGE_PERIOD_MISMATCH'
+  | 'UNBALANCED_JOURNAL'
+  | 'INVALID_CREDIT_NOTE'
+  | 'INVALID_DUNNING_POLICY';
 
 export class DomainError extends Error {
   readonly code: DomainErrorCode;

@@ -16,3 +16,7 @@ export * from './discounts.js';
 export * from './tax.js';
 export * from './invoice.js';
 export * from './usage-billing.js';
+export * from './payments.js';
+export * from './usage-metering.js';
+export * from './journal.js';
+export * from './dunning.js';

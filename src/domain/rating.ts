@@ -26,6 +26,9 @@ export function compileCharge(charge: Charge, currency: string): CompiledCharge 
   if (allocation !== 'pooled' && allocation !== 'per_seat') {
     throw new DomainError('INVALID_CHARGE', `allocation must be pooled or per_seat`, { allocation });
   }
+  if (charge.hardLimit !== undefined && (!Number.isSafeInteger(charge.hardLimit) || charge.hardLimit < 1)) {
+    throw new DomainError('INVALID_CHARGE', 'hardLimit must be a positive whole number of units', { hardLimit: charge.hardLimit });
+  }
   const includedNumber = included.toNumber();
   return {
     charge,

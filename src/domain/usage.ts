@@ -82,6 +82,21 @@ function distinctKey(event: UsageEvent, raw: unknown): string {
 }
 
 /**
+ * What one event adds to its metric: nothing (the event lacks the metric's field), a number
+ * (count, sum, max, latest), or a value counted distinct (unique_count). Shared by the in-memory
+ * aggregation below and by usage metering, which stores it with the raw event.
+ */
+export type UsageContribution = { kind: 'none' } | { kind: 'number'; value: Decimal } | { kind: 'distinct'; key: string };
+
+export function usageContribution(event: UsageEvent, metric: MetricDefinition): UsageContribution {
+  if (metric.aggregation === 'count') return { kind: 'number', value: new Decimal(1) };
+  const raw = fieldValue(event, metric);
+  if (raw === undefined || raw === null) return { kind: 'none' };
+  if (metric.aggregation === 'unique_count') return { kind: 'distinct', key: distinctKey(event, raw) };
+  return { kind: 'number', value: numericValue(event, metric, raw) };
+}
+
+/**
  * Aggregates events per metric over one window, grouped by any of subscription, user and
  * department. Events repeat under retries, so a repeated (organizationId, eventId) counts
  * once. An event without the metric's field does not take part in that metric.
@@ -121,8 +136,8 @@ export function aggregateUsage(events: readonly UsageEvent[], options: Aggregate
     const identity = JSON.stringify([event.organizationId ?? null, event.eventId]);
     if (seen.has(identity)) continue;
     seen.add(identity);
-    const raw = metric.aggregation === 'count' ? 1 : fieldValue(event, metric);
-    if (raw === undefined || raw === null) continue;
+    const contribution = usageContribution(event, metric);
+    if (contribution.kind === 'none') continue;
 
     const group: Partial<Record<UsageGroupKey, string | null>> = {};
     for (const key of groupBy) group[key] = event[key] ?? null;
@@ -133,23 +148,16 @@ export function aggregateUsage(events: readonly UsageEvent[], options: Aggregate
       groups.set(groupKey, state);
     }
     state.eventCount += 1;
+    if (contribution.kind === 'distinct') {
+      state.distinct.add(contribution.key);
+      continue;
+    }
+    const value = contribution.value;
     switch (metric.aggregation) {
-      case 'count':
-        state.total = state.total.plus(1);
-        break;
-      case 'sum':
-        state.total = state.total.plus(numericValue(event, metric, raw));
-        break;
-      case 'max': {
-        const value = numericValue(event, metric, raw);
+      case 'max':
         state.maximum = state.maximum === null || value.gt(state.maximum) ? value : state.maximum;
         break;
-      }
-      case 'unique_count':
-        state.distinct.add(distinctKey(event, raw));
-        break;
       case 'latest': {
-        const value = numericValue(event, metric, raw);
         // Ties on the timestamp go to the greater eventId, so the result never depends on input order.
         const latest = state.latest;
         if (latest === null || at > latest.at || (at === latest.at && event.eventId > latest.eventId)) {
@@ -157,6 +165,8 @@ export function aggregateUsage(events: readonly UsageEvent[], options: Aggregate
         }
         break;
       }
+      default:
+        state.total = state.total.plus(value);
     }
   }
 

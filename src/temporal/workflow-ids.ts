@@ -2,4 +2,6 @@
 export const workflowIds = {
   billing: (accountId: string) => `billing:${accountId}`,
   subscription: (subscriptionId: string) => `subscription:${subscriptionId}`,
+  payment: (invoiceId: string) => `payment:${invoiceId}`,
+  webhookEvent: (eventId: string) => `webhook-event:${eventId}`,
 } as const;

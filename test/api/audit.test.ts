@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestStack, type TestStack } from '../support/stack.js';
+import { deliverStripeEvent, stripeEventBody } from '../support/stripe-webhook-events.js';
 import { expectProblem } from './support/problems.js';
-import { buildRequest, platformObjects, routeTable, send, type RouteContext } from './support/route-table.js';
+import { buildRequest, platformObjects, routesOutsideTable, routeTable, send, type RouteContext } from './support/route-table.js';
 import { bearer, bootstrapAuthorization, call, createApiKey, createCatalog, createTenant, signJwt, unique, type Tenant } from './support/world.js';
 
 interface AuditRow {
@@ -29,6 +30,8 @@ const expectedAudit: Record<
     before: boolean;
     /** false: the row is not the request's to write (the subscription workflow mirrors it) or is gone. */
     rowInTransaction?: false;
+    /** The response field naming the target, when it is not `id`. */
+    targetField?: string;
   }
 > = {
   'POST /v1/applications': { action: 'application.created', targetType: 'application', table: 'applications', organization: 'none', before: false },
@@ -49,14 +52,35 @@ const expectedAudit: Record<
   'POST /v1/webhook-endpoints (platform)': { action: 'webhook_endpoint.created', targetType: 'webhook_endpoint', table: 'webhook_endpoints', organization: 'none', before: false },
   'DELETE /v1/webhook-endpoints/{id} (organization)': { action: 'webhook_endpoint.disabled', targetType: 'webhook_endpoint', table: 'webhook_endpoints', organization: 'target', before: true },
   'DELETE /v1/webhook-endpoints/{id} (platform)': { action: 'webhook_endpoint.disabled', targetType: 'webhook_endpoint', table: 'webhook_endpoints', organization: 'none', before: true },
+  // The delivery workflow marks the event dispatched right after the commit.
+  'POST /v1/webhook-endpoints/{id}/test': { action: 'webhook_endpoint.test_sent', targetType: 'webhook_event', table: 'webhook_events', organization: 'target', before: false, rowInTransaction: false },
   'POST /v1/subscriptions': { action: 'subscription.created', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: false, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/change-plan': { action: 'subscription.plan_changed', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/seats': { action: 'subscription.seats_changed', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/pause': { action: 'subscription.paused', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/resume': { action: 'subscription.resumed', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
+  'POST /v1/organizations/{id}/invoices/run': { action: 'invoice.run', targetType: 'organization', targetField: 'accountId', table: 'invoices', organization: 'target', before: false, rowInTransaction: false },
+  'POST /v1/invoices/{id}/payments': { action: 'payment.recorded', targetType: 'payment', table: 'payments', organization: 'target', before: false },
+  'POST /v1/invoices/{id}/void': { action: 'invoice.voided', targetType: 'invoice', table: 'invoices', organization: 'target', before: true },
+  'POST /v1/invoices/{id}/credit-notes': { action: 'credit_note.created', targetType: 'credit_note', table: 'credit_notes', organization: 'target', before: false },
   'POST /v1/subscriptions/{id}/cancel': { action: 'subscription.canceled', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/seat-assignments': { action: 'seat.assigned', targetType: 'seat_assignment', table: 'seat_assignments', organization: 'target', before: false },
   'DELETE /v1/subscriptions/{id}/seat-assignments/{userId}': { action: 'seat.unassigned', targetType: 'seat_assignment', table: 'seat_assignments', organization: 'target', before: true, rowInTransaction: false },
+  // The target is Stripe's Checkout Session, which has no row (the organization row changes only on first use).
+  'POST /v1/organizations/{id}/payment-methods/setup': {
+    action: 'payment_method.setup_started',
+    targetType: 'checkout_session',
+    table: 'organizations',
+    organization: 'target',
+    before: false,
+    rowInTransaction: false,
+    targetField: 'sessionId',
+  },
+};
+
+/** Mutating /v1 operations outside the route table that write no audit row, and why. */
+const notAudited: Record<string, string> = {
+  'POST /v1/webhooks/stripe': "Stripe's event, not a caller's change: stripe_events keeps each one (payload, when processed, what it did)",
 };
 
 /** Secrets a creation shows once: never copied into the audit log. */
@@ -81,11 +105,14 @@ async function auditRowsFor(requestId: string): Promise<AuditRow[]> {
   return stack.sql<AuditRow>('select *, xmin::text as xmin from audit_events where request_id = $1', [requestId]);
 }
 
-const mutations = routeTable.filter((route) => route.method !== 'GET' && !route.readOnly);
+const mutations = routeTable.filter((route) => route.method !== 'GET' && !route.readOnly && route.auditExempt === undefined);
+/** Mutations that are their own record (the route table says why). */
+const exempt = routeTable.filter((route) => route.auditExempt !== undefined);
 
 describe('the audit log', () => {
-  it('has an expectation for every mutation route in the table', () => {
+  it('has an expectation for every mutation route in the table, and a reason for each mutation outside it', () => {
     expect(mutations.map((route) => route.name).sort()).toEqual(Object.keys(expectedAudit).sort());
+    expect(Object.keys(routesOutsideTable).filter((name) => !name.startsWith('GET ')).sort()).toEqual(Object.keys(notAudited).sort());
   });
 
   it.each(mutations.map((route) => [route.name, route] as const))(
@@ -106,7 +133,7 @@ describe('the audit log', () => {
         organization_id: organizationId,
         action: expectation.action,
         target_type: expectation.targetType,
-        target_id: body.id,
+        target_id: body[expectation.targetField ?? 'id'],
         request_id: requestId,
       });
       const recorded = Object.fromEntries(Object.entries(body).filter(([field]) => !shownOnce.includes(field)));
@@ -134,6 +161,28 @@ describe('the audit log', () => {
     expect(row).toMatchObject({ actor_type: 'user', actor_id: `user:${owner.userId}`, action: 'organization.updated' });
     expect(row?.before?.netTermsDays).toBe(current!.net_terms_days);
     expect(row?.after?.netTermsDays).toBe(current!.net_terms_days === 60 ? 61 : 60);
+  });
+
+  it('writes no row for a Stripe webhook delivery, which stripe_events records instead', async () => {
+    const eventId = `evt_${unique('audit')}`;
+    const body = stripeEventBody({ id: eventId, type: 'customer.created', created: Math.floor(Date.now() / 1000), object: { id: 'cus_audit', object: 'customer' } });
+    const response = await deliverStripeEvent(stack, body);
+    expect(response.status).toBe(200);
+    expect(await auditRowsFor(response.headers.get('x-request-id')!)).toEqual([]);
+    expect(await stack.sql('select id from stripe_events where id = $1', [eventId])).toEqual([{ id: eventId }]);
+  });
+
+  it('exempts only usage ingestion, whose event rows are the record', () => {
+    expect(exempt.map((route) => route.name)).toEqual(['POST /v1/usage', 'POST /v1/usage/batch']);
+  });
+
+  it.each(exempt.map((route) => [route.name, route.auditExempt, route] as const))('%s writes no audit row (%s) but its event rows', async (_, __, route) => {
+    const count = async (table: string) => Number((await stack.sql<{ count: string }>(`select count(*) from ${table}`))[0]?.count);
+    const before = await count(route.creates!);
+    const response = await send(stack, await buildRequest(route, ctx), bootstrapAuthorization);
+    expect(response.status).toBe(route.successStatus);
+    expect(await auditRowsFor(response.headers.get('x-request-id')!)).toEqual([]);
+    expect(await count(route.creates!)).toBe(before + 1);
   });
 
   it('writes no row for a refused or failed mutation', async () => {

@@ -73,7 +73,17 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   'seat.assign':                      row('ok   ok   403  403  403  | ok   ok   ok   403  | ok   ok   ok   404  | 403  ok   403  403  | ok   | 404'),
   // Only the seats:verify scope verifies; a caller who cannot see the organization gets the
   // same 200 as for an unknown external id (hasAccess false, reason unknown_organization).
+  'invoice.read':                     row('ok   ok   ok   ok   ok   | ok   ok   403  403  | ok   ok   403  404  | ok   ok   403  403  | ok   | 404'),
+  'invoice.run':                      row('ok   ok   403  ok   403  | 403  403  403  403  | 403  403  403  404  | 403  403  403  403  | 403  | 404'),
+  // Recording payments, voiding and crediting move money: the operator's finance team only, never the customer itself.
+  'invoice.pay':                      row('ok   ok   403  ok   403  | 403  403  403  403  | 403  403  403  404  | 403  403  403  403  | 403  | 404'),
+  'invoice.void':                     row('ok   ok   403  ok   403  | 403  403  403  403  | 403  403  403  404  | 403  403  403  403  | 403  | 404'),
+  'creditNote.write':                 row('ok   ok   403  ok   403  | 403  403  403  403  | 403  403  403  404  | 403  403  403  403  | 403  | 404'),
   'seat.verify':                      row('ok   403  403  403  403  | 403  403  403  403  | 403  403  403  ok   | 403  403  403  ok   | 403  | ok'),
+  // Only the usage:write scope ingests (people's tokens carry read/write); reading usage is like reading subscriptions.
+  'usage.write':                      row('ok   403  403  403  403  | 403  403  403  403  | 403  403  403  404  | 403  403  ok   403  | 403  | 404'),
+  'usage.read':                       row('ok   ok   ok   ok   ok   | ok   ok   ok   403  | ok   ok   ok   404  | ok   ok   403  403  | ok   | 404'),
+  'paymentMethod.setup':              row('ok   ok   403  403  403  | ok   ok   403  403  | ok   ok   403  404  | 403  ok   403  403  | ok   | 404'),
   // Platform objects (no organization): only platform roles; an organization's object ids are
   // invisible to everyone else (404), platform-wide lists and creation are refused (403).
   'apiKey.read@platform':             row('ok   ok   ok   403  403  | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),

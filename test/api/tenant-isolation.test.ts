@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { grantsScope, policy } from '../../src/api/auth/policy.js';
+import type { Scope } from '../../src/db/entities/index.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { expectProblem, type ProblemBody } from './support/problems.js';
 import { buildRequest, platformObjects, routeTable, send, type RouteCase, type RouteContext } from './support/route-table.js';
@@ -45,12 +47,22 @@ describe('a caller from organization A using organization B’s ids', () => {
     expect(organizationRoutes.length).toBeGreaterThanOrEqual(15);
   });
 
+  // People's tokens carry read and write; usage ingestion takes a product's usage:write key.
   const callers = [
-    ['A’s OWNER (JWT)', () => a.people.OWNER.authorization],
-    ['a write key confined to A', () => a.keys.write.authorization],
+    ['A’s OWNER (JWT)', () => a.people.OWNER.authorization, ['read', 'write']],
+    ['a write key confined to A', () => a.keys.write.authorization, ['write']],
+    ['a usage:write key confined to A', () => a.keys['usage:write'].authorization, ['usage:write']],
   ] as const;
+  /** Moving money (invoice runs, payments, voids, credit notes) is the operator's: no organization role may, even at its own ids. */
+  const operatorOnly = (route: RouteCase) => policy[route.action].organization.length === 0;
+  const allowedTo = (scopes: readonly Scope[]) => organizationRoutes.filter((route) => !operatorOnly(route) && grantsScope(scopes, policy[route.action].scope));
 
-  describe.each(callers)('as %s', (_, caller) => {
+  it('has, for every route, a caller whose scopes allow it at A’s own ids', () => {
+    const covered = new Set(callers.flatMap(([, , scopes]) => allowedTo(scopes).map((route) => route.name)));
+    expect(organizationRoutes.filter((route) => !operatorOnly(route) && !covered.has(route.name)).map((route) => route.name)).toEqual([]);
+  });
+
+  describe.each(callers)('as %s', (_, caller, scopes) => {
     it.each(organizationRoutes.map((route) => [route.name, route] as const))(
       '%s: 404 exactly like an id that does not exist, and B is untouched',
       async (__, route) => {
@@ -69,9 +81,14 @@ describe('a caller from organization A using organization B’s ids', () => {
     );
 
     it('the same routes at A’s own ids are allowed (so the 404 above is about B, not the caller)', async () => {
-      for (const route of organizationRoutes) {
+      for (const route of allowedTo(scopes)) {
         const response = await send(stack, await buildRequest(route, contextFor(a)), caller());
         expect({ route: route.name, status: response.status }).toEqual({ route: route.name, status: route.successStatus });
+      }
+      // The operator's routes answer A's own ids with 403: A sees the object, it only may not act on it.
+      for (const route of organizationRoutes.filter(operatorOnly)) {
+        const response = await send(stack, await buildRequest(route, contextFor(a)), caller());
+        expect({ route: route.name, status: response.status }).toEqual({ route: route.name, status: 403 });
       }
     });
   });

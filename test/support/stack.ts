@@ -4,6 +4,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { pino } from 'pino';
+import type { ActivityDeps } from '../../activities/index.js';
 import { createApp } from '../../src/api/app.js';
 import { ApiKeyCredentialCache, listenForApiKeyChanges } from '../../src/api/auth/credential-cache.js';
 import { dependencyChecks } from '../../src/api/health.js';
@@ -17,6 +18,8 @@ import { sharedServer } from './servers.js';
 
 export const testAdminKey = 'lf_test_admin_key_0123456789abcdef0123456789';
 export const testJwtSecret = 'ledgerflow-test-jwt-secret-0123456789abcdef';
+/** The signing secret of the stack's Stripe webhook endpoint (sign test events with it). */
+export const testStripeWebhookSecret = 'whsec_ledgerflow_test_0123456789abcdef';
 
 export interface TestStack {
   /** Base URL of a real HTTP server in front of the app. */
@@ -80,6 +83,10 @@ export async function startTestStack(
     /** Where the stack's logger writes (at `logLevel`, default `trace`), e.g. to capture lines. */
     logDestination?: pino.DestinationStream;
     logLevel?: pino.LevelWithSilent;
+    /** Where the API's and the worker's Stripe clients send requests (default stripe-mock), e.g. a fault-injecting proxy. */
+    stripeApiUrl?: string;
+    /** The worker's webhook delivery retry schedule (tests use intervals of milliseconds). */
+    webhookRetry?: ActivityDeps['webhookRetry'];
   } = {},
 ): Promise<TestStack> {
   const clock = options.clock ?? systemClock;
@@ -92,13 +99,14 @@ export async function startTestStack(
   await migrateUp(orm);
 
   const address = sharedServer('temporalAddress');
+  const stripe = createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_ledgerflow', STRIPE_API_URL: options.stripeApiUrl ?? sharedServer('stripeApiUrl') });
   const taskQueue = `suite-${randomUUID()}`;
   const nativeConnection = await NativeConnection.connect({ address });
   const worker: Worker = await createWorker({
     connection: nativeConnection,
     namespace: 'default',
     taskQueue,
-    deps: { orm, stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_ledgerflow', STRIPE_API_URL: sharedServer('stripeApiUrl') }), clock, logger },
+    deps: { orm, stripe, clock, logger, ...(options.webhookRetry ? { webhookRetry: options.webhookRetry } : {}) },
     shutdownGraceMs: 5_000,
     workflowBundle: { codePath: sharedServer('workflowBundle') },
   });
@@ -108,9 +116,16 @@ export async function startTestStack(
   const apiKeyCache = new ApiKeyCredentialCache();
   const apiKeyListener = await listenForApiKeyChanges(database.url, apiKeyCache, logger);
   const app = createApp({
-    config: { TEMPORAL_TASK_QUEUE: taskQueue, LEDGERFLOW_ADMIN_KEY: testAdminKey, JWT_HS256_SECRET: testJwtSecret, RATE_LIMIT_PER_MINUTE: options.rateLimitPerMinute ?? 100_000 },
+    config: {
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      LEDGERFLOW_ADMIN_KEY: testAdminKey,
+      JWT_HS256_SECRET: testJwtSecret,
+      RATE_LIMIT_PER_MINUTE: options.rateLimitPerMinute ?? 100_000,
+      STRIPE_WEBHOOK_SECRET: testStripeWebhookSecret,
+    },
     orm,
     temporal,
+    stripe,
     clock,
     logger,
     readiness: dependencyChecks(orm, connection),

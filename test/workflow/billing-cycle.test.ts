@@ -4,7 +4,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { BillingActivities } from '../../activities/billing.js';
-import { billingStateQuery } from '../../workflows/messages.js';
+import type { ClosedPeriod, InvoicingActivities } from '../../activities/invoicing.js';
+import { MS_PER_DAY, formatDay, parseDay } from '../../src/domain/index.js';
+import { billingStateQuery, runNowUpdate } from '../../workflows/messages.js';
 import { sharedServer } from '../support/servers.js';
 
 const testServer = fileURLToPath(new URL('../../.tools/bin/temporal-test-server', import.meta.url));
@@ -21,7 +23,32 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-function workerWith(activities: Pick<BillingActivities, 'recordBillingCycleStarted'>, taskQueue: string) {
+type CycleActivities = Pick<BillingActivities, 'recordBillingCycleStarted'> & Pick<InvoicingActivities, 'nextBillingDay' | 'closeBillingPeriod'>;
+
+/** The first day of the month after `day`. */
+function nextMonthStart(day: string): string {
+  const [year, month] = day.split('-').map(Number) as [number, number];
+  return month === 12 ? `${year + 1}-01-01` : `${year}-${String(month + 1).padStart(2, '0')}-01`;
+}
+
+/** A monthly account whose first billing day is `firstDay`; records every closing. */
+function monthlyAccount(firstDay: string, closed: string[]): Omit<CycleActivities, 'recordBillingCycleStarted'> {
+  return {
+    nextBillingDay: async (_accountId, afterDay) => (afterDay === null ? firstDay : nextMonthStart(afterDay)),
+    closeBillingPeriod: async ({ billingDay }): Promise<ClosedPeriod | null> => {
+      closed.push(billingDay);
+      // Nothing owed: collection (another workflow) is not part of this test.
+      return { invoiceId: `invoice-${billingDay}`, number: `INV-${closed.length}`, status: 'paid', amountDue: 0, collectionMethod: 'charge_automatically' };
+    },
+  };
+}
+
+const idle: Omit<CycleActivities, 'recordBillingCycleStarted'> = {
+  nextBillingDay: async () => null,
+  closeBillingPeriod: async () => null,
+};
+
+function workerWith(activities: CycleActivities, taskQueue: string) {
   return Worker.create({
     connection: env.nativeConnection,
     taskQueue,
@@ -39,6 +66,7 @@ describe('billingCycle in the time-skipping environment', () => {
           recorded.push(organizationId);
           return '2027-01-01T00:00:00.000Z';
         },
+        ...idle,
       },
       'billing-year',
     );
@@ -65,6 +93,7 @@ describe('billingCycle in the time-skipping environment', () => {
           if (attempts < 3) throw ApplicationFailure.retryable(`organization ${organizationId} is not visible yet`, 'OrganizationNotFound');
           return '2027-01-01T00:00:00.000Z';
         },
+        ...idle,
       },
       'billing-retry',
     );
@@ -76,6 +105,43 @@ describe('billingCycle in the time-skipping environment', () => {
       });
       await env.sleep('5 minutes');
       expect(attempts).toBe(3);
+      await handle.terminate('test over');
+    });
+  });
+
+  it('closes each monthly billing day exactly when it comes, for a year, continuing as new after each', async () => {
+    const today = formatDay(Math.floor((await env.currentTimeMs()) / MS_PER_DAY));
+    const firstDay = nextMonthStart(today);
+    const closed: string[] = [];
+    const worker = await workerWith({ recordBillingCycleStarted: async () => '2027-01-01T00:00:00.000Z', ...monthlyAccount(firstDay, closed) }, 'billing-months');
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start('billingCycle', { workflowId: 'billing:org-3', taskQueue: 'billing-months', args: [{ organizationId: 'org-3' }] });
+      const firstRunId = (await handle.describe()).runId;
+      let expected = firstDay;
+      const months: string[] = [];
+      for (let month = 0; month < 12; month += 1, expected = nextMonthStart(expected)) months.push(expected);
+      // Until just before the twelfth billing day, then past it.
+      await env.sleep(parseDay(months[11]!) * MS_PER_DAY - (await env.currentTimeMs()) - 60_000);
+      expect(closed).toEqual(months.slice(0, 11));
+      await env.sleep('2 minutes');
+      expect(closed).toEqual(months);
+      expect(await handle.query(billingStateQuery)).toMatchObject({ lastBilledDay: months[11], nextRunDay: nextMonthStart(months[11]!) });
+      expect((await handle.describe()).runId).not.toBe(firstRunId);
+      await handle.terminate('test over');
+    });
+  });
+
+  it('answers runNow with the closing of today, and a second runNow the same day with the same invoice', async () => {
+    const today = formatDay(Math.floor((await env.currentTimeMs()) / MS_PER_DAY));
+    const closed: string[] = [];
+    const worker = await workerWith({ recordBillingCycleStarted: async () => '2027-01-01T00:00:00.000Z', ...monthlyAccount(nextMonthStart(today), closed) }, 'billing-run-now');
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start('billingCycle', { workflowId: 'billing:org-4', taskQueue: 'billing-run-now', args: [{ organizationId: 'org-4' }] });
+      const first = await handle.executeUpdate(runNowUpdate);
+      expect(first).toMatchObject({ billingDay: today, invoice: { invoiceId: `invoice-${today}` } });
+      const second = await handle.executeUpdate(runNowUpdate);
+      expect(second.invoice?.invoiceId).toBe(first.invoice?.invoiceId);
+      expect(closed).toEqual([today, today]);
       await handle.terminate('test over');
     });
   });

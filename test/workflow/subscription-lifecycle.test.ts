@@ -7,6 +7,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { pino } from 'pino';
 import { createSubscriptionActivities } from '../../activities/subscriptions.js';
+import { createWebhookActivities } from '../../activities/webhooks.js';
 import { systemClock } from '../../src/clock.js';
 import { createOrm, migrateUp, type Orm } from '../../src/db/orm.js';
 import { MS_PER_DAY, formatDay, parseDay, prorateChange } from '../../src/domain/index.js';
@@ -47,7 +48,11 @@ beforeAll(async () => {
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: { codePath: sharedServer('workflowBundle') },
-    activities: createSubscriptionActivities({ orm, clock: systemClock, logger: pino({ level: 'silent' }) }),
+    // The webhook activities too: persisting a subscription starts `subscription.updated` deliveries.
+    activities: {
+      ...createSubscriptionActivities({ orm, clock: systemClock, logger: pino({ level: 'silent' }) }),
+      ...createWebhookActivities({ orm, clock: systemClock, logger: pino({ level: 'silent' }) }),
+    },
   });
   workerRun = worker.run();
 }, 120_000);

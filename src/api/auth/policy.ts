@@ -49,7 +49,17 @@ export const policy = {
   'subscription.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: adminRoles },
   'subscription.manage': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
   'seat.assign': { scope: 'write', platform: ['platform_admin'], organization: adminRoles },
+  'invoice.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: billingRoles },
+  'invoice.run': { scope: 'write', platform: ['platform_admin', 'finance'], organization: [] },
+  // Money moves only by the operator's finance team: a customer never records its own payment or credits itself.
+  'invoice.pay': { scope: 'write', platform: ['platform_admin', 'finance'], organization: [] },
+  'invoice.void': { scope: 'write', platform: ['platform_admin', 'finance'], organization: [] },
+  'creditNote.write': { scope: 'write', platform: ['platform_admin', 'finance'], organization: [] },
   'seat.verify': { scope: 'seats:verify', platform: ['platform_admin'], organization: everyRole },
+  // Product backends report usage with `usage:write` keys; people (JWT scopes read/write) never do.
+  'usage.write': { scope: 'usage:write', platform: ['platform_admin'], organization: billingRoles },
+  'usage.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: adminRoles },
+  'paymentMethod.setup': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
 } as const satisfies Record<string, Rule>;
 
 export type Action = keyof typeof policy;

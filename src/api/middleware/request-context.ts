@@ -19,6 +19,7 @@ export function requestContext(deps: AppDeps, seatVerdicts: SeatVerdicts): Middl
     c.set('config', deps.config);
     c.set('orm', deps.orm);
     c.set('temporal', deps.temporal);
+    c.set('stripe', deps.stripe);
     c.set('clock', deps.clock);
     c.set('readiness', deps.readiness);
     c.set('seatVerdicts', seatVerdicts);

@@ -40,6 +40,8 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
     // Seat verification reads through its own batched statement; a fork would be its biggest cost.
     if (c.req.method === 'POST' && readOnlyPosts.has(c.req.path)) return next();
     const em = c.get('orm').em.fork();
+    const committed: (() => Promise<void>)[] = [];
+    c.set('afterCommit', (task) => void committed.push(task));
     if (readMethods.has(c.req.method)) {
       c.set('em', em);
       return next();
@@ -99,7 +101,12 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
       });
     } catch (error) {
       if (!(error instanceof RollBack)) throw error;
+      return;
     }
-    if (replay) c.res = replay;
+    if (replay) {
+      c.res = replay;
+      return;
+    }
+    for (const task of committed) await task();
   };
 }

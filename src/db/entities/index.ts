@@ -4,12 +4,16 @@ import { AuditEvent } from './audit-event.js';
 import { Department } from './department.js';
 import { ExternalId } from './external-id.js';
 import { IdempotencyRecord } from './idempotency-record.js';
+import { CreditNote, Invoice, InvoiceLine, InvoiceNumberSequence, JournalEntry, JournalLine, Payment } from './invoice.js';
 import { Member } from './member.js';
 import { Metric } from './metric.js';
 import { Organization } from './organization.js';
 import { Plan, PlanCharge } from './plan.js';
 import { SeatAssignment, Subscription, SubscriptionPhase } from './subscription.js';
+import { UsageAggregate, UsageDistinctValue, UsageEventKey, UsageThresholdCrossing } from './usage.js';
+import { StripeEvent } from './stripe-event.js';
 import { WebhookEndpoint } from './webhook-endpoint.js';
+import { WebhookDelivery, WebhookDeliveryAttempt, WebhookEvent } from './webhook-event.js';
 
 export { ApiKey, platformRoleValues, scopeValues, type PlatformRole, type Scope } from './api-key.js';
 export { Application } from './application.js';
@@ -17,6 +21,25 @@ export { AuditEvent } from './audit-event.js';
 export { Department } from './department.js';
 export { ExternalId } from './external-id.js';
 export { IdempotencyRecord } from './idempotency-record.js';
+export {
+  CreditNote,
+  Invoice,
+  InvoiceLine,
+  InvoiceNumberSequence,
+  JournalEntry,
+  JournalLine,
+  Payment,
+  collectionMethodValues,
+  creditNoteDispositionValues,
+  invoiceStatusValues,
+  journalAccountValues,
+  paymentMethodValues,
+  type CollectionMethod,
+  type CreditNoteDisposition,
+  type InvoiceStatus,
+  type JournalAccount,
+  type PaymentMethod,
+} from './invoice.js';
 export { Member, organizationRoleValues, type OrganizationRole } from './member.js';
 export { Metric, aggregationValues, type Aggregation } from './metric.js';
 export { Organization, paymentTermsValues, type PaymentTerms } from './organization.js';
@@ -31,7 +54,17 @@ export {
   type PriceTier,
 } from './plan.js';
 export { SeatAssignment, Subscription, SubscriptionPhase, type SubscriptionStatus } from './subscription.js';
+export {
+  UsageAggregate,
+  UsageDistinctValue,
+  UsageEventKey,
+  UsageThresholdCrossing,
+  usageAggregateScopeValues,
+  type UsageAggregateScope,
+} from './usage.js';
+export { StripeEvent } from './stripe-event.js';
 export { WebhookEndpoint } from './webhook-endpoint.js';
+export { WebhookDelivery, WebhookDeliveryAttempt, WebhookEvent, webhookDeliveryStatusValues, type WebhookDeliveryStatus } from './webhook-event.js';
 
 export const entities = [
   Application,
@@ -49,4 +82,19 @@ export const entities = [
   Subscription,
   SubscriptionPhase,
   SeatAssignment,
+  Invoice,
+  InvoiceLine,
+  InvoiceNumberSequence,
+  Payment,
+  CreditNote,
+  JournalEntry,
+  JournalLine,
+  UsageEventKey,
+  UsageAggregate,
+  UsageDistinctValue,
+  UsageThresholdCrossing,
+  StripeEvent,
+  WebhookEvent,
+  WebhookDelivery,
+  WebhookDeliveryAttempt,
 ];

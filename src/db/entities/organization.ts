@@ -22,6 +22,12 @@ const OrganizationSchema = defineEntity({
     billingAnchorDay: p.integer().nullable(),
     /** Set by the billing workflow's first activity: proof that `billing:<id>` is running. */
     billingStartedAt: p.datetime().nullable(),
+    /** The organization's one Stripe customer, created the first time it is needed. */
+    stripeCustomerId: p.string().length(255).nullable().unique('organizations_stripe_customer_id_unique'),
+    /** The card (or other method) saved through Stripe Checkout that automatic charges use. */
+    stripeDefaultPaymentMethodId: p.string().length(255).nullable(),
+    /** When Stripe reported that method (its event's time): an older event never replaces a newer method. */
+    stripeDefaultPaymentMethodSetAt: p.datetime().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

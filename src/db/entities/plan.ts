@@ -69,12 +69,15 @@ const PlanChargeSchema = defineEntity({
     fixedFee: p.decimal('string').precision(30).scale(12).nullable(),
     included: p.bigint('number'),
     allocation: p.enum(allocationValues),
+    /** Units per period beyond which usage events are refused (429), never counted. */
+    hardLimit: p.bigint('number').nullable(),
   },
   uniques: [{ name: 'plan_charges_plan_metric_unique', properties: ['plan', 'metric'] }],
   indexes: [{ name: 'plan_charges_metric_id_index', properties: ['metric'] }],
   checks: [
     { name: 'plan_charges_included_non_negative', expression: '"included" >= 0' },
     { name: 'plan_charges_package_size_positive', expression: '"package_size" is null or "package_size" >= 1' },
+    { name: 'plan_charges_hard_limit_positive', expression: '"hard_limit" is null or "hard_limit" >= 1' },
   ],
 });
 

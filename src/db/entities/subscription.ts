@@ -39,6 +39,11 @@ const SubscriptionSchema = defineEntity({
     canceledAt: p.datetime().nullable(),
     pausedAt: p.datetime().nullable(),
     pastDueSince: p.datetime().nullable(),
+    /**
+     * Usage before this instant is invoiced: events for it are refused (late-usage policy,
+     * docs/billing-rules.md). The billing cycle moves it forward when it closes a period.
+     */
+    usageClosedThrough: p.datetime().nullable(),
     /** The workflow's transition counter; a late or repeated write of an older state is ignored. */
     version: p.integer(),
     createdAt: p.datetime().onCreate(() => new Date()),

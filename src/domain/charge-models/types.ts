@@ -31,6 +31,8 @@ export interface Charge {
   included?: number;
   /** pooled: `included` once per subscription; per_seat: `included` × seats. */
   allocation?: IncludedAllocation;
+  /** Units per period beyond which usage is refused (not rated: it is never recorded). */
+  hardLimit?: number;
 }
 
 /**

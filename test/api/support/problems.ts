@@ -9,6 +9,7 @@ export interface ProblemBody {
   code: string;
   requestId: string;
   errors?: { field: string; message: string }[];
+  details?: Record<string, string | number | null>;
 }
 
 /**

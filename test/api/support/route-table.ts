@@ -1,5 +1,6 @@
 import type { Action } from '../../../src/api/auth/policy.js';
 import type { TestStack } from '../../support/stack.js';
+import { insertFinalizedInvoice, payInFull } from './collection.js';
 import { call, unique, type Catalog, type Tenant } from './world.js';
 
 /** An id no row has. */
@@ -52,7 +53,7 @@ export interface RouteCase {
   matrixRow: MatrixRow;
   /** `organization`: the request names an organization or its object, so tenant isolation applies. */
   owner: 'organization' | 'catalog' | 'platform';
-  successStatus: 200 | 201;
+  successStatus: 200 | 201 | 202;
   params?: (ctx: RouteContext) => Params;
   query?: (ctx: RouteContext) => Params;
   /** A valid body (async when it must first create something the body refers to). */
@@ -61,6 +62,8 @@ export interface RouteCase {
   creates?: string;
   /** A POST that only reads (seat verification): it writes no audit row. */
   readOnly?: true;
+  /** A mutation that writes no audit row, and why (test/api/audit.test.ts checks it writes its own record instead). */
+  auditExempt?: string;
   /** A request that fails validation, and the field the problem must name. */
   invalid: { params?: Params; query?: Params; body?: BodyBuilder; field: string };
   /** A request naming an id or code that does not exist, and the problem code it gets. */
@@ -145,6 +148,23 @@ let nextSeatCount = 1_000;
 /** The user the next unassignment takes the seat from; its body builder assigns that seat first. */
 let seatHolder = '';
 
+const invoiceParams = (ctx: RouteContext) => ({ id: ctx.target.invoiceId });
+const missingInvoice = { params: { id: missingId }, code: 'invoice_not_found' };
+/** The invoice the next void or credit note acts on: each success uses one up, so the body builder writes it first. */
+let freshInvoiceId = '';
+const freshInvoice = () => {
+  freshInvoiceId = crypto.randomUUID();
+  return { id: freshInvoiceId };
+};
+/** One usage event of the catalog's metric for the target's subscription (named: earlier routes change its plan). */
+const usageEvent = (ctx: RouteContext, organizationId: string) => ({
+  eventId: unique('evt'),
+  metricCode: ctx.catalog.metricCode,
+  organizationId,
+  subscriptionId: ctx.target.subscriptionId,
+});
+const usageAuditExemption = "usage ingestion runs at 20,000 events/s: each event's usage_event_keys and usage_events rows are its record";
+
 /** Every `/v1` route of the API, once per variant (with or without an organization). */
 export const routeTable: RouteCase[] = [
   {
@@ -194,7 +214,7 @@ export const routeTable: RouteCase[] = [
     successStatus: 201,
     body: () => ({ code: unique('metric'), name: 'Revenue', aggregation: 'sum', field: 'amount' }),
     creates: 'metrics',
-    invalid: { body: () => ({ code: unique('metric'), name: 'Revenue', aggregation: 'sum' }), field: 'field' },
+    invalid: { body: () => ({ code: unique('metric'), name: 'Peak', aggregation: 'max' }), field: 'field' },
     forbidden: person('BILLING_ADMIN'),
   },
   {
@@ -558,6 +578,33 @@ export const routeTable: RouteCase[] = [
     forbidden: person('BILLING_ADMIN'),
   },
   {
+    name: 'GET /v1/webhook-endpoints/{id}/deliveries',
+    method: 'GET',
+    path: '/v1/webhook-endpoints/{id}/deliveries',
+    action: 'webhookEndpoint.read',
+    matrixRow: 'webhookEndpoint.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: (ctx) => ({ id: ctx.target.webhookEndpointId }),
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: { params: { id: missingId }, code: 'webhook_endpoint_not_found' },
+    forbidden: person('MEMBER'),
+  },
+  {
+    name: 'POST /v1/webhook-endpoints/{id}/test',
+    method: 'POST',
+    path: '/v1/webhook-endpoints/{id}/test',
+    action: 'webhookEndpoint.write',
+    matrixRow: 'webhookEndpoint.write',
+    owner: 'organization',
+    successStatus: 201,
+    // Not the endpoint the DELETE rows disable: a disabled endpoint refuses test events (409).
+    params: (ctx) => ({ id: ctx.target.liveWebhookEndpointId }),
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: { params: { id: missingId }, code: 'webhook_endpoint_not_found' },
+    forbidden: person('ADMIN'),
+  },
+  {
     name: 'DELETE /v1/webhook-endpoints/{id} (organization)',
     method: 'DELETE',
     path: '/v1/webhook-endpoints/{id}',
@@ -739,6 +786,149 @@ export const routeTable: RouteCase[] = [
     forbidden: person('ADMIN'),
   },
   {
+    name: 'GET /v1/invoices',
+    method: 'GET',
+    path: '/v1/invoices',
+    action: 'invoice.read',
+    matrixRow: 'invoice.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: (ctx) => ({ organizationId: ctx.target.id }),
+    invalid: { query: { organizationId: 'not-a-uuid' }, field: 'organizationId' },
+    notFound: { query: { organizationId: missingId }, code: 'organization_not_found' },
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'GET /v1/invoices/{id}',
+    method: 'GET',
+    path: '/v1/invoices/{id}',
+    action: 'invoice.read',
+    matrixRow: 'invoice.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: (ctx) => ({ id: ctx.target.invoiceId }),
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: { params: { id: missingId }, code: 'invoice_not_found' },
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'POST /v1/organizations/{id}/invoices/run',
+    method: 'POST',
+    path: '/v1/organizations/{id}/invoices/run',
+    action: 'invoice.run',
+    matrixRow: 'invoice.run',
+    owner: 'organization',
+    successStatus: 200,
+    params: orgParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingOrg,
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/organizations/{id}/upcoming-invoice',
+    method: 'GET',
+    path: '/v1/organizations/{id}/upcoming-invoice',
+    action: 'invoice.read',
+    matrixRow: 'invoice.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: orgParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingOrg,
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'GET /v1/subscriptions/{id}/upcoming-invoice',
+    method: 'GET',
+    path: '/v1/subscriptions/{id}/upcoming-invoice',
+    action: 'invoice.read',
+    matrixRow: 'invoice.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: subscriptionParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingSubscription,
+    forbidden: person('ADMIN'),
+  },
+  {
+    // A cent at a time, each under its own reference: the tenant's open invoice stays open for every caller.
+    name: 'POST /v1/invoices/{id}/payments',
+    method: 'POST',
+    path: '/v1/invoices/{id}/payments',
+    action: 'invoice.pay',
+    matrixRow: 'invoice.pay',
+    owner: 'organization',
+    successStatus: 201,
+    params: invoiceParams,
+    body: () => ({ amount: 1, method: 'wire', reference: unique('wire') }),
+    creates: 'payments',
+    invalid: { body: () => ({ amount: 0, method: 'wire', reference: unique('wire') }), field: 'amount' },
+    notFound: missingInvoice,
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/invoices/{id}/payments',
+    method: 'GET',
+    path: '/v1/invoices/{id}/payments',
+    action: 'invoice.read',
+    matrixRow: 'invoice.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: invoiceParams,
+    invalid: { query: { limit: '0' }, field: 'limit' },
+    notFound: missingInvoice,
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'POST /v1/invoices/{id}/void',
+    method: 'POST',
+    path: '/v1/invoices/{id}/void',
+    action: 'invoice.void',
+    matrixRow: 'invoice.void',
+    owner: 'organization',
+    successStatus: 200,
+    params: freshInvoice,
+    body: async (ctx) => {
+      await insertFinalizedInvoice(ctx.stack, { organizationId: ctx.target.id, id: freshInvoiceId });
+      return undefined;
+    },
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingInvoice,
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'POST /v1/invoices/{id}/credit-notes',
+    method: 'POST',
+    path: '/v1/invoices/{id}/credit-notes',
+    action: 'creditNote.write',
+    matrixRow: 'creditNote.write',
+    owner: 'organization',
+    successStatus: 201,
+    params: freshInvoice,
+    body: async (ctx) => {
+      await insertFinalizedInvoice(ctx.stack, { organizationId: ctx.target.id, id: freshInvoiceId });
+      await payInFull(ctx.stack, freshInvoiceId, { method: 'wire', reference: unique('wire') });
+      return { amount: 100, reason: 'Goodwill for an outage' };
+    },
+    creates: 'credit_notes',
+    invalid: { body: () => ({ amount: 100, reason: '' }), field: 'reason' },
+    notFound: missingInvoice,
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/invoices/{id}/credit-notes',
+    method: 'GET',
+    path: '/v1/invoices/{id}/credit-notes',
+    action: 'invoice.read',
+    matrixRow: 'invoice.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: invoiceParams,
+    invalid: { query: { limit: '101' }, field: 'limit' },
+    notFound: missingInvoice,
+    forbidden: person('ADMIN'),
+  },
+  {
     // Resolves an external id: another tenant's organization answers like an unknown one (200,
     // reason unknown_organization), so it has no 404 (see test/api/subscriptions.test.ts).
     name: 'POST /v1/seats/verify',
@@ -753,7 +943,85 @@ export const routeTable: RouteCase[] = [
     invalid: { body: (ctx) => ({ userId: 'u', applicationSlug: '', externalOrgId: ctx.target.externalId }), field: 'applicationSlug' },
     forbidden: confinedKey('read'),
   },
+  {
+    name: 'POST /v1/usage',
+    method: 'POST',
+    path: '/v1/usage',
+    action: 'usage.write',
+    matrixRow: 'usage.write',
+    owner: 'organization',
+    successStatus: 202,
+    body: (ctx) => usageEvent(ctx, ctx.target.id),
+    creates: 'usage_event_keys',
+    auditExempt: usageAuditExemption,
+    invalid: { body: (ctx) => ({ ...usageEvent(ctx, ctx.target.id), eventId: 'has spaces' }), field: 'eventId' },
+    notFound: { body: (ctx) => usageEvent(ctx, missingId), code: 'organization_not_found' },
+    forbidden: confinedKey('write'),
+  },
+  {
+    name: 'POST /v1/usage/batch',
+    method: 'POST',
+    path: '/v1/usage/batch',
+    action: 'usage.write',
+    matrixRow: 'usage.write',
+    owner: 'organization',
+    successStatus: 202,
+    body: (ctx) => ({ events: [usageEvent(ctx, ctx.target.id)] }),
+    creates: 'usage_event_keys',
+    auditExempt: usageAuditExemption,
+    invalid: { body: (ctx) => ({ events: [{ ...usageEvent(ctx, ctx.target.id), quantity: 'lots' }] }), field: 'events.0.quantity' },
+    notFound: { body: (ctx) => ({ events: [usageEvent(ctx, missingId)] }), code: 'organization_not_found' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/usage (subscription)',
+    method: 'GET',
+    path: '/v1/usage',
+    action: 'usage.read',
+    matrixRow: 'usage.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: (ctx) => ({ subscriptionId: ctx.target.subscriptionId }),
+    invalid: { query: { subscriptionId: 'not-a-uuid' }, field: 'subscriptionId' },
+    notFound: { query: { subscriptionId: missingId }, code: 'subscription_not_found' },
+    forbidden: person('MEMBER'),
+  },
+  {
+    name: 'GET /v1/usage (organization)',
+    method: 'GET',
+    path: '/v1/usage',
+    action: 'usage.read',
+    matrixRow: 'usage.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: orgQuery,
+    invalid: { query: { organizationId: 'acme' }, field: 'organizationId' },
+    notFound: missingOrgQuery,
+    forbidden: confinedKey('usage:write'),
+  },
+  {
+    name: 'POST /v1/organizations/{id}/payment-methods/setup',
+    method: 'POST',
+    path: '/v1/organizations/{id}/payment-methods/setup',
+    action: 'paymentMethod.setup',
+    matrixRow: 'paymentMethod.setup',
+    owner: 'organization',
+    successStatus: 200,
+    params: orgParams,
+    body: () => ({ successUrl: 'https://app.example.test/billing/saved', cancelUrl: 'https://app.example.test/billing' }),
+    invalid: { body: () => ({ successUrl: 'not a url', cancelUrl: 'https://app.example.test/billing' }), field: 'successUrl' },
+    notFound: missingOrg,
+    forbidden: person('ADMIN'),
+  },
 ];
+
+/**
+ * /v1 operations deliberately outside the table, with the reason: the table's cases (401 without
+ * a bearer token, 403 by role) do not apply to them.
+ */
+export const routesOutsideTable: Record<string, string> = {
+  'POST /v1/webhooks/stripe': 'Stripe signs it instead of a bearer token; test/api/stripe-webhooks.test.ts covers it',
+};
 
 /** Builds what the route table needs: a catalog, platform objects, and the target organization. */
 export async function platformObjects(stack: TestStack, readKeyAuthorization: string): Promise<RouteContext['platform']> {

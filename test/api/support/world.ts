@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { OrganizationRole, PlatformRole, Scope } from '../../../src/db/entities/index.js';
 import { testAdminKey, testJwtSecret, type TestStack } from '../../support/stack.js';
+import { insertOpenInvoice } from './invoices.js';
 
 /** Values of the `Authorization` header. */
 export const bearer = (token: string) => `Bearer ${token}`;
@@ -104,16 +105,22 @@ export interface Tenant {
   externalIdId: string;
   externalId: string;
   webhookEndpointId: string;
+  /** An endpoint no route disables: test events need an enabled one. */
+  liveWebhookEndpointId: string;
   /** A confined key that exists to be revoked by tests (never used to call). */
   victimKeyId: string;
   /** A subscription to the catalog's plan, with seats to spare. */
   subscriptionId: string;
+  /** An open invoice addressed to this organization (a fixture: see support/invoices.ts). */
+  invoiceId: string;
 }
 
 export async function createTenant(stack: TestStack, catalog: Catalog, options: { label: string; parentId?: string }): Promise<Tenant> {
   const name = unique(options.label);
+  // Invoiced on terms: an invoice a route runs is then collected 30 days later, not charged (and
+  // failed, and past due) in the background while later requests check that nothing changed.
   const organization = await call<{ id: string }>(stack, 'POST', '/v1/organizations', {
-    body: { name, currency: 'USD', ...(options.parentId ? { parentId: options.parentId } : {}) },
+    body: { name, currency: 'USD', paymentTerms: 'send_invoice', netTermsDays: 30, ...(options.parentId ? { parentId: options.parentId } : {}) },
   });
   const id = organization.id;
   const people = {} as Record<OrganizationRole, Person>;
@@ -139,10 +146,16 @@ export async function createTenant(stack: TestStack, catalog: Catalog, options: 
   const endpoint = await call<{ id: string }>(stack, 'POST', '/v1/webhook-endpoints', {
     body: { url: 'https://erp.example.test/hooks', events: ['invoice.*'], organizationId: id },
   });
+  const liveEndpoint = await call<{ id: string }>(stack, 'POST', '/v1/webhook-endpoints', {
+    body: { url: 'https://erp.example.test/live-hooks', events: ['invoice.*'], organizationId: id },
+  });
   const victim = await createApiKey(stack, { scopes: ['read'], organizationId: id });
   const subscription = await call<{ id: string }>(stack, 'POST', '/v1/subscriptions', {
     body: { organizationId: id, planCode: catalog.planCode, seats: 500 },
   });
+  // The account's billing workflow would bill the new subscription on its own, at a moment of its
+  // choosing; billing it now keeps later "writes nothing" checks free of that background write.
+  await call(stack, 'POST', `/v1/organizations/${id}/invoices/run`, { expect: 200 });
   return {
     id,
     name,
@@ -153,8 +166,10 @@ export async function createTenant(stack: TestStack, catalog: Catalog, options: 
     externalIdId: external.id,
     externalId,
     webhookEndpointId: endpoint.id,
+    liveWebhookEndpointId: liveEndpoint.id,
     victimKeyId: victim.id,
     subscriptionId: subscription.id,
+    invoiceId: await insertOpenInvoice(stack, id),
   };
 }
 
@@ -175,6 +190,11 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
     'idempotency_records',
     'subscriptions',
     'seat_assignments',
+    'usage_event_keys',
+    'usage_aggregates',
+    'payments',
+    'credit_notes',
+    'journal_entries',
   ];
   const [row] = await stack.sql<Record<string, string>>(
     `select ${tables.map((table) => `(select count(*) from ${table}) as ${table}`).join(', ')}`,
@@ -188,8 +208,10 @@ export async function mutableState(stack: TestStack): Promise<string> {
     `select md5(coalesce(string_agg(x, ',' order by x), '')) as state from (
        select concat_ws('|', id, revoked_at) as x from api_keys
        union all select concat_ws('|', id, disabled_at) from webhook_endpoints
-       union all select concat_ws('|', id, name, billing_email, tax_rate_percent, payment_terms, net_terms_days, billing_anchor_day) from organizations
+       union all select concat_ws('|', id, name, billing_email, tax_rate_percent, payment_terms, net_terms_days, billing_anchor_day, stripe_customer_id) from organizations
        union all select concat_ws('|', id, status, seats, plan_id, cancel_at, paused_at) from subscriptions
+       union all select concat_ws('|', id, quantity, event_count) from usage_aggregates
+       union all select concat_ws('|', id, status, amount_paid, amount_credited) from invoices
      ) rows`,
   );
   return rows[0]?.state ?? '';

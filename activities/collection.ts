@@ -1,0 +1,177 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type Stripe from 'stripe';
+import type { Clock } from '../src/clock.js';
+import { Invoice, type CollectionMethod, type InvoiceStatus } from '../src/db/entities/index.js';
+import { invoiceEventData, lockInvoice, markUncollectible, outstandingOf, recordReceipt } from '../src/db/repositories/invoice-payments.js';
+import type { Orm } from '../src/db/orm.js';
+import type { Logger } from '../src/logger.js';
+import { dispatchWebhookEvents, recordWebhookEvent } from '../src/webhooks/outbox.js';
+
+export interface CollectionActivityDeps {
+  orm: Orm;
+  stripe: Stripe;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** What `payment:<invoiceId>` needs to know of its invoice. */
+export interface CollectionInvoice {
+  invoiceId: string;
+  organizationId: string;
+  number: string | null;
+  status: InvoiceStatus;
+  collectionMethod: CollectionMethod;
+  currency: string;
+  /** Minor units the customer still owes (0 unless open). */
+  amountOwed: number;
+  dueAt: string | null;
+}
+
+export interface StripePaymentReceipt {
+  invoiceId: string;
+  paymentIntentId: string;
+  amount: number;
+  currency: string;
+  receivedAt: string;
+}
+
+export interface PaymentFailure {
+  invoiceId: string;
+  attempt: number;
+  paymentIntentId: string | null;
+  declineCode: string | null;
+  hard: boolean;
+  /** null: no retry follows. */
+  nextAttemptAt: string | null;
+}
+
+export interface ReminderRequest {
+  invoiceId: string;
+  /** `before_due:3`, `after_due:7`: one reminder per key and invoice. */
+  key: string;
+  relation: 'before_due' | 'after_due';
+  days: number;
+}
+
+function collectionInvoiceOf(invoice: Invoice): CollectionInvoice {
+  return {
+    invoiceId: invoice.id,
+    organizationId: invoice.organization.id,
+    number: invoice.number ?? null,
+    status: invoice.status,
+    collectionMethod: invoice.collectionMethod,
+    currency: invoice.currency,
+    amountOwed: outstandingOf(invoice).receivable,
+    dueAt: invoice.dueAt?.toISOString() ?? null,
+  };
+}
+
+/** The database steps of `payment:<invoiceId>`. Each runs in its own transaction and is idempotent: a retry changes nothing more. */
+export function createCollectionActivities({ orm, clock, logger }: CollectionActivityDeps) {
+  /** Runs `work` in a transaction on the locked invoice, then dispatches the webhook events it recorded. */
+  async function onInvoice<T>(invoiceId: string, work: (em: EntityManager, invoice: Invoice) => Promise<{ result: T; eventIds: string[] }>): Promise<T> {
+    const { result, eventIds } = await orm.em.fork().transactional(async (em) => {
+      const invoice = await lockInvoice(em, invoiceId);
+      if (!invoice) throw ApplicationFailure.nonRetryable(`no invoice ${invoiceId}`, 'InvoiceNotFound');
+      return work(em, invoice);
+    });
+    // After the commit; if this is lost, the dispatch sweep starts the deliveries instead.
+    if (eventIds.length) {
+      const { client, info } = Context.current();
+      await dispatchWebhookEvents(client, info.taskQueue, eventIds, logger);
+    }
+    return result;
+  }
+
+  return {
+    /** The invoice as collection sees it. Retryable when missing: a workflow may start just before its invoice commits. */
+    async loadInvoiceForCollection(invoiceId: string): Promise<CollectionInvoice> {
+      const invoice = await orm.em.fork().transactional((em) => em.findOne(Invoice, { id: invoiceId }));
+      if (!invoice) throw ApplicationFailure.retryable(`invoice ${invoiceId} is not visible (yet)`, 'InvoiceNotFound');
+      return collectionInvoiceOf(invoice);
+    },
+
+    /** Records a successful Stripe payment once per PaymentIntent (`recorded: false` for one already recorded). */
+    async recordStripePayment(receipt: StripePaymentReceipt): Promise<{ recorded: boolean; invoice: CollectionInvoice }> {
+      return onInvoice(receipt.invoiceId, async (em, invoice) => {
+        const { payment, eventIds } = await recordReceipt(
+          em,
+          invoice,
+          {
+            method: 'stripe',
+            reference: receipt.paymentIntentId,
+            amount: receipt.amount,
+            currency: receipt.currency,
+            receivedAt: new Date(receipt.receivedAt),
+            recordedBy: `workflow:payment:${receipt.invoiceId}`,
+          },
+          clock.now(),
+        );
+        if (payment) logger.info({ invoiceId: invoice.id, paymentIntentId: receipt.paymentIntentId, status: invoice.status }, 'stripe payment recorded');
+        return { result: { recorded: payment !== null, invoice: collectionInvoiceOf(invoice) }, eventIds };
+      });
+    },
+
+    /** `invoice.payment_failed`, once per attempt. */
+    async recordPaymentFailure(failure: PaymentFailure): Promise<void> {
+      return onInvoice(failure.invoiceId, async (em, invoice) => {
+        const eventId = await recordWebhookEvent(em, {
+          organizationId: invoice.organization.id,
+          type: 'invoice.payment_failed',
+          data: {
+            ...invoiceEventData(invoice),
+            attempt: failure.attempt,
+            paymentIntentId: failure.paymentIntentId,
+            declineCode: failure.declineCode,
+            hardDecline: failure.hard,
+            nextAttemptAt: failure.nextAttemptAt,
+          },
+          dedupeKey: `invoice.payment_failed:${invoice.id}:${failure.attempt}`,
+        });
+        logger.info({ invoiceId: invoice.id, attempt: failure.attempt, declineCode: failure.declineCode, hard: failure.hard }, 'invoice payment failed');
+        return { result: undefined, eventIds: [eventId] };
+      });
+    },
+
+    /** Writes off an open invoice; any other status is left as it is (paid meanwhile, or already written off). */
+    async markInvoiceUncollectible(invoiceId: string): Promise<CollectionInvoice> {
+      return onInvoice(invoiceId, async (em, invoice) => {
+        const eventIds = invoice.status === 'open' ? await markUncollectible(em, invoice, clock.now()) : [];
+        if (eventIds.length) logger.info({ invoiceId, number: invoice.number }, 'invoice marked uncollectible');
+        return { result: collectionInvoiceOf(invoice), eventIds };
+      });
+    },
+
+    /** `invoice.payment_reminder` for an invoice still open; false when it no longer is. */
+    async sendPaymentReminder(reminder: ReminderRequest): Promise<boolean> {
+      return onInvoice(reminder.invoiceId, async (em, invoice) => {
+        if (invoice.status !== 'open') return { result: false, eventIds: [] };
+        const eventId = await recordWebhookEvent(em, {
+          organizationId: invoice.organization.id,
+          type: 'invoice.payment_reminder',
+          data: { ...invoiceEventData(invoice), reminder: reminder.relation, days: reminder.days },
+          dedupeKey: `invoice.payment_reminder:${invoice.id}:${reminder.key}`,
+        });
+        return { result: true, eventIds: [eventId] };
+      });
+    },
+
+    /** The live (not canceled) subscriptions of the invoice's account: its organization and every organization below it. */
+    async accountSubscriptionIds(invoiceId: string): Promise<string[]> {
+      const rows = await orm.em.fork().transactional((em) =>
+        em.execute<{ id: string }[]>(
+          `with recursive account(id) as (
+             select organization_id from invoices where id = ?
+             union select o.id from organizations o join account a on o.parent_id = a.id
+           )
+           select s.id from subscriptions s join account a on s.organization_id = a.id where s.canceled_at is null order by s.id`,
+          [invoiceId],
+        ),
+      );
+      return rows.map((row) => row.id);
+    },
+  };
+}
+
+export type CollectionActivities = ReturnType<typeof createCollectionActivities>;

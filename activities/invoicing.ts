@@ -1,0 +1,189 @@
+import { Context } from '@temporalio/activity';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Clock } from '../src/clock.js';
+import { computeInvoice, formatDay, journalForFinalizedInvoice, parseDay, usageWindows } from '../src/domain/index.js';
+import { Invoice, InvoiceLine, type CollectionMethod } from '../src/db/entities/index.js';
+import { billingDay, dayStart, loadBillingAccount, nextPeriodBoundary } from '../src/db/repositories/billing.js';
+import { postJournalEntry } from '../src/db/repositories/journal.js';
+import type { Orm } from '../src/db/orm.js';
+import type { Logger } from '../src/logger.js';
+import { dispatchWebhookEvents, recordWebhookEvent } from '../src/webhooks/outbox.js';
+
+export interface InvoicingActivityDeps {
+  orm: Orm;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** What closing a billing period produced: the account's invoice for that billing day, or nothing due. */
+export interface ClosedPeriod {
+  invoiceId: string;
+  number: string;
+  status: Invoice['status'];
+  amountDue: number;
+  collectionMethod: CollectionMethod;
+}
+
+/** How far ahead to look for the next period boundary: beyond the longest interval (a year). */
+const horizonDays = 800;
+
+/** Invoice numbers are gapless per prefix: one prefix per billing account. */
+export const invoicePrefixOf = (accountId: string) => `INV-${accountId.slice(0, 8).toUpperCase()}`;
+
+async function nextInvoiceNumber(em: EntityManager, prefix: string): Promise<string> {
+  // In the finalizing transaction: a rollback gives the number back, so numbers have no gaps.
+  const [row] = await em.execute<{ number: string }[]>(
+    `insert into invoice_number_sequences (prefix, next_number) values (?, 2)
+     on conflict (prefix) do update set next_number = invoice_number_sequences.next_number + 1
+     returning next_number - 1 as number`,
+    [prefix],
+  );
+  return `${prefix}-${String(row!.number).padStart(6, '0')}`;
+}
+
+function closedPeriodOf(invoice: Invoice): ClosedPeriod {
+  return { invoiceId: invoice.id, number: invoice.number!, status: invoice.status, amountDue: invoice.amountDue, collectionMethod: invoice.collectionMethod };
+}
+
+/** The invoice as API and webhooks show it. */
+export function invoiceSummary(invoice: Invoice) {
+  return {
+    id: invoice.id,
+    number: invoice.number,
+    organizationId: invoice.organization.id,
+    status: invoice.status,
+    currency: invoice.currency,
+    total: invoice.total,
+    amountDue: invoice.amountDue,
+    periodStart: invoice.periodStart.toISOString(),
+    periodEnd: invoice.periodEnd.toISOString(),
+    dueAt: invoice.dueAt?.toISOString() ?? null,
+  };
+}
+
+export function createInvoicingActivities({ orm, clock, logger }: InvoicingActivityDeps) {
+  return {
+    /**
+     * The next billing day after `afterDay` (null: nothing billed yet): today when something is
+     * already due (a subscription added since the last closing), else the first day on which a
+     * subscription of the account starts a period, or null when none will.
+     */
+    async nextBillingDay(accountId: string, afterDay: string | null): Promise<string | null> {
+      const em = orm.em.fork();
+      const today = billingDay(clock.now());
+      if (afterDay !== null && afterDay < today) {
+        const dueNow = await loadBillingAccount(em, accountId, today);
+        if (dueNow && computeInvoice(dueNow.input).lines.length > 0) return today;
+      }
+      const horizon = formatDay(parseDay(afterDay ?? today) + horizonDays);
+      const loaded = await loadBillingAccount(em, accountId, horizon);
+      if (!loaded) return null;
+      return nextPeriodBoundary(loaded.input.subscriptions, afterDay, horizon);
+    },
+
+    /**
+     * Closes the account's billing day: proposes the invoice with the domain engine, persists and
+     * finalizes it (gapless number, balanced journal, `invoice.finalized` event) and closes usage up
+     * to it — all in one transaction. Idempotent: the (account, billing day) unique key means a second
+     * run, a retry or a reset workflow finds the first invoice. Null when nothing is due.
+     */
+    async closeBillingPeriod(input: { accountId: string; billingDay: string }): Promise<ClosedPeriod | null> {
+      const eventIds: string[] = [];
+      const closed = await orm.em.fork().transactional(async (em) => {
+        // One closing per account at a time: a concurrent run waits here, then finds the invoice.
+        await em.execute('select id from organizations where id = ? for update', [input.accountId]);
+        const existing = await em.findOne(Invoice, { organization: input.accountId, billingDate: dayStart(input.billingDay) });
+        if (existing) return closedPeriodOf(existing);
+        const loaded = await loadBillingAccount(em, input.accountId, input.billingDay);
+        if (!loaded) throw new Error(`billing account ${input.accountId} not found`);
+        const proposal = computeInvoice(loaded.input);
+        for (const subscription of loaded.input.subscriptions) {
+          const closedThrough = usageWindows(subscription, input.billingDay).at(-1)?.periodEnd;
+          if (closedThrough) {
+            await em.execute('update subscriptions set usage_closed_through = greatest(coalesce(usage_closed_through, ?), ?) where id = ?', [
+              dayStart(closedThrough),
+              dayStart(closedThrough),
+              subscription.id,
+            ]);
+          }
+        }
+        if (proposal.lines.length === 0) return null;
+        const now = clock.now();
+        const { organization } = loaded;
+        const collectionMethod = organization.paymentTerms;
+        const invoice = em.create(Invoice, {
+          id: crypto.randomUUID(),
+          organization,
+          billingDate: dayStart(input.billingDay),
+          number: await nextInvoiceNumber(em, invoicePrefixOf(input.accountId)),
+          status: proposal.amountDue === 0 ? 'paid' : 'open',
+          currency: proposal.currency,
+          collectionMethod,
+          periodStart: dayStart(proposal.periodStart),
+          periodEnd: dayStart(proposal.periodEnd),
+          subtotal: proposal.subtotal,
+          discount: proposal.discount,
+          tax: proposal.tax,
+          total: proposal.total,
+          creditApplied: proposal.creditApplied,
+          amountDue: proposal.amountDue,
+          amountPaid: 0,
+          amountCredited: 0,
+          dueAt: collectionMethod === 'send_invoice' ? new Date(now.getTime() + organization.netTermsDays * 86_400_000) : now,
+          finalizedAt: now,
+          paidAt: proposal.amountDue === 0 ? now : null,
+          createdAt: now,
+          updatedAt: now,
+        });
+        proposal.lines.forEach((line, position) =>
+          em.create(InvoiceLine, {
+            id: crypto.randomUUID(),
+            invoice,
+            position,
+            key: line.key,
+            type: line.type,
+            description: line.description,
+            organizationId: line.organizationId,
+            subscriptionId: line.subscriptionId ?? null,
+            departmentId: line.departmentId ?? null,
+            metricCode: line.metricCode ?? null,
+            couponId: line.couponId ?? null,
+            quantity: line.quantity,
+            unitAmount: line.unitAmount ?? null,
+            amount: line.amount,
+            periodStart: dayStart(line.periodStart),
+            periodEnd: dayStart(line.periodEnd),
+          }),
+        );
+        await em.flush();
+        await postJournalEntry(em, {
+          organizationId: input.accountId,
+          invoiceId: invoice.id,
+          sourceKey: `invoice:${invoice.id}:finalized`,
+          description: `Invoice ${invoice.number} finalized`,
+          currency: invoice.currency,
+          postedAt: now,
+          lines: journalForFinalizedInvoice(proposal),
+        });
+        eventIds.push(
+          await recordWebhookEvent(em, {
+            organizationId: input.accountId,
+            type: 'invoice.finalized',
+            data: invoiceSummary(invoice),
+            dedupeKey: `invoice.finalized:${invoice.id}`,
+          }),
+        );
+        logger.info({ accountId: input.accountId, invoiceId: invoice.id, number: invoice.number, amountDue: invoice.amountDue }, 'invoice finalized');
+        return closedPeriodOf(invoice);
+      });
+      if (eventIds.length) {
+        const { client, info } = Context.current();
+        await dispatchWebhookEvents(client, info.taskQueue, eventIds, logger);
+      }
+      return closed;
+    },
+
+  };
+}
+
+export type InvoicingActivities = ReturnType<typeof createInvoicingActivities>;

@@ -1,0 +1,217 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Webhook } from 'standardwebhooks';
+import type { Clock } from '../src/clock.js';
+import type { Orm } from '../src/db/orm.js';
+import type { Logger } from '../src/logger.js';
+import { dispatchWebhookEvents } from '../src/webhooks/outbox.js';
+import type { WebhookDeliveryPlan } from '../workflows/webhook-delivery.js';
+
+/**
+ * Exponential backoff of one delivery: 10 s, 20 s, 40 s … capped at 1 h; 80 attempts span
+ * about 3 days (≈ 71 h) before the delivery is marked failed.
+ */
+export const defaultWebhookRetry: WebhookDeliveryPlan['retry'] = {
+  initialIntervalMs: 10_000,
+  backoffCoefficient: 2,
+  maximumIntervalMs: 60 * 60 * 1000,
+  maximumAttempts: 80,
+};
+
+/** A receiver that has not answered after this long is a failed attempt. */
+const requestTimeoutMs = 10_000;
+/** Events younger than this are left to the dispatch their own transaction makes after commit. */
+const sweepMinimumAge = '30 seconds';
+const sweepBatchSize = 500;
+
+export interface WebhookActivityDeps {
+  orm: Orm;
+  logger: Logger;
+  clock: Clock;
+  /** The HTTP client deliveries use (global fetch by default). */
+  fetch?: typeof fetch;
+  /** Overrides the retry schedule (tests use intervals of milliseconds). */
+  webhookRetry?: WebhookDeliveryPlan['retry'];
+}
+
+interface DeliveryRow {
+  status: 'pending' | 'succeeded' | 'failed';
+  url: string;
+  secret: string;
+  disabled_at: Date | null;
+  event_id: string;
+  type: string;
+  payload: Record<string, unknown>;
+  organization_id: string | null;
+  created_at: Date;
+}
+
+const truncate = (text: string, length: number) => (text.length > length ? `${text.slice(0, length - 1)}…` : text);
+
+export function createWebhookActivities({ orm, logger, clock, fetch: httpFetch = fetch, webhookRetry = defaultWebhookRetry }: WebhookActivityDeps) {
+  /** Writes one attempt and the delivery's new state; returns the attempt's number. */
+  async function recordAttempt(
+    deliveryId: string,
+    outcome: { attemptedAt: Date; succeeded: boolean; responseStatus: number | null; error: string | null; durationMs: number },
+  ): Promise<number> {
+    return orm.em.fork().transactional(async (em) => {
+      const [row] = await em.execute<{ attempts: number }[]>(
+        `update webhook_deliveries set attempts = attempts + 1, last_attempt_at = ?, last_response_status = ?, last_error = ?,
+           status = case when ? then 'succeeded' else status end, completed_at = case when ? then ? else completed_at end
+         where id = ? returning attempts`,
+        [outcome.attemptedAt, outcome.responseStatus, outcome.error, outcome.succeeded, outcome.succeeded, outcome.attemptedAt, deliveryId],
+      );
+      const attempt = row?.attempts ?? 0;
+      await em.execute(
+        `insert into webhook_delivery_attempts (delivery_id, attempt, attempted_at, response_status, error, duration_ms) values (?, ?, ?, ?, ?, ?)`,
+        [deliveryId, attempt, outcome.attemptedAt, outcome.responseStatus, outcome.error, outcome.durationMs],
+      );
+      return attempt;
+    });
+  }
+
+  return {
+    /**
+     * The first step of `webhook-event:<id>`. On the event's first resolution it creates one
+     * pending delivery per matching endpoint and marks the event dispatched; it returns the
+     * deliveries still pending (all of them, unless this is a later run of the same event).
+     *
+     * Matching endpoints are enabled and subscribed to the type (exactly, `prefix.*` or `*`), and
+     * belong to the event's organization, one of its ancestors (a parent is billed for and
+     * manages its children) or the platform (organization null: the operator sees every event).
+     * An event recorded for one endpoint (`webhook.test`) goes to that endpoint only.
+     */
+    async resolveWebhookDeliveries(eventId: string): Promise<WebhookDeliveryPlan> {
+      return orm.em.fork().transactional(async (em) => {
+        const [event] = await em.execute<{ dispatched_at: Date | null }[]>('select dispatched_at from webhook_events where id = ? for update', [
+          eventId,
+        ]);
+        if (!event) throw ApplicationFailure.retryable(`webhook event ${eventId} is not visible (yet)`, 'WebhookEventNotFound');
+        if (event.dispatched_at === null) {
+          await em.execute(
+            `with recursive event as (select id, organization_id, endpoint_id, type from webhook_events where id = ?),
+               ancestry(id) as (
+                 select organization_id from event where organization_id is not null
+                 union
+                 select o.parent_id from organizations o join ancestry a on o.id = a.id where o.parent_id is not null
+               )
+             insert into webhook_deliveries (id, event_id, endpoint_id, status, attempts, created_at)
+             select gen_random_uuid(), event.id, endpoint.id, 'pending', 0, ?
+             from event join webhook_endpoints endpoint on endpoint.disabled_at is null and case
+               when event.endpoint_id is not null then endpoint.id = event.endpoint_id
+               else (endpoint.organization_id is null or endpoint.organization_id in (select id from ancestry))
+                 and (event.type = any(endpoint.events) or '*' = any(endpoint.events) or split_part(event.type, '.', 1) || '.*' = any(endpoint.events))
+             end
+             order by endpoint.created_at, endpoint.id
+             on conflict (event_id, endpoint_id) do nothing`,
+            [eventId, clock.now()],
+          );
+          await em.execute('update webhook_events set dispatched_at = ? where id = ?', [clock.now(), eventId]);
+        }
+        const pending = await em.execute<{ id: string }[]>(
+          `select id from webhook_deliveries where event_id = ? and status = 'pending' order by created_at, id`,
+          [eventId],
+        );
+        logger.info({ eventId, deliveries: pending.length }, 'webhook event resolved');
+        return { deliveryIds: pending.map((row) => row.id), retry: webhookRetry };
+      });
+    },
+
+    /**
+     * One signed POST of the event to one endpoint. The body is the same on every attempt and
+     * `webhook-id` is the event id, so a receiver dedupes retries; the signature is made at each
+     * attempt with that attempt's timestamp. A 2xx answer succeeds; anything else is recorded
+     * and thrown, so Temporal retries it on the delivery's backoff.
+     */
+    async deliverWebhook(deliveryId: string): Promise<void> {
+      const [delivery] = await orm.em.fork().execute<DeliveryRow[]>(
+        `select d.status, ep.url, ep.secret, ep.disabled_at, e.id as event_id, e.type, e.payload, e.organization_id, e.created_at
+         from webhook_deliveries d join webhook_endpoints ep on ep.id = d.endpoint_id join webhook_events e on e.id = d.event_id
+         where d.id = ?`,
+        [deliveryId],
+      );
+      if (!delivery || delivery.status !== 'pending') return;
+      if (delivery.disabled_at !== null) {
+        throw ApplicationFailure.nonRetryable(`webhook endpoint was disabled`, 'WebhookEndpointDisabled');
+      }
+      const body = JSON.stringify({
+        id: delivery.event_id,
+        type: delivery.type,
+        createdAt: new Date(delivery.created_at).toISOString(),
+        organizationId: delivery.organization_id,
+        data: delivery.payload,
+      });
+      const attemptedAt = clock.now();
+      const signature = new Webhook(delivery.secret).sign(delivery.event_id, attemptedAt, body);
+      const started = performance.now();
+      let responseStatus: number | null = null;
+      let error: string | null = null;
+      try {
+        const response = await httpFetch(delivery.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'Ledgerflow-Webhooks/1',
+            'webhook-id': delivery.event_id,
+            'webhook-timestamp': String(Math.floor(attemptedAt.getTime() / 1000)),
+            'webhook-signature': signature,
+          },
+          body,
+          // A redirect is an answer to fix at the endpoint, not a place to send signed events.
+          redirect: 'manual',
+          signal: AbortSignal.any([AbortSignal.timeout(requestTimeoutMs), Context.current().cancellationSignal]),
+        });
+        responseStatus = response.status;
+        await response.body?.cancel();
+        if (response.status < 200 || response.status > 299) error = `endpoint answered HTTP ${response.status}`;
+      } catch (failure) {
+        error = truncate(failure instanceof Error ? `${failure.name}: ${failure.message}` : String(failure), 1000);
+      }
+      const attempt = await recordAttempt(deliveryId, {
+        attemptedAt,
+        succeeded: error === null,
+        responseStatus,
+        error,
+        durationMs: Math.round(performance.now() - started),
+      });
+      logger.info({ deliveryId, eventId: delivery.event_id, attempt, responseStatus, error }, 'webhook delivery attempted');
+      if (error !== null) throw ApplicationFailure.retryable(error, 'WebhookDeliveryFailed');
+    },
+
+    /** The last step of a delivery whose retries are exhausted (or whose endpoint was disabled). */
+    async markWebhookDeliveryFailed(deliveryId: string, reason: string): Promise<void> {
+      await orm.em.fork().transactional(async (em) => {
+        await em.execute(`update webhook_deliveries set status = 'failed', completed_at = ?, last_error = ? where id = ? and status = 'pending'`, [
+          clock.now(),
+          truncate(reason, 1000),
+          deliveryId,
+        ]);
+      });
+      logger.warn({ deliveryId, reason }, 'webhook delivery failed');
+    },
+
+    /**
+     * The sweep: starts `webhook-event:<id>` for events committed a while ago and still not
+     * dispatched (the process died after the commit, or Temporal was unreachable then). A
+     * workflow already started for one of them is skipped by its id.
+     */
+    async dispatchUndispatchedWebhookEvents(): Promise<number> {
+      const events = await orm.em.fork().transactional(async (em) =>
+        em.execute<{ id: string }[]>(
+          `select id from webhook_events where dispatched_at is null and created_at < now() - interval '${sweepMinimumAge}' order by created_at limit ?`,
+          [sweepBatchSize],
+        ),
+      );
+      const { client, info } = Context.current();
+      await dispatchWebhookEvents(
+        client,
+        info.taskQueue,
+        events.map((event) => event.id),
+        logger,
+      );
+      if (events.length) logger.info({ events: events.length }, 'webhook dispatch sweep started undispatched events');
+      return events.length;
+    },
+  };
+}
+
+export type WebhookActivities = ReturnType<typeof createWebhookActivities>;

@@ -1,0 +1,45 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { assertBalanced, type JournalLineDraft } from '../../domain/index.js';
+
+export interface JournalPosting {
+  organizationId: string;
+  invoiceId: string | null;
+  /** Unique per financial event (e.g. `invoice:<id>:finalized`): posting it again posts nothing. */
+  sourceKey: string;
+  description: string;
+  currency: string;
+  postedAt: Date;
+  lines: readonly JournalLineDraft[];
+}
+
+/**
+ * Posts one balanced entry in the caller's transaction; returns false when the event was already
+ * posted. An entry without lines (a zero invoice) is not posted.
+ */
+export async function postJournalEntry(em: EntityManager, posting: JournalPosting): Promise<boolean> {
+  assertBalanced(posting.lines);
+  if (posting.lines.length === 0) return false;
+  const [entry] = await em.execute<{ id: string }[]>(
+    `insert into journal_entries (id, organization_id, invoice_id, source_key, description, currency, posted_at)
+     values (gen_random_uuid(), ?, ?, ?, ?, ?, ?) on conflict (source_key) do nothing returning id`,
+    [posting.organizationId, posting.invoiceId, posting.sourceKey, posting.description, posting.currency, posting.postedAt],
+  );
+  if (!entry) return false;
+  // As JSON: the driver expands an array parameter into a list of parameters, not a PostgreSQL array.
+  await em.execute(
+    `insert into journal_lines (id, entry_id, account, debit, credit)
+     select gen_random_uuid(), ?, l.account, l.debit, l.credit from jsonb_to_recordset(?::jsonb) as l(account text, debit bigint, credit bigint)`,
+    [entry.id, JSON.stringify(posting.lines)],
+  );
+  return true;
+}
+
+/** The customer's credit balance: what the `customer_credit` account owes the organization. */
+export async function creditBalanceOf(em: EntityManager, organizationId: string): Promise<number> {
+  const [row] = await em.execute<{ balance: string | null }[]>(
+    `select sum(l.credit - l.debit) as balance from journal_lines l join journal_entries e on e.id = l.entry_id
+      where e.organization_id = ? and l.account = 'customer_credit'`,
+    [organizationId],
+  );
+  return Number(row?.balance ?? 0);
+}

@@ -1,0 +1,41 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { UsageActivities } from '../activities/usage.js';
+
+export interface UsageDailyInput {
+  /** Periods that ended this many days back get their aggregates re-derived (default 2: a missed run is caught up). */
+  lookbackDays?: number;
+  /** Months ahead that get a partition of their own (default 2). */
+  monthsAhead?: number;
+}
+
+export interface UsageDailyReport {
+  partitionsCreated: string[];
+  periodsVerified: number;
+  aggregatesChecked: number;
+  aggregatesRepaired: number;
+  alertsRaised: number;
+}
+
+const { ensureUsagePartitions, verifyUsageAggregates, raiseMissedUsageAlerts } = proxyActivities<UsageActivities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '5 minutes',
+  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 10 },
+});
+
+/**
+ * The daily usage processing, started by the `usage-daily` Schedule: partitions for the coming
+ * months, the running aggregates of the periods that just closed checked against (and repaired
+ * from) the raw events, then the quota alerts no ingestion raised. Events never pass through here.
+ */
+export async function usageDailyProcessing(input: UsageDailyInput = {}): Promise<UsageDailyReport> {
+  const partitionsCreated = await ensureUsagePartitions(input.monthsAhead ?? 2);
+  const verified = await verifyUsageAggregates(input.lookbackDays ?? 2);
+  const alertsRaised = await raiseMissedUsageAlerts();
+  return {
+    partitionsCreated,
+    periodsVerified: verified.periods,
+    aggregatesChecked: verified.checked,
+    aggregatesRepaired: verified.repaired,
+    alertsRaised,
+  };
+}
