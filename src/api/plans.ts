@@ -2,6 +2,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { compilePlan } from '../domain/index.js';
 import { Application, Metric, Plan, PlanCharge, allocationValues, chargeModelValues, intervalValues } from '../db/entities/index.js';
+import { chargeTermsOf } from '../db/repositories/billing.js';
 import { requireGlobal } from './access.js';
 import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
@@ -141,25 +142,9 @@ function toPlanView(plan: Plan) {
     seatPrice: plan.seatPrice,
     includedSeats: plan.includedSeats,
     trialDays: plan.trialDays,
-    charges: plan.charges.getItems().map((charge) => ({
-      metricCode: charge.metric.code,
-      model: charge.model,
-      ...(charge.unitPrice != null ? { unitPrice: normalizeDecimal(charge.unitPrice) } : {}),
-      ...(charge.packageSize != null ? { packageSize: charge.packageSize } : {}),
-      ...(charge.tiers != null ? { tiers: charge.tiers } : {}),
-      ...(charge.rate != null ? { rate: normalizeDecimal(charge.rate) } : {}),
-      ...(charge.fixedFee != null ? { fixedFee: normalizeDecimal(charge.fixedFee) } : {}),
-      included: charge.included,
-      allocation: charge.allocation,
-      ...(charge.hardLimit != null ? { hardLimit: charge.hardLimit } : {}),
-    })),
+    charges: plan.charges.getItems().map(chargeTermsOf),
     createdAt: plan.createdAt.toISOString(),
   };
-}
-
-/** numeric(30,12) comes back padded ("0.010000000000"); show the value as it was given. */
-function normalizeDecimal(value: string): string {
-  return value.includes('.') ? value.replace(/\.?0+$/, '') : value;
 }
 
 /** Validates the terms with the domain's own rules, then writes one plan version with its charges. */

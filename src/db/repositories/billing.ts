@@ -10,7 +10,7 @@ import {
   type Subscription as DomainSubscription,
   type UsageAggregate as DomainUsageAggregate,
 } from '../../domain/index.js';
-import { Invoice, InvoiceLine, Organization, Subscription, SubscriptionPhase, type Plan } from '../entities/index.js';
+import { Invoice, InvoiceLine, Organization, Subscription, SubscriptionPhase, type Plan, type PlanCharge } from '../entities/index.js';
 import { creditBalanceOf } from './journal.js';
 import { ancestryOf, subtreeOf } from './organizations.js';
 
@@ -22,6 +22,22 @@ export const dayStart = (day: string) => new Date(`${day}T00:00:00.000Z`);
 /** numeric(30,12) comes back padded ("0.010000000000"); the domain wants the plain decimal. */
 const plainDecimal = (value: string) => (value.includes('.') ? value.replace(/\.?0+$/, '') : value);
 
+/** A stored charge in the API's (and the domain's) terms. */
+export function chargeTermsOf(charge: PlanCharge) {
+  return {
+    metricCode: charge.metric.code,
+    model: charge.model,
+    ...(charge.unitPrice != null ? { unitPrice: plainDecimal(charge.unitPrice) } : {}),
+    ...(charge.packageSize != null ? { packageSize: charge.packageSize } : {}),
+    ...(charge.tiers != null ? { tiers: charge.tiers } : {}),
+    ...(charge.rate != null ? { rate: plainDecimal(charge.rate) } : {}),
+    ...(charge.fixedFee != null ? { fixedFee: plainDecimal(charge.fixedFee) } : {}),
+    included: charge.included,
+    allocation: charge.allocation,
+    ...(charge.hardLimit != null ? { hardLimit: charge.hardLimit } : {}),
+  };
+}
+
 function toDomainPlan(plan: Plan): DomainPlan {
   return {
     code: plan.code,
@@ -32,17 +48,7 @@ function toDomainPlan(plan: Plan): DomainPlan {
     seatPrice: plan.seatPrice,
     includedSeats: plan.includedSeats,
     trialDays: plan.trialDays,
-    charges: plan.charges.getItems().map((charge) => ({
-      metricCode: charge.metric.code,
-      model: charge.model,
-      ...(charge.unitPrice != null ? { unitPrice: plainDecimal(charge.unitPrice) } : {}),
-      ...(charge.packageSize != null ? { packageSize: charge.packageSize } : {}),
-      ...(charge.tiers != null ? { tiers: charge.tiers } : {}),
-      ...(charge.rate != null ? { rate: plainDecimal(charge.rate) } : {}),
-      ...(charge.fixedFee != null ? { fixedFee: plainDecimal(charge.fixedFee) } : {}),
-      included: charge.included,
-      allocation: charge.allocation,
-    })),
+    charges: plan.charges.getItems().map(chargeTermsOf),
   };
 }
 
