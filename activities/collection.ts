@@ -1,11 +1,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type Stripe from 'stripe';
 import type { Clock } from '../src/clock.js';
 import { Invoice, type CollectionMethod, type InvoiceStatus } from '../src/db/entities/index.js';
 import { invoiceEventData, lockInvoice, markUncollectible, outstandingOf, recordReceipt } from '../src/db/repositories/invoice-payments.js';
 import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
+import { workflowIds } from '../src/temporal/workflow-ids.js';
 import { dispatchWebhookEvents, recordWebhookEvent } from '../src/webhooks/outbox.js';
 
 export interface CollectionActivityDeps {
@@ -85,6 +87,25 @@ export function createCollectionActivities({ orm, clock, logger }: CollectionAct
   }
 
   return {
+    /**
+     * Starts `payment:<invoiceId>` through the client rather than as a child of the billing run:
+     * that run continues as new right after, so the two would share nothing but a parent link.
+     * Starting again finds the running (or finished) collection; only a failed one is started anew.
+     */
+    async startPaymentCollection(invoiceId: string): Promise<void> {
+      const { client, info } = Context.current();
+      try {
+        await client.workflow.start('paymentCollection', {
+          workflowId: workflowIds.payment(invoiceId),
+          taskQueue: info.taskQueue,
+          args: [{ invoiceId }],
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+        });
+      } catch (error) {
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      }
+    },
+
     /** The invoice as collection sees it. Retryable when missing: a workflow may start just before its invoice commits. */
     async loadInvoiceForCollection(invoiceId: string): Promise<CollectionInvoice> {
       const invoice = await orm.em.fork().transactional((em) => em.findOne(Invoice, { id: invoiceId }));

@@ -64,16 +64,17 @@ export function invoiceSummary(invoice: Invoice) {
 export function createInvoicingActivities({ orm, clock, logger }: InvoicingActivityDeps) {
   return {
     /**
-     * The next billing day after `afterDay` (null: nothing billed yet): today when something is
+     * The next billing day after `afterDay` (null: nothing billed yet): today when a fee is
      * already due (a subscription added since the last closing), else the first day on which a
-     * subscription of the account starts a period, or null when none will.
+     * subscription of the account starts a period, or null when none will. Prorations alone (an
+     * upgrade, a seat change) wait for the next period's invoice.
      */
     async nextBillingDay(accountId: string, afterDay: string | null): Promise<string | null> {
       const em = orm.em.fork();
       const today = billingDay(clock.now());
       if (afterDay !== null && afterDay < today) {
         const dueNow = await loadBillingAccount(em, accountId, today);
-        if (dueNow && computeInvoice(dueNow.input).lines.length > 0) return today;
+        if (dueNow && computeInvoice(dueNow.input).lines.some((line) => line.type !== 'proration')) return today;
       }
       const horizon = formatDay(parseDay(afterDay ?? today) + horizonDays);
       const loaded = await loadBillingAccount(em, accountId, horizon);

@@ -1,14 +1,6 @@
-import {
-  ParentClosePolicy,
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  proxyActivities,
-  setHandler,
-  startChild,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { BillingActivities } from '../activities/billing.js';
+import type { CollectionActivities } from '../activities/collection.js';
 import type { InvoicingActivities } from '../activities/invoicing.js';
 import { MS_PER_DAY, formatDay, parseDay } from '../src/domain/index.js';
 import { billingStateQuery, nextRunAtQuery, runNowUpdate, type BillingCycleState, type BillingRunResult } from './messages.js';
@@ -27,8 +19,8 @@ const { recordBillingCycleStarted } = proxyActivities<BillingActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 15 },
 });
 
-const { nextBillingDay, closeBillingPeriod } = proxyActivities<InvoicingActivities>({
-  // One transaction each: a worker killed mid-activity is noticed (and the activity retried) this soon.
+const { nextBillingDay, closeBillingPeriod, startPaymentCollection } = proxyActivities<InvoicingActivities & CollectionActivities>({
+  // One transaction (or one start) each: a worker killed mid-activity is noticed (and the activity retried) this soon.
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
@@ -69,7 +61,7 @@ export async function billingCycle(input: BillingCycleInput): Promise<void> {
     const billingDay = today();
     const runsAnswered = requestedRuns;
     const invoice = await closeBillingPeriod({ accountId: input.organizationId, billingDay });
-    if (invoice && invoice.status === 'open' && invoice.amountDue > 0) await startCollection(invoice.invoiceId);
+    if (invoice && invoice.status === 'open' && invoice.amountDue > 0) await startPaymentCollection(invoice.invoiceId);
     state.lastBilledDay = state.lastBilledDay !== null && state.lastBilledDay > billingDay ? state.lastBilledDay : billingDay;
     lastRun = { billingDay, invoice };
     completedRuns = runsAnswered;
@@ -93,18 +85,4 @@ export async function billingCycle(input: BillingCycleInput): Promise<void> {
     else await condition(() => allHandlersFinished() || requestedRuns > completedRuns);
   }
   await continueAsNew<typeof billingCycle>({ organizationId: input.organizationId, startedAt: state.startedAt, lastBilledDay: state.lastBilledDay });
-}
-
-/** Collection outlives this run (it continues as new): the child is abandoned, and starting it twice is harmless. */
-async function startCollection(invoiceId: string): Promise<void> {
-  try {
-    await startChild('paymentCollection', {
-      workflowId: `payment:${invoiceId}`,
-      args: [{ invoiceId }],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-    });
-  } catch (error) {
-    // `@temporalio/common`'s WorkflowExecutionAlreadyStartedError, which the workflow package does not export.
-    if (!(error instanceof Error && error.name === 'WorkflowExecutionAlreadyStartedError')) throw error;
-  }
 }

@@ -136,6 +136,9 @@ export async function startTestStack(
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+  // An idle connection the server closes (a restart, a terminated backend) is replaced on the next
+  // query; unhandled, pg would throw it out of the suite as an 'error' event.
+  pool.on('error', () => undefined);
 
   return {
     baseUrl,

@@ -195,12 +195,17 @@ describe('subscriptionLifecycle in the time-skipping environment', () => {
       return row.status === 'past_due' ? row : undefined;
     });
     expect(pastDue.version).toBeGreaterThan(1);
-    expect((await latest(id).query(subscriptionStateQuery)).status).toBe('past_due');
+    // The mirror is written before the workflow takes the activity's result, so its state may lag the row briefly.
+    await eventually(async () => ((await latest(id).query(subscriptionStateQuery)).status === 'past_due' ? true : undefined));
     // Handled at once: the server's clock has not had to reach the period end for it.
     expect((await env.currentTimeMs()) - before).toBeLessThan(60_000);
     await handle.signal(paymentRecoveredSignal);
     await eventually(async () => ((await mirror(id)).status === 'active' ? true : undefined));
-    expect(await latest(id).query(subscriptionStateQuery)).toMatchObject({ status: 'active', pastDueSince: null });
+    const recovered = await eventually(async () => {
+      const state = await latest(id).query(subscriptionStateQuery);
+      return state.status === 'active' ? state : undefined;
+    });
+    expect(recovered.pastDueSince).toBeNull();
     await recordHistory('past-due-signal', handle);
     await handle.terminate('test over');
   });
