@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../src/clock.js';
 import { computeInvoice, formatDay, journalForFinalizedInvoice, parseDay, usageWindows } from '../src/domain/index.js';
 import { Invoice, InvoiceLine, type CollectionMethod } from '../src/db/entities/index.js';
-import { billingDay, dayStart, loadBillingAccount, nextPeriodBoundary } from '../src/db/repositories/billing.js';
+import { dayStart, loadBillingAccount, nextPeriodBoundary } from '../src/db/repositories/billing.js';
 import { postJournalEntry } from '../src/db/repositories/journal.js';
 import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
@@ -67,11 +67,10 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
      * The next billing day after `afterDay` (null: nothing billed yet): today when a fee is
      * already due (a subscription added since the last closing), else the first day on which a
      * subscription of the account starts a period, or null when none will. Prorations alone (an
-     * upgrade, a seat change) wait for the next period's invoice.
+     * upgrade, a seat change) wait for the next period's invoice. `today` is the workflow's day.
      */
-    async nextBillingDay(accountId: string, afterDay: string | null): Promise<string | null> {
+    async nextBillingDay(accountId: string, afterDay: string | null, today: string): Promise<string | null> {
       const em = orm.em.fork();
-      const today = billingDay(clock.now());
       if (afterDay !== null && afterDay < today) {
         const dueNow = await loadBillingAccount(em, accountId, today);
         if (dueNow && computeInvoice(dueNow.input).lines.some((line) => line.type !== 'proration')) return today;

@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { BillingActivities } from '../activities/billing.js';
 import type { CollectionActivities } from '../activities/collection.js';
 import type { InvoicingActivities } from '../activities/invoicing.js';
@@ -12,15 +12,17 @@ export interface BillingCycleInput {
   lastBilledDay?: string | null;
 }
 
-const { recordBillingCycleStarted } = proxyActivities<BillingActivities>({
+// Every step is a short database transaction (or one workflow start): local activities, recorded
+// in the workflow's own task instead of a round trip through the server's activity queue each.
+const { recordBillingCycleStarted } = proxyLocalActivities<BillingActivities>({
   startToCloseTimeout: '30 seconds',
   // The API starts this workflow just before its transaction commits, so the first attempt
   // may not see the organization yet; retries bridge that gap and stop if it never appears.
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 15 },
 });
 
-const { nextBillingDay, closeBillingPeriod, startPaymentCollection } = proxyActivities<InvoicingActivities & CollectionActivities>({
-  // One transaction (or one start) each: a worker killed mid-activity is noticed (and the activity retried) this soon.
+const { nextBillingDay, closeBillingPeriod, startPaymentCollection } = proxyLocalActivities<InvoicingActivities & CollectionActivities>({
+  // A worker killed mid-step loses its workflow task; the next worker runs the step again (each is idempotent).
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
@@ -70,7 +72,7 @@ export async function billingCycle(input: BillingCycleInput): Promise<void> {
   if (input.startedAt === undefined) await recordBillingCycleStarted(input.organizationId);
 
   for (let check = 0; check < idleChecksPerRun; check += 1) {
-    state.nextRunDay = await nextBillingDay(input.organizationId, state.lastBilledDay);
+    state.nextRunDay = await nextBillingDay(input.organizationId, state.lastBilledDay, today());
     const dueAt = state.nextRunDay === null ? Number.POSITIVE_INFINITY : parseDay(state.nextRunDay) * MS_PER_DAY;
     const runRequested = () => requestedRuns > completedRuns;
     if (!runRequested() && Date.now() < dueAt) await condition(runRequested, Math.min(dueAt - Date.now(), recheckMs));

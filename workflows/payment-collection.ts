@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, condition, getExternalWorkflowHandle, proxyActivities, setHandler, type ExternalWorkflowHandle } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, getExternalWorkflowHandle, proxyActivities, proxyLocalActivities, setHandler, type ExternalWorkflowHandle } from '@temporalio/workflow';
 import type { CollectionActivities, CollectionInvoice } from '../activities/collection.js';
 import type { ChargeResult, PaymentActivities } from '../activities/payments.js';
 import { DomainError, MS_PER_DAY, paymentReminders, resolveDunningPolicy, retryDelayMs, type DunningPolicy } from '../src/domain/index.js';
@@ -20,12 +20,14 @@ import {
 
 const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' } as const;
 
-const { loadInvoiceForCollection } = proxyActivities<CollectionActivities>({
+// The database steps are short transactions: local activities, recorded in the workflow's own task.
+// Only the Stripe call (slow, retried for about an hour) goes through the server's activity queue.
+const { loadInvoiceForCollection } = proxyLocalActivities<CollectionActivities>({
   startToCloseTimeout: '30 seconds',
   // Started right after the invoice's transaction: retries bridge a commit not visible yet, and stop if it never appears.
   retry: { ...retry, maximumAttempts: 15 },
 });
-const { recordStripePayment, recordPaymentFailure, markInvoiceUncollectible, sendPaymentReminder, accountSubscriptionIds } = proxyActivities<CollectionActivities>({
+const { recordStripePayment, recordPaymentFailure, markInvoiceUncollectible, sendPaymentReminder, accountSubscriptionIds } = proxyLocalActivities<CollectionActivities>({
   startToCloseTimeout: '30 seconds',
   retry,
 });

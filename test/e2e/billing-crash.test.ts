@@ -156,8 +156,12 @@ async function runSeed(seed: number): Promise<SeedOutcome> {
     const thresholds = Array.from({ length: killCount }, () => 0.05 + random() * 0.85).sort((a, b) => a - b);
     const kills: SeedOutcome['kills'] = [];
     for (const threshold of thresholds) {
-      // At the seeded share of the work, or a seeded 4–12 s after the last start if the work stalls
-      // before it (a kill's lost activities wait out their timeout): kills land while the run is going.
+      // At the seeded share of the work, or a seeded 4–12 s after the (re)started worker's first step
+      // if the work stalls before it (a kill's lost activities wait out their timeout): kills land
+      // while the run is going, not while a worker is still starting.
+      const before = await progress();
+      const startedBy = Date.now() + 90_000;
+      while ((await progress()) === before && before < 1 && Date.now() < startedBy) await sleep(50);
       const latest = Date.now() + 4_000 + Math.floor(random() * 8_000);
       let reached = await progress();
       while (reached < threshold && Date.now() < latest) {

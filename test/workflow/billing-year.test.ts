@@ -36,8 +36,9 @@ const taskQueue = 'billing-year';
 const HOUR = 3_600_000;
 
 /**
- * Activities read the test server's clock: an activity attempt is scheduled at the server's
- * (skipped) time, so "today" for `nextBillingDay` and the timestamps written are the workflow's.
+ * Activities read the test server's clock where it is known: an attempt the server scheduled (the
+ * Stripe charge, the subscription's writes) carries its skipped time. Local activities carry the
+ * worker's; what they decide by day (the billing day) comes from the workflow.
  */
 const testServerClock: Clock = {
   now: () => {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
@@ -56,7 +55,8 @@ const invoiceOf = (id: string) => {
   if (!invoice) throw ApplicationFailure.nonRetryable(`no invoice ${id}`);
   return invoice;
 };
-const workflowTime = () => Context.current().info.currentAttemptScheduledTimestampMs;
+/** The test server's clock: the database steps are local activities, which carry the worker's time, not the server's. */
+const workflowTime = () => env.currentTimeMs();
 const viewOf = (invoice: FakeInvoice): CollectionInvoice => ({
   invoiceId: invoice.invoiceId,
   organizationId: 'org-acme',
@@ -80,7 +80,7 @@ const activities: FakeActivities = {
   loadInvoiceForCollection: async (invoiceId) => viewOf(invoiceOf(invoiceId)),
   chargeInvoicePayment: async (input: ChargeInvoicePaymentInput) => {
     const invoice = invoiceOf(input.invoiceId);
-    invoice.charges.push({ attempt: input.attempt, amount: input.amount, idempotencyKey: stripeIdempotencyKeys.charge(input.invoiceId, input.attempt), at: workflowTime() });
+    invoice.charges.push({ attempt: input.attempt, amount: input.amount, idempotencyKey: stripeIdempotencyKeys.charge(input.invoiceId, input.attempt), at: await workflowTime() });
     const result = invoice.charge(input.attempt, invoice.charges.filter((charge) => charge.attempt === input.attempt).length);
     if (result instanceof Error) throw result;
     return result;
@@ -96,17 +96,17 @@ const activities: FakeActivities = {
     return { recorded: true, invoice: viewOf(invoice) };
   },
   recordPaymentFailure: async (failure) => {
-    invoiceOf(failure.invoiceId).failures.push({ ...failure, at: workflowTime() });
+    invoiceOf(failure.invoiceId).failures.push({ ...failure, at: await workflowTime() });
   },
   markInvoiceUncollectible: async (invoiceId) => {
     const invoice = invoiceOf(invoiceId);
-    if (invoice.status === 'open') Object.assign(invoice, { status: 'uncollectible', writtenOffAt: workflowTime() });
+    if (invoice.status === 'open') Object.assign(invoice, { status: 'uncollectible', writtenOffAt: await workflowTime() });
     return viewOf(invoice);
   },
   sendPaymentReminder: async (reminder) => {
     const invoice = invoiceOf(reminder.invoiceId);
     if (invoice.status !== 'open') return false;
-    invoice.reminders.push({ key: reminder.key, at: workflowTime() });
+    invoice.reminders.push({ key: reminder.key, at: await workflowTime() });
     return true;
   },
   accountSubscriptionIds: async (invoiceId) => invoiceOf(invoiceId).subscriptionIds,
