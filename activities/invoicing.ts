@@ -4,6 +4,7 @@ import type { Clock } from '../src/clock.js';
 import { computeInvoice, formatDay, journalForFinalizedInvoice, parseDay, usageWindows } from '../src/domain/index.js';
 import { Invoice, InvoiceLine, type CollectionMethod } from '../src/db/entities/index.js';
 import { dayStart, loadBillingAccount, nextPeriodBoundary } from '../src/db/repositories/billing.js';
+import { invoiceEventData } from '../src/db/repositories/invoice-payments.js';
 import { postJournalEntry } from '../src/db/repositories/journal.js';
 import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
@@ -43,22 +44,6 @@ async function nextInvoiceNumber(em: EntityManager, prefix: string): Promise<str
 
 function closedPeriodOf(invoice: Invoice): ClosedPeriod {
   return { invoiceId: invoice.id, number: invoice.number!, status: invoice.status, amountDue: invoice.amountDue, collectionMethod: invoice.collectionMethod };
-}
-
-/** The invoice as API and webhooks show it. */
-export function invoiceSummary(invoice: Invoice) {
-  return {
-    id: invoice.id,
-    number: invoice.number,
-    organizationId: invoice.organization.id,
-    status: invoice.status,
-    currency: invoice.currency,
-    total: invoice.total,
-    amountDue: invoice.amountDue,
-    periodStart: invoice.periodStart.toISOString(),
-    periodEnd: invoice.periodEnd.toISOString(),
-    dueAt: invoice.dueAt?.toISOString() ?? null,
-  };
 }
 
 export function createInvoicingActivities({ orm, clock, logger }: InvoicingActivityDeps) {
@@ -169,7 +154,7 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
           await recordWebhookEvent(em, {
             organizationId: input.accountId,
             type: 'invoice.finalized',
-            data: invoiceSummary(invoice),
+            data: { ...invoiceEventData(invoice), periodStart: invoice.periodStart.toISOString(), periodEnd: invoice.periodEnd.toISOString() },
             dedupeKey: `invoice.finalized:${invoice.id}`,
           }),
         );

@@ -72,8 +72,11 @@ describe('invoices through the real stack (API → billing workflow → PostgreS
     expect(await get<InvoiceView>(`/v1/invoices/${invoice.id}`)).toEqual(invoice);
     expect((await get<{ data: InvoiceView[] }>(`/v1/invoices?organizationId=${root.id}`)).data.map((listed) => listed.id)).toEqual([invoice.id]);
     expect(await journalBalance(invoice.id)).toEqual({ debits: '2000', credits: '2000', entries: '1' });
-    const events = await stack.sql<{ type: string }>("select type from webhook_events where organization_id = $1 and type = 'invoice.finalized'", [root.id]);
+    const events = await stack.sql<{ payload: Record<string, unknown> }>("select payload from webhook_events where organization_id = $1 and type = 'invoice.finalized'", [root.id]);
     expect(events).toHaveLength(1);
+    // The same invoice shape as every other invoice.* event, with the billed period.
+    expect(events[0]!.payload).toMatchObject({ id: invoice.id, number: invoice.number, status: 'open', total: 2_000, amountDue: 2_000, amountPaid: 0, paidAt: null });
+    expect(Object.keys(events[0]!.payload)).toEqual(expect.arrayContaining(['periodStart', 'periodEnd', 'dueAt', 'voidedAt', 'markedUncollectibleAt']));
   });
 
   it('bills a day once: runs repeated and concurrent return the same invoice, and nothing new is due', async () => {
