@@ -5,6 +5,7 @@
  *   node --import tsx bench/rating.bench.ts [aggregates]
  */
 import { compileCharge, rateAmount, rateExact, type Charge, type CompiledCharge } from '../src/domain/index.js';
+import { seededRandom } from '../scripts/lib/prng.js';
 
 const COUNT = Number(process.argv[2] ?? 1_000_000);
 const BATCH = 1_000;
@@ -42,20 +43,8 @@ interface Aggregate {
   seats: number;
 }
 
-/** mulberry32: a tiny deterministic PRNG, so every run rates the same data. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 function buildAggregates(count: number): { aggregates: Aggregate[]; numericUnits: Float64Array } {
-  const next = random(42);
+  const next = seededRandom(42);
   const compiled = charges.map((charge) => compileCharge(charge, 'USD'));
   const aggregates: Aggregate[] = [];
   const numericUnits = new Float64Array(count);

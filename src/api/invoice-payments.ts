@@ -3,7 +3,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Context } from 'hono';
 import { CreditNote, Invoice, Payment } from '../db/entities/index.js';
-import { issueCreditNote, lockInvoice, outstandingOf, recordReceipt, refundableStripePayments, voidInvoice } from '../db/repositories/invoice-payments.js';
+import { creditNoteView, issueCreditNote, lockInvoice, outstandingOf, recordReceipt, refundableStripePayments, voidInvoice } from '../db/repositories/invoice-payments.js';
 import { createStripeGateway, isTransientStripeError, StripeRequestRejectedError } from '../integrations/stripe.js';
 import { workflowIds } from '../temporal/workflow-ids.js';
 import { dispatchWebhookEvents } from '../webhooks/outbox.js';
@@ -162,21 +162,6 @@ const paymentView = (payment: Payment) => ({
   receivedAt: payment.receivedAt.toISOString(),
   recordedBy: payment.recordedBy,
   createdAt: payment.createdAt.toISOString(),
-});
-
-const creditNoteView = (creditNote: CreditNote, invoice: Invoice) => ({
-  id: creditNote.id,
-  number: creditNote.number,
-  invoiceId: invoice.id,
-  organizationId: invoice.organization.id,
-  amount: creditNote.amount,
-  currency: invoice.currency,
-  reason: creditNote.reason,
-  disposition: creditNote.disposition,
-  paymentId: creditNote.payment?.id ?? null,
-  stripeRefundId: creditNote.stripeRefundId ?? null,
-  createdBy: creditNote.createdBy,
-  createdAt: creditNote.createdAt.toISOString(),
 });
 
 const voidedInvoiceView = (invoice: Invoice) => ({

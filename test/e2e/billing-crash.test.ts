@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { loadBillingAccounts } from '../../scripts/lib/billing-accounts.js';
+import { seededRandom } from '../../scripts/lib/prng.js';
 import { createOrm, migrateUp } from '../../src/db/orm.js';
 import { formatDay, MS_PER_DAY } from '../../src/domain/index.js';
 import { billingStateQuery } from '../../workflows/messages.js';
@@ -33,18 +34,6 @@ const SEEDS_IN_PARALLEL = 3;
 const SEED_TIMEOUT_MS = 6 * 60_000;
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-
-/** mulberry32: a tiny seeded PRNG, so a failing seed replays the same kill schedule. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -95,7 +84,7 @@ const runs = new Map<number, Promise<SeedOutcome>>();
 /** One seed end to end: load, bill with kills and restarts, wait for every account to settle, read what the database and Stripe saw. */
 async function runSeed(seed: number): Promise<SeedOutcome> {
   const started = performance.now();
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const database: SuiteDatabase = await createSuiteDatabase();
   let proxy: StripeFaultProxy | undefined;
   let worker: WorkerProcess | undefined;

@@ -212,13 +212,14 @@ export async function issueCreditNote(em: EntityManager, invoice: Invoice, reque
   const eventId = await recordWebhookEvent(em, {
     organizationId: invoice.organization.id,
     type: 'credit_note.created',
-    data: creditNoteEventData(creditNote, invoice),
+    data: creditNoteView(creditNote, invoice),
     dedupeKey: `credit_note.created:${creditNote.id}`,
   });
   return { creditNote, eventIds: [eventId] };
 }
 
-function creditNoteEventData(creditNote: CreditNote, invoice: Invoice): Record<string, unknown> {
+/** A credit note as the API answers and `credit_note.created` carries it. */
+export function creditNoteView(creditNote: CreditNote, invoice: Invoice) {
   return {
     id: creditNote.id,
     number: creditNote.number,
@@ -228,6 +229,9 @@ function creditNoteEventData(creditNote: CreditNote, invoice: Invoice): Record<s
     currency: invoice.currency,
     reason: creditNote.reason,
     disposition: creditNote.disposition,
+    paymentId: creditNote.payment?.id ?? null,
     stripeRefundId: creditNote.stripeRefundId ?? null,
+    createdBy: creditNote.createdBy,
+    createdAt: creditNote.createdAt.toISOString(),
   };
 }
