@@ -76,7 +76,9 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
       const eventIds: string[] = [];
       const closed = await orm.em.fork().transactional(async (em) => {
         // One closing per account at a time: a concurrent run waits here, then finds the invoice.
-        await em.execute('select id from organizations where id = ? for update', [input.accountId]);
+        // `no key update`: usage ingestion's foreign-key checks take `key share` on this row while it
+        // holds its subscriptions `for share`, which this closing then updates; `for update` would deadlock.
+        await em.execute('select id from organizations where id = ? for no key update', [input.accountId]);
         const existing = await em.findOne(Invoice, { organization: input.accountId, billingDate: dayStart(input.billingDay) });
         if (existing) return closedPeriodOf(existing);
         const loaded = await loadBillingAccount(em, input.accountId, input.billingDay);
