@@ -27,6 +27,7 @@ import { SeatVerdicts } from '../db/repositories/seats.js';
 import { registerStripeWebhooks, exceptStripeWebhook } from './stripe-webhooks.js';
 import { registerSubscriptions } from './subscriptions.js';
 import { registerUsage } from './usage.js';
+import { UsageIngestion } from './usage-ingestion.js';
 import { registerWebhookEndpoints } from './webhook-endpoints.js';
 import { ApiError, problem } from './problem.js';
 
@@ -45,7 +46,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     defaultHook: (result, c) => (result.success ? undefined : validationFailed(result.error, c)),
   });
 
-  app.use('*', requestContext(deps, new SeatVerdicts(deps.orm)));
+  const usageIngestion = new UsageIngestion({
+    orm: deps.orm,
+    clock: deps.clock,
+    temporal: deps.temporal,
+    taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+    logger: deps.logger,
+  });
+  app.use('*', requestContext(deps, { seatVerdicts: new SeatVerdicts(deps.orm), usageIngestion }));
   app.use(
     '/v1/*',
     bodyLimit({

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { ApiKeyCredentialCache } from './auth/credential-cache.js';
 import type { Principal } from './auth/policy.js';
 import type { SeatVerdicts } from '../db/repositories/seats.js';
+import type { UsageIngestion } from './usage-ingestion.js';
 
 /** A check `/readyz` runs; it resolves when the dependency answers and throws when it does not. */
 export type ReadinessCheck = () => Promise<void>;
@@ -43,6 +44,8 @@ export interface AppEnv {
     requestId: string;
     /** Seat verification's batched reads, one per app. */
     seatVerdicts: SeatVerdicts;
+    /** Usage recording's shared reference cache and group commit, one per app. */
+    usageIngestion: UsageIngestion;
     /** Authenticated caller (set on `/v1` routes). */
     principal: Principal;
     /**

@@ -104,6 +104,38 @@ describe('recording usage', () => {
     expect(await storedState(acme.organizationId)).toMatchObject({ keys: '200', events: '200' });
   });
 
+  it('answers each of many concurrent single events on its own, though they are committed in groups', async () => {
+    const calls = await metric('count');
+    const acme = await customer([perUnit(calls)]);
+    const beta = await customer([perUnit(calls)]);
+    const acmeProduct = bearer((await createApiKey(stack, { scopes: ['usage:write'], organizationId: acme.organizationId })).key);
+    const event = (organizationId: string) => ({ eventId: unique('evt'), metricCode: calls, organizationId });
+    const repeated = event(acme.organizationId);
+    const requests: { expected: number; send: () => Promise<Response> }[] = [
+      ...Array.from({ length: 12 }, () => ({ expected: 202, send: () => post('/v1/usage', event(acme.organizationId)) })),
+      ...Array.from({ length: 8 }, () => ({ expected: 202, send: () => post('/v1/usage', event(beta.organizationId)) })),
+      ...Array.from({ length: 5 }, () => ({ expected: 202, send: () => post('/v1/usage', repeated) })),
+      { expected: 422, send: () => post('/v1/usage', { ...event(acme.organizationId), metricCode: 'no_such_metric' }) },
+      { expected: 404, send: () => post('/v1/usage', event(beta.organizationId), acmeProduct) },
+      { expected: 202, send: () => post('/v1/usage', event(acme.organizationId), acmeProduct) },
+      {
+        expected: 202,
+        send: () => stack.request('POST', '/v1/usage', { body: event(beta.organizationId), headers: { 'idempotency-key': unique('key') } }),
+      },
+    ];
+    const responses = await Promise.all(requests.map((request) => request.send()));
+    expect(responses.map((response) => response.status)).toEqual(requests.map((request) => request.expected));
+    const bodies = (await Promise.all(responses.map((response) => response.json()))) as { duplicate?: boolean; subscriptionId?: string; code?: string }[];
+    expect(bodies.slice(20, 25).filter((body) => body.duplicate === false)).toHaveLength(1);
+    expect(bodies.slice(0, 12).every((body) => body.duplicate === false && body.subscriptionId === acme.subscriptionId)).toBe(true);
+    expect(bodies.slice(12, 20).every((body) => body.duplicate === false && body.subscriptionId === beta.subscriptionId)).toBe(true);
+    expect(bodies[25]).toMatchObject({ code: 'metric_not_found' });
+    expect(bodies[26]).toMatchObject({ code: 'organization_not_found' });
+    expect(await usageOf(acme.subscriptionId, calls)).toMatchObject({ quantity: '14', events: 14 });
+    expect(await usageOf(beta.subscriptionId, calls)).toMatchObject({ quantity: '9', events: 9 });
+    expect((await storedState(acme.organizationId)).keys).toBe('14');
+  });
+
   it('takes events out of order: each lands in its own period, and latest keeps the greatest timestamp', async () => {
     const storage = await metric('latest', 'gb');
     const peak = await metric('max', 'cpus');

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
-import type { SeatVerdicts } from '../../db/repositories/seats.js';
 import type { AppDeps, AppEnv } from '../context.js';
 
 const acceptableRequestId = /^[\w.:-]{1,128}$/;
@@ -9,7 +8,7 @@ const acceptableRequestId = /^[\w.:-]{1,128}$/;
  * Puts the services and a request id in the context, binds the id to every log line of the
  * request, echoes it in `X-Request-Id`, and logs one line per request when it completes.
  */
-export function requestContext(deps: AppDeps, seatVerdicts: SeatVerdicts): MiddlewareHandler<AppEnv> {
+export function requestContext(deps: AppDeps, shared: Pick<AppEnv['Variables'], 'seatVerdicts' | 'usageIngestion'>): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const offered = c.req.header('x-request-id');
     const requestId = offered && acceptableRequestId.test(offered) ? offered : randomUUID();
@@ -22,7 +21,8 @@ export function requestContext(deps: AppDeps, seatVerdicts: SeatVerdicts): Middl
     c.set('stripe', deps.stripe);
     c.set('clock', deps.clock);
     c.set('readiness', deps.readiness);
-    c.set('seatVerdicts', seatVerdicts);
+    c.set('seatVerdicts', shared.seatVerdicts);
+    c.set('usageIngestion', shared.usageIngestion);
     if (deps.apiKeyCache) c.set('apiKeyCache', deps.apiKeyCache);
     c.header('x-request-id', requestId);
     const started = performance.now();

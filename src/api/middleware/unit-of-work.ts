@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { IdempotencyRecord } from '../../db/entities/index.js';
 import type { AppEnv } from '../context.js';
 import { ApiError } from '../problem.js';
@@ -11,6 +11,17 @@ const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
  * idempotency record, and no `em` — they fork one themselves if they need it.
  */
 const readOnlyPosts = new Set(['/v1/seats/verify']);
+/**
+ * POST routes that commit their own work when no Idempotency-Key asks for a stored response: a
+ * single usage event joins a group commit shared with concurrent requests.
+ */
+const selfCommittingPosts = new Set(['/v1/usage']);
+
+/** Whether this request was left to commit its own work: no transaction, no `em`. */
+export function outsideUnitOfWork(c: Context<AppEnv>): boolean {
+  if (c.req.method !== 'POST') return false;
+  return readOnlyPosts.has(c.req.path) || (selfCommittingPosts.has(c.req.path) && c.req.header('idempotency-key') === undefined);
+}
 
 class RollBack extends Error {}
 
@@ -37,8 +48,8 @@ function withoutShownOnceFields(body: string, fields: readonly string[] | undefi
  */
 export function unitOfWork(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    // Seat verification reads through its own batched statement; a fork would be its biggest cost.
-    if (c.req.method === 'POST' && readOnlyPosts.has(c.req.path)) return next();
+    // Seat verification reads through its own batched statement (a fork would be its biggest cost).
+    if (outsideUnitOfWork(c)) return next();
     const em = c.get('orm').em.fork();
     const committed: (() => Promise<void>)[] = [];
     c.set('afterCommit', (task) => void committed.push(task));

@@ -256,7 +256,12 @@ export interface PeriodTotal {
  * distinct values and their share of the aggregates. Rows are fed in key order so concurrent
  * batches lock in the same order and cannot deadlock.
  */
-export async function writeUsage(em: EntityManager, rows: readonly UsageRow[], receivedAt: Date): Promise<{ accepted: number; totals: PeriodTotal[] }> {
+export async function writeUsage(
+  em: EntityManager,
+  rows: readonly UsageRow[],
+  receivedAt: Date,
+  options: { reportKeys?: boolean } = {},
+): Promise<{ accepted: number; totals: PeriodTotal[]; acceptedKeys?: string[] }> {
   const input = JSON.stringify(
     rows.map((row) => ({
       o: row.organizationId,
@@ -275,7 +280,9 @@ export async function writeUsage(em: EntityManager, rows: readonly UsageRow[], r
       p: row.properties,
     })),
   );
-  const [result] = await query<{ accepted: number; totals: PeriodTotal[] }>(
+  // Which events were new matters only to callers answering for each event (grouped single events).
+  const keys = options.reportKeys ? `(select json_agg(o::text || ' ' || e) from new_keys)` : 'null::json';
+  const [result] = await query<{ accepted: number; totals: PeriodTotal[]; acceptedKeys: string[] | null }>(
     em,
     `with input as (
        select * from json_to_recordset($1::json) as i(o uuid, e text, t timestamptz, s uuid, m uuid, a text, ps timestamptz, pe timestamptz,
@@ -346,12 +353,12 @@ export async function writeUsage(em: EntityManager, rows: readonly UsageRow[], r
        -- old.* (PostgreSQL 18): the value before this batch, which a refusal names.
        returning t.subscription_id, t.metric_id, t.period_start, t.period_end, t.scope, t.quantity, old.quantity as previous
      )
-     select (select count(*) from new_keys)::int as accepted,
+     select (select count(*) from new_keys)::int as accepted, ${keys} as "acceptedKeys",
        coalesce((select json_agg(json_build_object('subscriptionId', subscription_id, 'metricId', metric_id, 'periodStart', period_start,
          'periodEnd', period_end, 'quantity', quantity::text, 'previous', coalesce(previous, 0)::text)) from upserted where scope = 'total'), '[]'::json) as totals`,
     [input, receivedAt],
   );
-  return { accepted: result?.accepted ?? 0, totals: result?.totals ?? [] };
+  return { accepted: result?.accepted ?? 0, totals: result?.totals ?? [], ...(options.reportKeys ? { acceptedKeys: result?.acceptedKeys ?? [] } : {}) };
 }
 
 export interface ThresholdCrossing {
