@@ -9,16 +9,14 @@
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve } from '@hono/node-server';
 import autocannon from 'autocannon';
 import { pino } from 'pino';
 import { startEmbeddedPostgres } from '../scripts/lib/embedded-postgres.js';
 import { freePort } from '../scripts/lib/ports.js';
-import { createApp } from '../src/api/app.js';
+import { serveApi } from '../src/api/app.js';
 import { ApiKeyCredentialCache, listenForApiKeyChanges } from '../src/api/auth/credential-cache.js';
 import { generateApiKey } from '../src/api/auth/api-keys.js';
 import { systemClock } from '../src/clock.js';
@@ -33,27 +31,28 @@ const CONNECTIONS = Number(process.argv[3] ?? 16);
 const APPLICATION_SLUG = 'bench-app';
 
 /** The API process: the real app over the loaded database; Temporal is never reached by verify. */
-async function serveApi(databaseUrl: string): Promise<void> {
+async function serveBenchApi(databaseUrl: string): Promise<void> {
   const orm = await createOrm(databaseUrl, 10);
   // A lazy client pointed nowhere: a verify that touched Temporal would fail the run.
   const { client: temporal } = createTemporalClient('127.0.0.1:1', 'default');
   const logger = pino({ level: 'silent' });
   const apiKeyCache = new ApiKeyCredentialCache();
   await listenForApiKeyChanges(databaseUrl, apiKeyCache, logger);
-  const app = createApp({
-    config: { TEMPORAL_TASK_QUEUE: 'bench', RATE_LIMIT_PER_MINUTE: 1_000_000 },
-    orm,
-    temporal,
-    // Never called by verify; pointed nowhere like Temporal.
-    stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_URL: 'http://127.0.0.1:1' }),
-    clock: systemClock,
-    logger,
-    readiness: {},
-    apiKeyCache,
-  });
-  const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => {
-    process.send?.({ port: (server.address() as AddressInfo).port });
-  });
+  const server = serveApi(
+    {
+      config: { TEMPORAL_TASK_QUEUE: 'bench', RATE_LIMIT_PER_MINUTE: 1_000_000 },
+      orm,
+      temporal,
+      // Never called by verify; pointed nowhere like Temporal.
+      stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_URL: 'http://127.0.0.1:1' }),
+      clock: systemClock,
+      logger,
+      readiness: {},
+      apiKeyCache,
+    },
+    { hostname: '127.0.0.1', port: 0 },
+    (info) => process.send?.({ port: info.port }),
+  );
   process.on('message', (message: string) => {
     if (message === 'cpu') process.send?.({ cpu: cpuMillis(process.cpuUsage()) });
   });
@@ -202,7 +201,8 @@ async function main(): Promise<void> {
       console.log('unassigned:', JSON.stringify(await probe(JSON.stringify({ userId: 'user-42-11', applicationSlug: APPLICATION_SLUG, externalOrgId: 'ext-42' }))));
       const verify: autocannon.Options = {
         url: `${base}/v1/seats/verify`,
-        requests: [{ method: 'POST', headers, setupRequest: (request) => ({ ...request, body: verifyBody() }) }],
+        // Built once and cycled through: a body built per request costs the load generator CPU the server shares.
+        requests: Array.from({ length: 2_000 }, () => ({ method: 'POST' as const, headers, body: verifyBody() })),
       };
       const healthz: autocannon.Options = { url: `${base}/healthz` };
       const meters: CpuMeters = { api: api.cpuMillis, postgres: () => postgresCpuMillis(postgres.dataDir) };
@@ -234,4 +234,4 @@ async function main(): Promise<void> {
 }
 
 const databaseUrl = process.env.SEATS_BENCH_DATABASE_URL;
-await (databaseUrl ? serveApi(databaseUrl) : main());
+await (databaseUrl ? serveBenchApi(databaseUrl) : main());

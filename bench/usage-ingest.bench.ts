@@ -17,17 +17,15 @@
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve } from '@hono/node-server';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { pino } from 'pino';
 import { startEmbeddedPostgres } from '../scripts/lib/embedded-postgres.js';
 import { freePort } from '../scripts/lib/ports.js';
-import { createApp } from '../src/api/app.js';
+import { serveApi } from '../src/api/app.js';
 import { generateApiKey } from '../src/api/auth/api-keys.js';
 import { ApiKeyCredentialCache, listenForApiKeyChanges } from '../src/api/auth/credential-cache.js';
 import { systemClock } from '../src/clock.js';
@@ -51,25 +49,26 @@ const organizationId = (index: number) => {
 };
 
 /** The API process: the real app over the loaded database. Ingestion never reaches Temporal or Stripe. */
-async function serveApi(databaseUrl: string): Promise<void> {
+async function serveBenchApi(databaseUrl: string): Promise<void> {
   const orm = await createOrm(databaseUrl, 16);
   const { client: temporal } = createTemporalClient('127.0.0.1:1', 'default');
   const logger = pino({ level: 'silent' });
   const apiKeyCache = new ApiKeyCredentialCache();
   await listenForApiKeyChanges(databaseUrl, apiKeyCache, logger);
-  const app = createApp({
-    config: { TEMPORAL_TASK_QUEUE: 'bench', RATE_LIMIT_PER_MINUTE: 1_000_000 },
-    orm,
-    temporal,
-    stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_URL: 'http://127.0.0.1:1' }),
-    clock: systemClock,
-    logger,
-    readiness: {},
-    apiKeyCache,
-  });
-  const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => {
-    process.send?.({ port: (server.address() as AddressInfo).port });
-  });
+  const server = serveApi(
+    {
+      config: { TEMPORAL_TASK_QUEUE: 'bench', RATE_LIMIT_PER_MINUTE: 1_000_000 },
+      orm,
+      temporal,
+      stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_URL: 'http://127.0.0.1:1' }),
+      clock: systemClock,
+      logger,
+      readiness: {},
+      apiKeyCache,
+    },
+    { hostname: '127.0.0.1', port: 0 },
+    (info) => process.send?.({ port: info.port }),
+  );
   process.on('disconnect', () => {
     server.close();
     void orm.close().then(() => process.exit(0));
@@ -385,4 +384,4 @@ async function main(): Promise<void> {
 }
 
 const databaseUrl = process.env.USAGE_BENCH_DATABASE_URL;
-await (databaseUrl ? serveApi(databaseUrl) : main());
+await (databaseUrl ? serveBenchApi(databaseUrl) : main());

@@ -1,5 +1,4 @@
-import { serve } from '@hono/node-server';
-import { createApp } from './api/app.js';
+import { serveApi } from './api/app.js';
 import { ApiKeyCredentialCache, listenForApiKeyChanges } from './api/auth/credential-cache.js';
 import { dependencyChecks } from './api/health.js';
 import { systemClock } from './clock.js';
@@ -18,20 +17,20 @@ const { client: temporal, connection } = createTemporalClient(config.TEMPORAL_AD
 const apiKeyCache = new ApiKeyCredentialCache();
 const apiKeyListener = await listenForApiKeyChanges(config.DATABASE_URL, apiKeyCache, logger);
 
-const app = createApp({
-  config,
-  orm,
-  temporal,
-  stripe: createStripeClient(config),
-  clock: systemClock,
-  logger,
-  readiness: dependencyChecks(orm, connection),
-  apiKeyCache,
-});
-
-const server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.PORT }, (info) => {
-  logger.info({ url: `http://${config.HOST}:${info.port}` }, 'api listening');
-});
+const server = serveApi(
+  {
+    config,
+    orm,
+    temporal,
+    stripe: createStripeClient(config),
+    clock: systemClock,
+    logger,
+    readiness: dependencyChecks(orm, connection),
+    apiKeyCache,
+  },
+  { hostname: config.HOST, port: config.PORT },
+  (info) => logger.info({ url: `http://${config.HOST}:${info.port}` }, 'api listening'),
+);
 
 let stopping = false;
 async function shutdown(signal: string) {

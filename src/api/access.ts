@@ -4,7 +4,7 @@ import { decide, type Action } from './auth/policy.js';
 import type { AppEnv } from './context.js';
 import { ApiError } from './problem.js';
 
-const forbidden = (action: Action) => new ApiError(403, 'forbidden', `The caller may not ${action.replace('.', ': ')}.`);
+export const forbidden = (action: Action) => new ApiError(403, 'forbidden', `The caller may not ${action.replace('.', ': ')}.`);
 
 /**
  * Allows a global action (the catalog, root organizations, the platform's keys, webhook endpoints

@@ -1,3 +1,6 @@
+import { createServer, type RequestListener, type ServerOptions } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import type { Context } from 'hono';
@@ -14,7 +17,7 @@ import { registerDepartments } from './departments.js';
 import { registerExternalIds } from './external-ids.js';
 import { registerMembers } from './members.js';
 import { registerMetrics } from './metrics.js';
-import { rateLimit } from './middleware/rate-limit.js';
+import { RateLimiter, rateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { unitOfWork } from './middleware/unit-of-work.js';
 import { registerOrganizations } from './organizations.js';
@@ -28,6 +31,7 @@ import { registerStripeWebhooks, exceptStripeWebhook } from './stripe-webhooks.j
 import { registerSubscriptions } from './subscriptions.js';
 import { registerUsage } from './usage.js';
 import { UsageIngestion } from './usage-ingestion.js';
+import { seatVerificationLane } from './fast-lane.js';
 import { registerWebhookEndpoints } from './webhook-endpoints.js';
 import { ApiError, problem } from './problem.js';
 
@@ -40,20 +44,28 @@ function validationFailed(error: ZodError, c: Context<AppEnv>) {
   );
 }
 
+/** What an API process keeps across requests: the batching readers and writers, and the rate limiter. */
+export interface SharedServices {
+  seatVerdicts: SeatVerdicts;
+  usageIngestion: UsageIngestion;
+  rateLimiter: RateLimiter;
+}
+
+export function createSharedServices(deps: AppDeps): SharedServices {
+  return {
+    seatVerdicts: new SeatVerdicts(deps.orm),
+    usageIngestion: new UsageIngestion({ orm: deps.orm, clock: deps.clock, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, logger: deps.logger }),
+    rateLimiter: new RateLimiter(deps.config.RATE_LIMIT_PER_MINUTE),
+  };
+}
+
 /** Builds the HTTP API over injected services, so tests and the server wire it the same way. */
-export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+export function createApp(deps: AppDeps, shared: SharedServices = createSharedServices(deps)): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => (result.success ? undefined : validationFailed(result.error, c)),
   });
 
-  const usageIngestion = new UsageIngestion({
-    orm: deps.orm,
-    clock: deps.clock,
-    temporal: deps.temporal,
-    taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
-    logger: deps.logger,
-  });
-  app.use('*', requestContext(deps, { seatVerdicts: new SeatVerdicts(deps.orm), usageIngestion }));
+  app.use('*', requestContext(deps, shared));
   app.use(
     '/v1/*',
     bodyLimit({
@@ -65,7 +77,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       },
     }),
     exceptStripeWebhook(authenticate(deps.config)),
-    exceptStripeWebhook(rateLimit(deps.config.RATE_LIMIT_PER_MINUTE)),
+    exceptStripeWebhook(rateLimit(shared.rateLimiter)),
     exceptStripeWebhook(unitOfWork()),
   );
   app.onError(errorHandler);
@@ -105,4 +117,20 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Ledgerflow API' }));
   return app;
+}
+
+/**
+ * Serves the API over HTTP: the app, with seat verification's fast lane in front of it (the
+ * hottest read answered from memory and one batched statement, without the general pipeline).
+ */
+export function serveApi(deps: AppDeps, listen: { hostname: string; port: number }, onListening?: (info: AddressInfo) => void): ServerType {
+  const shared = createSharedServices(deps);
+  const app = createApp(deps, shared);
+  const lane = seatVerificationLane(deps, shared);
+  return serve({
+    fetch: app.fetch,
+    ...listen,
+    // @hono/node-server calls it as http's createServer(options, listener), with the app as listener.
+    createServer: ((options: ServerOptions, app: RequestListener) => createServer(options, (request, response) => lane(request, response, app))) as typeof createServer,
+  }, onListening);
 }

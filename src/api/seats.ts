@@ -1,10 +1,12 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { SeatAssignment, type Subscription } from '../db/entities/index.js';
 import { ancestryOf } from '../db/repositories/organizations.js';
-import type { SeatVerdictRow } from '../db/repositories/seats.js';
-import { requireGlobal } from './access.js';
+import type { SeatVerdictRow, SeatVerdicts } from '../db/repositories/seats.js';
+import type { Orm } from '../db/orm.js';
+import type { Clock } from '../clock.js';
+import { forbidden } from './access.js';
 import { audit } from './audit.js';
-import { decide } from './auth/policy.js';
+import { decide, type Principal } from './auth/policy.js';
 import type { AppEnv } from './context.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonBody, jsonResponse, uuidParam } from './schemas.js';
@@ -24,7 +26,7 @@ const SeatAssignmentSchema = z
 
 const RemovedSeatAssignmentSchema = SeatAssignmentSchema.extend({ unassignedAt: z.iso.datetime() }).openapi('RemovedSeatAssignment');
 
-const VerifySeatSchema = z
+export const VerifySeatSchema = z
   .strictObject({
     userId: userIdSchema,
     applicationSlug: z.string().min(1).max(64).openapi({ example: 'analytics' }),
@@ -111,6 +113,29 @@ function verdictOf(row: SeatVerdictRow, now: number): Verdict {
   return { hasAccess: true, seatId: row.seatId, subscriptionStatus: row.status, expiresAt: new Date(expiresAt).toISOString() };
 }
 
+/**
+ * Whether `principal` may use the application now: the route's handler, shared with the fast lane
+ * (src/api/fast-lane.ts). Throws the route's problems (403).
+ */
+export async function verifySeat(
+  principal: Principal,
+  { userId, applicationSlug, externalOrgId }: z.infer<typeof VerifySeatSchema>,
+  services: { seatVerdicts: SeatVerdicts; orm: Orm; clock: Clock },
+): Promise<Verdict> {
+  // A platform caller needs no ancestry; checking it first keeps the hot path to one query.
+  if (principal.platformRole !== null && decide(principal, 'seat.verify') !== 'allow') throw forbidden('seat.verify');
+  const row = await services.seatVerdicts.ask(applicationSlug, externalOrgId, userId);
+  if (!row) return denied('unknown_organization');
+  if (principal.platformRole === null) {
+    const ancestry = await ancestryOf(services.orm.em.fork(), row.organizationId);
+    const decision = ancestry ? decide(principal, 'seat.verify', ancestry) : 'not_visible';
+    // Another tenant's organization is indistinguishable from an unknown one.
+    if (decision === 'not_visible') return denied('unknown_organization');
+    if (decision === 'forbidden') throw forbidden('seat.verify');
+  }
+  return verdictOf(row, services.clock.now().getTime());
+}
+
 export function registerSeats(app: OpenAPIHono<AppEnv>) {
   app.openapi(assignRoute, async (c) => {
     const { id } = c.req.valid('param');
@@ -155,20 +180,8 @@ export function registerSeats(app: OpenAPIHono<AppEnv>) {
   });
 
   app.openapi(verifyRoute, async (c) => {
-    const { userId, applicationSlug, externalOrgId } = c.req.valid('json');
     // `c.get`, not `c.var`: each `c.var` builds an object of every variable, and this is the hot path.
-    const principal = c.get('principal');
-    // A platform caller needs no ancestry; checking it first keeps the hot path to one query.
-    if (principal.platformRole !== null) requireGlobal(c, 'seat.verify');
-    const row = await c.get('seatVerdicts').ask(applicationSlug, externalOrgId, userId);
-    if (!row) return c.json(denied('unknown_organization'), 200);
-    if (principal.platformRole === null) {
-      const ancestry = await ancestryOf(c.get('orm').em.fork(), row.organizationId);
-      const decision = ancestry ? decide(principal, 'seat.verify', ancestry) : 'not_visible';
-      // Another tenant's organization is indistinguishable from an unknown one.
-      if (decision === 'not_visible') return c.json(denied('unknown_organization'), 200);
-      if (decision === 'forbidden') throw new ApiError(403, 'forbidden', 'The caller may not verify seats.');
-    }
-    return c.json(verdictOf(row, c.get('clock').now().getTime()), 200);
+    const verdict = await verifySeat(c.get('principal'), c.req.valid('json'), { seatVerdicts: c.get('seatVerdicts'), orm: c.get('orm'), clock: c.get('clock') });
+    return c.json(verdict, 200);
   });
 }

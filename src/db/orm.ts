@@ -2,7 +2,6 @@ import { MikroORM, defineConfig, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { entities } from './entities/index.js';
 import { migrationsList } from './migrations/index.js';
-import { routines } from './routines.js';
 
 export type Orm = MikroORM;
 
@@ -13,7 +12,6 @@ export function ormOptions(databaseUrl: string, poolMax = 10): Options {
   return defineConfig({
     clientUrl: databaseUrl,
     entities,
-    routines,
     extensions: [Migrator],
     // Listed explicitly: no glob discovery, so the same list works under tsx, jest and dist/.
     migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false, silent: true },

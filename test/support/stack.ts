@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { pino } from 'pino';
 import type { ActivityDeps } from '../../activities/index.js';
-import { createApp } from '../../src/api/app.js';
+import { serveApi } from '../../src/api/app.js';
 import { ApiKeyCredentialCache, listenForApiKeyChanges } from '../../src/api/auth/credential-cache.js';
 import { dependencyChecks } from '../../src/api/health.js';
 import { systemClock, type Clock } from '../../src/clock.js';
@@ -115,7 +115,7 @@ export async function startTestStack(
   const { client: temporal, connection } = createTemporalClient(address, 'default');
   const apiKeyCache = new ApiKeyCredentialCache();
   const apiKeyListener = await listenForApiKeyChanges(database.url, apiKeyCache, logger);
-  const app = createApp({
+  const deps = {
     config: {
       TEMPORAL_TASK_QUEUE: taskQueue,
       LEDGERFLOW_ADMIN_KEY: testAdminKey,
@@ -130,9 +130,9 @@ export async function startTestStack(
     logger,
     readiness: dependencyChecks(orm, connection),
     apiKeyCache,
-  });
+  };
   const server: ServerType = await new Promise((resolve) => {
-    const started = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(started));
+    const started = serveApi(deps, { hostname: '127.0.0.1', port: 0 }, () => resolve(started));
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../../src/api/context.js';
 import { errorHandler } from '../../src/api/errors.js';
-import { rateLimit } from '../../src/api/middleware/rate-limit.js';
+import { RateLimiter, rateLimit } from '../../src/api/middleware/rate-limit.js';
 import type { Principal } from '../../src/api/auth/policy.js';
 
 function appWith(perMinute: number, clock: { now: number }) {
@@ -13,7 +13,7 @@ function appWith(perMinute: number, clock: { now: number }) {
     c.set('principal', { id: c.req.header('x-caller') ?? 'a' } as Principal);
     await next();
   });
-  app.use('*', rateLimit(perMinute, () => clock.now));
+  app.use('*', rateLimit(new RateLimiter(perMinute, () => clock.now)));
   app.onError(errorHandler);
   app.get('/', (c) => c.text('ok'));
   return app;

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { MiddlewareHandler } from 'hono';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { Member, platformRoleValues, scopeValues, type PlatformRole } from '../../db/entities/index.js';
-import { findApiKeyCredential, recordApiKeyUse } from '../../db/repositories/api-keys.js';
+import { findApiKeyCredential, recordApiKeyUse, type ApiKeyCredential } from '../../db/repositories/api-keys.js';
 import type { ApiConfig, AppEnv } from '../context.js';
 import type { ApiKeyCredentialCache } from './credential-cache.js';
 import { ApiError } from '../problem.js';
@@ -27,6 +27,18 @@ const invalid = () =>
     'www-authenticate': 'Bearer error="invalid_token"',
   });
 
+const usable = (credential: ApiKeyCredential, now: number) => credential.revokedAt === null && (credential.expiresAt === null || credential.expiresAt > now);
+const usedRecently = (credential: ApiKeyCredential, now: number) => credential.lastUsedAt !== null && credential.lastUsedAt >= now - lastUsedResolutionMs;
+
+const apiKeyPrincipalOf = (credential: ApiKeyCredential): Principal => ({
+  kind: 'api_key',
+  id: credential.id,
+  platformRole: credential.platformRole,
+  scopes: credential.scopes,
+  confinedTo: credential.organizationId,
+  memberships: new Map(),
+});
+
 async function apiKeyPrincipal(em: EntityManager, cache: ApiKeyCredentialCache | undefined, key: string, now: number): Promise<Principal> {
   const hash = hashApiKey(key);
   let credential = cache?.get(hash);
@@ -35,19 +47,25 @@ async function apiKeyPrincipal(em: EntityManager, cache: ApiKeyCredentialCache |
     credential = await findApiKeyCredential(em, hash);
     if (credential) cache?.set(hash, credential, ticket);
   }
-  if (!credential || credential.revokedAt !== null || (credential.expiresAt !== null && credential.expiresAt <= now)) throw invalid();
-  if (credential.lastUsedAt === null || credential.lastUsedAt < now - lastUsedResolutionMs) {
+  if (!credential || !usable(credential, now)) throw invalid();
+  if (!usedRecently(credential, now)) {
     await recordApiKeyUse(em, credential.id, new Date(now));
     credential.lastUsedAt = now;
   }
-  return {
-    kind: 'api_key',
-    id: credential.id,
-    platformRole: credential.platformRole,
-    scopes: credential.scopes,
-    confinedTo: credential.organizationId,
-    memberships: new Map(),
-  };
+  return apiKeyPrincipalOf(credential);
+}
+
+/**
+ * The principal of an `Authorization` header when it needs nothing but memory: an API key whose
+ * credential is cached, usable, and whose use was recorded recently. Anything else (a JWT, the
+ * operator key, a key to look up or to mark used, no header) is undefined: the full middleware
+ * answers it.
+ */
+export function cachedApiKeyPrincipal(cache: ApiKeyCredentialCache | undefined, authorization: string | undefined, now: number): Principal | undefined {
+  const token = authorization === undefined ? undefined : /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
+  if (!cache || token === undefined || !token.startsWith(apiKeyPrefix)) return undefined;
+  const credential = cache.get(hashApiKey(token));
+  return credential && usable(credential, now) && usedRecently(credential, now) ? apiKeyPrincipalOf(credential) : undefined;
 }
 
 async function userPrincipal(em: EntityManager, token: string, key: JwtKey, config: ApiConfig): Promise<Principal> {

@@ -11,26 +11,42 @@ const maxTrackedCallers = 50_000;
 
 /**
  * A token bucket per caller, in this process: `perMinute` requests a minute with bursts up to the
- * same number. Past it, 429 with `Retry-After` in whole seconds.
+ * same number. Shared by the middleware and the seat verification fast lane.
  */
-export function rateLimit(perMinute: number, now: () => number = Date.now): MiddlewareHandler<AppEnv> {
-  const buckets = new Map<string, Bucket>();
-  const refillPerMs = perMinute / 60_000;
-  return async (c, next) => {
-    const id = c.get('principal').id;
-    const time = now();
-    const bucket = buckets.get(id) ?? { tokens: perMinute, refilledAt: time };
-    bucket.tokens = Math.min(perMinute, bucket.tokens + (time - bucket.refilledAt) * refillPerMs);
+export class RateLimiter {
+  readonly #buckets = new Map<string, Bucket>();
+  readonly #refillPerMs: number;
+
+  constructor(
+    private readonly perMinute: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.#refillPerMs = perMinute / 60_000;
+  }
+
+  /** Takes a token for `callerId`: undefined when allowed, else the seconds to wait. */
+  take(callerId: string): number | undefined {
+    const time = this.now();
+    const bucket = this.#buckets.get(callerId) ?? { tokens: this.perMinute, refilledAt: time };
+    bucket.tokens = Math.min(this.perMinute, bucket.tokens + (time - bucket.refilledAt) * this.#refillPerMs);
     bucket.refilledAt = time;
-    if (bucket.tokens < 1) {
-      const retryAfter = Math.ceil((1 - bucket.tokens) / refillPerMs / 1000);
+    if (bucket.tokens < 1) return Math.ceil((1 - bucket.tokens) / this.#refillPerMs / 1000);
+    bucket.tokens -= 1;
+    if (!this.#buckets.has(callerId) && this.#buckets.size >= maxTrackedCallers) {
+      for (const [key, value] of this.#buckets) if (value.tokens >= this.perMinute - 1) this.#buckets.delete(key);
+    }
+    this.#buckets.set(callerId, bucket);
+    return undefined;
+  }
+}
+
+/** Past the caller's budget, 429 with `Retry-After` in whole seconds. */
+export function rateLimit(limiter: RateLimiter): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const retryAfter = limiter.take(c.get('principal').id);
+    if (retryAfter !== undefined) {
       throw new ApiError(429, 'rate_limited', `Too many requests; retry in ${retryAfter} s.`, undefined, { 'retry-after': String(retryAfter) });
     }
-    bucket.tokens -= 1;
-    if (!buckets.has(id) && buckets.size >= maxTrackedCallers) {
-      for (const [key, value] of buckets) if (value.tokens >= perMinute - 1) buckets.delete(key);
-    }
-    buckets.set(id, bucket);
     await next();
   };
 }

@@ -4,14 +4,16 @@ import type { AppDeps, AppEnv } from '../context.js';
 
 const acceptableRequestId = /^[\w.:-]{1,128}$/;
 
+/** The caller's `X-Request-Id` when it is acceptable, else a new one. */
+export const requestIdFrom = (offered: string | undefined) => (offered && acceptableRequestId.test(offered) ? offered : randomUUID());
+
 /**
  * Puts the services and a request id in the context, binds the id to every log line of the
  * request, echoes it in `X-Request-Id`, and logs one line per request when it completes.
  */
 export function requestContext(deps: AppDeps, shared: Pick<AppEnv['Variables'], 'seatVerdicts' | 'usageIngestion'>): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const offered = c.req.header('x-request-id');
-    const requestId = offered && acceptableRequestId.test(offered) ? offered : randomUUID();
+    const requestId = requestIdFrom(c.req.header('x-request-id'));
     const logger = deps.logger.child({ requestId });
     c.set('requestId', requestId);
     c.set('logger', logger);

@@ -1,7 +1,7 @@
 import type { Orm } from '../orm.js';
 import type { Subscription } from '../entities/index.js';
 
-/** What `seat_verdict` returns (timestamps as JSON strings); null for an unknown organization. */
+/** What a seat question finds (timestamps as JSON strings); null for an unknown organization. */
 export interface SeatVerdictRow {
   organizationId: string;
   subscriptionId: string | null;
@@ -25,13 +25,15 @@ const maxBatchesInFlight = 2;
 const maxBatchSize = 500;
 
 /**
- * Answers seat questions with the `seat_verdict` routine (src/db/routines.ts), batching the
- * questions that arrive while earlier batches are in flight into one statement. Verification is
- * the hottest read, and on this path a database round trip (its system calls on both sides)
- * costs far more than the lookup itself: under load one round trip answers many requests, when
- * idle a question goes out at once. Each batch starts after its questions arrived, so it sees
- * every change committed before them. The statement is named (prepared once per connection) and
- * runs on the ORM's own `pg` pool, skipping the ORM's query layer.
+ * Answers seat questions with one set-based statement per batch: the questions that arrive while
+ * earlier batches are in flight go out together. For each: the organization the application
+ * knows by that external id, its newest live (else newest) subscription to the application, and
+ * the user's seat in it. Verification is the hottest read, and on this path a database round trip
+ * (its system calls on both sides) costs far more than the lookup itself: under load one round
+ * trip answers many requests, when idle a question goes out at once. Each batch starts after its
+ * questions arrived, so it sees every change committed before them. The statement is named
+ * (parsed and planned once per connection), set-based (no function call per question) and runs
+ * on the ORM's own `pg` pool, skipping the ORM's query layer.
  */
 export class SeatVerdicts {
   readonly #orm: Orm;
@@ -66,14 +68,27 @@ export class SeatVerdicts {
     this.#inFlight += 1;
     try {
       const pool = await this.#orm.em.getConnection().getNativeClient();
-      const { rows } = await pool.query<{ verdict: SeatVerdictRow | null }>({
+      const { rows } = await pool.query<SeatVerdictRow & { known: boolean }>({
         name: 'ledgerflow_seat_verdicts',
-        text: `select seat_verdict(q.application_slug, q.external_org_id, q.user_id) as verdict
+        text: `select e.organization_id is not null as known, e.organization_id as "organizationId", s.id as "subscriptionId", s.status,
+                 to_json(s.current_period_end) #>> '{}' as "currentPeriodEnd", to_json(s.cancel_at) #>> '{}' as "cancelAt",
+                 to_json(s.past_due_since) #>> '{}' as "pastDueSince", a.id as "seatId"
                  from unnest($1::text[], $2::text[], $3::text[]) with ordinality as q(application_slug, external_org_id, user_id, position)
+                 left join applications app on app.slug = q.application_slug
+                 left join external_ids e on e.application_id = app.id and e.external_id = q.external_org_id
+                 left join lateral (
+                   select sub.id, sub.status, sub.current_period_end, sub.cancel_at, sub.past_due_since from subscriptions sub
+                   where sub.organization_id = e.organization_id and sub.application_id = app.id
+                   order by (sub.canceled_at is null) desc, sub.created_at desc limit 1
+                 ) s on true
+                 left join seat_assignments a on a.subscription_id = s.id and a.user_id = q.user_id
                 order by q.position`,
         values: [batch.map((q) => q.applicationSlug), batch.map((q) => q.externalOrgId), batch.map((q) => q.userId)],
       });
-      batch.forEach((question, index) => question.resolve(rows[index]?.verdict ?? null));
+      batch.forEach((question, index) => {
+        const row = rows[index];
+        question.resolve(row?.known ? row : null);
+      });
     } catch (error) {
       for (const question of batch) question.reject(error);
     } finally {
