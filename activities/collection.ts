@@ -81,7 +81,7 @@ export function createCollectionActivities({ orm, clock, logger }: CollectionAct
     // After the commit; if this is lost, the dispatch sweep starts the deliveries instead.
     if (eventIds.length) {
       const { client, info } = Context.current();
-      await dispatchWebhookEvents(client, info.taskQueue, eventIds, logger);
+      await dispatchWebhookEvents({ temporal: client, taskQueue: info.taskQueue, orm, logger }, eventIds);
     }
     return result;
   }

@@ -165,7 +165,7 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
       });
       if (eventIds.length) {
         const { client, info } = Context.current();
-        await dispatchWebhookEvents(client, info.taskQueue, eventIds, logger);
+        await dispatchWebhookEvents({ temporal: client, taskQueue: info.taskQueue, orm, logger }, eventIds);
       }
       return closed;
     },

@@ -159,7 +159,7 @@ export function createSubscriptionActivities({ orm, clock, logger }: Subscriptio
       // After the commit; if this is lost, the dispatch sweep starts the delivery instead.
       if (recordedEventId) {
         const { client, info } = Context.current();
-        await dispatchWebhookEvents(client, info.taskQueue, [recordedEventId], logger);
+        await dispatchWebhookEvents({ temporal: client, taskQueue: info.taskQueue, orm, logger }, [recordedEventId]);
       }
       return verdict;
     },

@@ -68,10 +68,8 @@ export function createUsageActivities({ orm, clock, logger }: UsageActivityDeps)
       });
       const { client, info } = Context.current();
       await dispatchWebhookEvents(
-        client,
-        info.taskQueue,
+        { temporal: client, taskQueue: info.taskQueue, orm, logger },
         raised.map((crossing) => crossing.webhookEventId),
-        logger,
       );
       if (raised.length) logger.info({ alerts: raised.length }, 'missed usage alerts raised');
       return raised.length;

@@ -3,7 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import type { Clock } from '../src/clock.js';
 import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
-import { dispatchWebhookEvents } from '../src/webhooks/outbox.js';
+import { dispatchWebhookEvents, endpointReceivesEvent } from '../src/webhooks/outbox.js';
 import type { WebhookDeliveryPlan } from '../workflows/webhook-delivery.js';
 
 /**
@@ -96,11 +96,7 @@ export function createWebhookActivities({ orm, logger, clock, fetch: httpFetch =
                )
              insert into webhook_deliveries (id, event_id, endpoint_id, status, attempts, created_at)
              select gen_random_uuid(), event.id, endpoint.id, 'pending', 0, ?
-             from event join webhook_endpoints endpoint on endpoint.disabled_at is null and case
-               when event.endpoint_id is not null then endpoint.id = event.endpoint_id
-               else (endpoint.organization_id is null or endpoint.organization_id in (select id from ancestry))
-                 and (event.type = any(endpoint.events) or '*' = any(endpoint.events) or split_part(event.type, '.', 1) || '.*' = any(endpoint.events))
-             end
+             from event join webhook_endpoints endpoint on ${endpointReceivesEvent}
              order by endpoint.created_at, endpoint.id
              on conflict (event_id, endpoint_id) do nothing`,
             [eventId, clock.now()],
@@ -203,10 +199,8 @@ export function createWebhookActivities({ orm, logger, clock, fetch: httpFetch =
       );
       const { client, info } = Context.current();
       await dispatchWebhookEvents(
-        client,
-        info.taskQueue,
+        { temporal: client, taskQueue: info.taskQueue, orm, logger },
         events.map((event) => event.id),
-        logger,
       );
       if (events.length) logger.info({ events: events.length }, 'webhook dispatch sweep started undispatched events');
       return events.length;

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
         const id = await orm.em.fork().transactional((em) =>
           recordWebhookEvent(em, { organizationId: organizationIds[index % ORGANIZATIONS]!, type: 'invoice.finalized', data: payload(index), dedupeKey: `warm:${index}` }),
         );
-        await dispatchWebhookEvents(client, TASK_QUEUE, [id]);
+        await dispatchWebhookEvents({ temporal: client, taskQueue: TASK_QUEUE, orm }, [id]);
       });
       await receiver.until(50);
       receiver.reset();
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
             recordWebhookEvent(em, { organizationId: organizationIds[index % ORGANIZATIONS]!, type: 'invoice.finalized', data: payload(index), dedupeKey: `${label}:${index}` }),
           );
           committedAt.set(id, performance.now());
-          await dispatchWebhookEvents(client, TASK_QUEUE, [id]);
+          await dispatchWebhookEvents({ temporal: client, taskQueue: TASK_QUEUE, orm }, [id]);
           if (waitEach) await receiver.until(committedAt.size);
         });
         await receiver.until(total);

@@ -183,9 +183,9 @@ const voidedInvoiceView = (invoice: Invoice) => ({
  * nobody to tell; the workflow also reads the invoice again before each charge and reminder.
  */
 function afterCommit(c: Context<AppEnv>, invoiceId: string, eventIds: string[], notify: (handle: PaymentHandle) => Promise<void>): void {
-  const { temporal, config, logger } = c.var;
+  const { temporal, config, logger, orm } = c.var;
   c.var.afterCommit(async () => {
-    await dispatchWebhookEvents(temporal, config.TEMPORAL_TASK_QUEUE, eventIds, logger);
+    await dispatchWebhookEvents({ temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, orm, logger }, eventIds);
     try {
       await notify(temporal.workflow.getHandle<typeof paymentCollection>(workflowIds.payment(invoiceId)));
     } catch (error) {
@@ -333,7 +333,7 @@ export function registerInvoicePayments(app: OpenAPIHono<AppEnv>) {
     );
     const view = creditNoteView(creditNote, invoice);
     audit(c, { action: 'credit_note.created', organizationId: invoice.organization.id, targetType: 'credit_note', targetId: creditNote.id, after: view });
-    c.var.afterCommit(() => dispatchWebhookEvents(c.var.temporal, c.var.config.TEMPORAL_TASK_QUEUE, eventIds, c.var.logger));
+    c.var.afterCommit(() => dispatchWebhookEvents({ temporal: c.var.temporal, taskQueue: c.var.config.TEMPORAL_TASK_QUEUE, orm: c.var.orm, logger: c.var.logger }, eventIds));
     return c.json(view, 201);
   });
 

@@ -68,6 +68,8 @@ export interface UsageEventInput {
 /** What recording needs besides the events: a transaction, and what runs once it has committed. */
 export interface IngestScope {
   em: EntityManager;
+  /** For work after the commit (the transaction's `em` is done by then). */
+  orm: Orm;
   clock: Clock;
   temporal: Client;
   taskQueue: string;
@@ -378,7 +380,7 @@ async function enforceQuotas(
   charges: Map<string, ChargeQuota[]>,
   metrics: Map<string, MetricRef>,
 ): Promise<void> {
-  const { em, clock, temporal, taskQueue, logger } = scope;
+  const { em, clock, temporal, taskQueue, orm, logger } = scope;
   const byId = new Map(subscriptions.map((subscription) => [subscription.id, subscription]));
   const codeOf = (metricId: string) => [...metrics.values()].find((metric) => metric.id === metricId)?.code ?? metricId;
   const measured = totals.map((total) => ({ total, ...quotaOf(byId.get(total.subscriptionId)!, charges, total.metricId, total.periodEnd) }));
@@ -420,7 +422,7 @@ async function enforceQuotas(
   known.forEach(remember);
   scope.afterCommit(async () => {
     raised.forEach(remember);
-    await dispatchWebhookEvents(temporal, taskQueue, raised.map((crossing) => crossing.webhookEventId), logger);
+    await dispatchWebhookEvents({ temporal, taskQueue, orm, logger }, raised.map((crossing) => crossing.webhookEventId));
   });
 }
 

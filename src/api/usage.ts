@@ -142,6 +142,7 @@ const getUsageRoute = createRoute({
 /** The request's own transaction as an ingestion scope. */
 const requestScope = (c: Context<AppEnv>): IngestScope => ({
   em: c.var.em,
+  orm: c.var.orm,
   clock: c.var.clock,
   temporal: c.var.temporal,
   taskQueue: c.var.config.TEMPORAL_TASK_QUEUE,

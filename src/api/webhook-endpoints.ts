@@ -192,7 +192,7 @@ export function registerWebhookEndpoints(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(sendTestEventRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const { em, temporal, config, logger } = c.var;
+    const { em, temporal, config, logger, orm } = c.var;
     const notFound = () => new ApiError(404, 'webhook_endpoint_not_found', `No webhook endpoint ${id}.`);
     const endpoint = await em.findOne(WebhookEndpoint, { id });
     if (!endpoint) throw notFound();
@@ -210,7 +210,7 @@ export function registerWebhookEndpoints(app: OpenAPIHono<AppEnv>) {
     const event = await em.findOneOrFail(WebhookEvent, { id: eventId });
     const view = { id: eventId, type: 'webhook.test' as const, endpointId: id, organizationId, createdAt: event.createdAt.toISOString() };
     audit(c, { action: 'webhook_endpoint.test_sent', organizationId, targetType: 'webhook_event', targetId: eventId, after: view });
-    c.var.afterCommit(() => dispatchWebhookEvents(temporal, config.TEMPORAL_TASK_QUEUE, [eventId], logger));
+    c.var.afterCommit(() => dispatchWebhookEvents({ temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, orm, logger }, [eventId]));
     return c.json(view, 201);
   });
 }

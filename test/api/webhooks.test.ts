@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { Webhook } from 'standardwebhooks';
 import { ensureSchedules } from '../../src/temporal/schedules.js';
 import { workflowIds } from '../../src/temporal/workflow-ids.js';
@@ -113,7 +114,7 @@ async function createOrganization(parentId?: string): Promise<string> {
 /** Records an event the way the billing code does: in a transaction, then dispatches it after the commit. */
 async function recordAndDispatch(event: Parameters<typeof recordWebhookEvent>[1]): Promise<string> {
   const id = await stack.orm.em.fork().transactional((em) => recordWebhookEvent(em, event));
-  await dispatchWebhookEvents(stack.temporal, stack.taskQueue, [id]);
+  await dispatchWebhookEvents({ temporal: stack.temporal, taskQueue: stack.taskQueue, orm: stack.orm }, [id]);
   return id;
 }
 
@@ -165,7 +166,7 @@ describe('delivery of a recorded event', () => {
     // Dispatching again (a retried caller, the sweep) starts no second run and delivers nothing more.
     const handle = stack.temporal.workflow.getHandle(workflowIds.webhookEvent(eventId));
     const { runId } = await handle.describe();
-    await dispatchWebhookEvents(stack.temporal, stack.taskQueue, [eventId]);
+    await dispatchWebhookEvents({ temporal: stack.temporal, taskQueue: stack.taskQueue, orm: stack.orm }, [eventId]);
     expect((await handle.describe()).runId).toBe(runId);
     expect(receiver.received(endpoint.path)).toHaveLength(1);
   });
@@ -201,11 +202,11 @@ describe('delivery of a recorded event', () => {
     expect(Number(count!.count)).toBe(Object.keys(receiving).length);
   });
 
-  it('goes nowhere when no endpoint subscribes to it', async () => {
+  it('goes nowhere when no endpoint subscribes to it, without starting a delivery workflow', async () => {
     const organizationId = await createOrganization();
     const endpoint = await createEndpoint(organizationId, ['usage.threshold_reached']);
     const eventId = await recordAndDispatch({ organizationId, type: 'invoice.paid', data: {}, dedupeKey: `nowhere:${randomUUID()}` });
-    await delivered(eventId);
+    await expect(stack.temporal.workflow.getHandle(workflowIds.webhookEvent(eventId)).describe()).rejects.toThrow(WorkflowNotFoundError);
     expect(receiver.received(endpoint.path)).toEqual([]);
     expect(await stack.sql('select id from webhook_deliveries where event_id = $1', [eventId])).toEqual([]);
     const [event] = await stack.sql<{ dispatched_at: Date | null }>('select dispatched_at from webhook_events where id = $1', [eventId]);
@@ -313,7 +314,7 @@ describe('the outbox', () => {
       recordWebhookEvent(em, { organizationId, type: 'invoice.finalized', data: { orphan: true }, dedupeKey: `orphan:${randomUUID()}` }),
     );
     const young = await stack.orm.em.fork().transactional((em) =>
-      recordWebhookEvent(em, { organizationId, type: 'usage.threshold_reached', data: {}, dedupeKey: `young:${randomUUID()}` }),
+      recordWebhookEvent(em, { organizationId, type: 'invoice.finalized', data: { young: true }, dedupeKey: `young:${randomUUID()}` }),
     );
     // Committed a minute ago; the young one is left to its own post-commit dispatch.
     await stack.sql("update webhook_events set created_at = created_at - interval '1 minute' where id = $1", [orphan]);

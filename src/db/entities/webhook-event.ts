@@ -8,7 +8,8 @@ export type WebhookDeliveryStatus = (typeof webhookDeliveryStatusValues)[number]
 /**
  * The transactional outbox: an event recorded in the same transaction as the change it reports
  * (src/webhooks/outbox.ts). `dispatchedAt` is set once its `webhook-event:<id>` workflow has
- * resolved the endpoints; until then the dispatch sweep keeps starting that workflow.
+ * resolved the endpoints (or when it is recorded, if no endpoint receives it: no workflow is
+ * started then); until then the dispatch sweep keeps starting that workflow.
  */
 const WebhookEventSchema = defineEntity({
   name: 'WebhookEvent',
