@@ -51,7 +51,13 @@ async function tenant(options: { trialDays?: number } = {}): Promise<Tenant> {
   };
   const basic = await plan(`basic-${suffix}`, 1_000, 500);
   const pro = await plan(`pro-${suffix}`, 3_000, 1_000);
-  const { id: organizationId } = await post<{ id: string }>('/v1/organizations', { name: `Acme ${suffix}`, currency: 'USD' }, 201);
+  // Invoices sent with 30 days' terms: the first invoice's collection cannot turn the subscription
+  // past due in the middle of a lifecycle test (no card is set up, so a charge would fail).
+  const { id: organizationId } = await post<{ id: string }>(
+    '/v1/organizations',
+    { name: `Acme ${suffix}`, currency: 'USD', paymentTerms: 'send_invoice', netTermsDays: 30 },
+    201,
+  );
   const externalOrgId = `ext-${suffix}`;
   await post(`/v1/organizations/${organizationId}/external-ids`, { applicationSlug, externalId: externalOrgId }, 201);
   return { organizationId, externalOrgId, applicationSlug, basic, pro };

@@ -106,7 +106,8 @@ async function createEndpoint(organizationId: string | null, events: string[]): 
 
 async function createOrganization(parentId?: string): Promise<string> {
   const created = await call<{ id: string }>(stack, 'POST', '/v1/organizations', {
-    body: { name: `org-${randomUUID()}`, currency: 'USD', ...(parentId ? { parentId } : {}) },
+    // Sent invoices: a subscription's first invoice must not turn it past due (no card) mid-test.
+    body: { name: `org-${randomUUID()}`, currency: 'USD', paymentTerms: 'send_invoice', netTermsDays: 30, ...(parentId ? { parentId } : {}) },
   });
   return created.id;
 }
