@@ -13,54 +13,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { pino } from 'pino';
 import { startEmbeddedPostgres } from '../scripts/lib/embedded-postgres.js';
 import { freePort } from '../scripts/lib/ports.js';
-import { serveApi } from '../src/api/app.js';
-import { ApiKeyCredentialCache, listenForApiKeyChanges } from '../src/api/auth/credential-cache.js';
+import { serveBenchApi } from './support/api-process.js';
 import { generateApiKey } from '../src/api/auth/api-keys.js';
-import { systemClock } from '../src/clock.js';
 import { createOrm, migrateUp } from '../src/db/orm.js';
-import { createStripeClient } from '../src/integrations/stripe.js';
-import { createTemporalClient } from '../src/temporal/client.js';
 
 const ORGANIZATIONS = 10_000;
 const SEATS_PER_ORGANIZATION = 10;
 const SECONDS = Number(process.argv[2] ?? 10);
 const CONNECTIONS = Number(process.argv[3] ?? 16);
 const APPLICATION_SLUG = 'bench-app';
-
-/** The API process: the real app over the loaded database; Temporal is never reached by verify. */
-async function serveBenchApi(databaseUrl: string): Promise<void> {
-  const orm = await createOrm(databaseUrl, 10);
-  // A lazy client pointed nowhere: a verify that touched Temporal would fail the run.
-  const { client: temporal } = createTemporalClient('127.0.0.1:1', 'default');
-  const logger = pino({ level: 'silent' });
-  const apiKeyCache = new ApiKeyCredentialCache();
-  await listenForApiKeyChanges(databaseUrl, apiKeyCache, logger);
-  const server = serveApi(
-    {
-      config: { TEMPORAL_TASK_QUEUE: 'bench', RATE_LIMIT_PER_MINUTE: 1_000_000 },
-      orm,
-      temporal,
-      // Never called by verify; pointed nowhere like Temporal.
-      stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_URL: 'http://127.0.0.1:1' }),
-      clock: systemClock,
-      logger,
-      readiness: {},
-      apiKeyCache,
-    },
-    { hostname: '127.0.0.1', port: 0 },
-    (info) => process.send?.({ port: info.port }),
-  );
-  process.on('message', (message: string) => {
-    if (message === 'cpu') process.send?.({ cpu: cpuMillis(process.cpuUsage()) });
-  });
-  process.on('disconnect', () => {
-    server.close();
-    void orm.close().then(() => process.exit(0));
-  });
-}
 
 async function load(databaseUrl: string): Promise<string> {
   const orm = await createOrm(databaseUrl, 2);
@@ -234,4 +197,4 @@ async function main(): Promise<void> {
 }
 
 const databaseUrl = process.env.SEATS_BENCH_DATABASE_URL;
-await (databaseUrl ? serveBenchApi(databaseUrl) : main());
+await (databaseUrl ? serveBenchApi(databaseUrl, 10) : main());

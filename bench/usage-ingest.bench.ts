@@ -22,16 +22,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { pino } from 'pino';
 import { startEmbeddedPostgres } from '../scripts/lib/embedded-postgres.js';
 import { freePort } from '../scripts/lib/ports.js';
-import { serveApi } from '../src/api/app.js';
+import { serveBenchApi } from './support/api-process.js';
 import { generateApiKey } from '../src/api/auth/api-keys.js';
-import { ApiKeyCredentialCache, listenForApiKeyChanges } from '../src/api/auth/credential-cache.js';
-import { systemClock } from '../src/clock.js';
 import { createOrm, migrateUp } from '../src/db/orm.js';
-import { createStripeClient } from '../src/integrations/stripe.js';
-import { createTemporalClient } from '../src/temporal/client.js';
 
 const ORGANIZATIONS = 1_000;
 const BATCH = 1_000;
@@ -47,33 +42,6 @@ const organizationId = (index: number) => {
   const hex = (index + 1).toString(16).padStart(12, '0');
   return `0b000000-0000-4000-8000-${hex}`;
 };
-
-/** The API process: the real app over the loaded database. Ingestion never reaches Temporal or Stripe. */
-async function serveBenchApi(databaseUrl: string): Promise<void> {
-  const orm = await createOrm(databaseUrl, 16);
-  const { client: temporal } = createTemporalClient('127.0.0.1:1', 'default');
-  const logger = pino({ level: 'silent' });
-  const apiKeyCache = new ApiKeyCredentialCache();
-  await listenForApiKeyChanges(databaseUrl, apiKeyCache, logger);
-  const server = serveApi(
-    {
-      config: { TEMPORAL_TASK_QUEUE: 'bench', RATE_LIMIT_PER_MINUTE: 1_000_000 },
-      orm,
-      temporal,
-      stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_URL: 'http://127.0.0.1:1' }),
-      clock: systemClock,
-      logger,
-      readiness: {},
-      apiKeyCache,
-    },
-    { hostname: '127.0.0.1', port: 0 },
-    (info) => process.send?.({ port: info.port }),
-  );
-  process.on('disconnect', () => {
-    server.close();
-    void orm.close().then(() => process.exit(0));
-  });
-}
 
 async function load(databaseUrl: string): Promise<{ writeKey: string; readKey: string }> {
   const orm = await createOrm(databaseUrl, 2);
@@ -384,4 +352,4 @@ async function main(): Promise<void> {
 }
 
 const databaseUrl = process.env.USAGE_BENCH_DATABASE_URL;
-await (databaseUrl ? serveBenchApi(databaseUrl) : main());
+await (databaseUrl ? serveBenchApi(databaseUrl, 16) : main());
