@@ -48,7 +48,7 @@ function withoutShownOnceFields(body: string, fields: readonly string[] | undefi
  */
 export function unitOfWork(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    // Seat verification reads through its own batched statement (a fork would be its biggest cost).
+    // Seat verification reads, and single usage events commit, through their own batches.
     if (outsideUnitOfWork(c)) return next();
     const em = c.get('orm').em.fork();
     const committed: (() => Promise<void>)[] = [];
