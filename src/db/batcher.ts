@@ -9,8 +9,8 @@ interface Waiting<T, R> {
 
 /**
  * Batches work that arrives while earlier batches are in flight: at most `maxInFlight` batches run
- * at once, each with at most `maxBatch` items, and a batch starts after the turn of the event loop
- * its first item arrived in, so items read in the same turn go together. An idle process runs an
+ * at once, each with at most `maxBatch` items. A batch starts when an item arrives or a batch ends
+ * and a slot is free, after that turn of the event loop, so items read in the same turn go together. An idle process runs an
  * item at once; under load one database round trip (or commit) serves many callers. `run` answers
  * for each item in order; if it throws, every item of the batch is rejected with that error.
  */

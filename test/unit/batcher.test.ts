@@ -39,17 +39,24 @@ describe('InFlightBatcher', () => {
     expect(await Promise.all([...first, ...second])).toEqual([2, 4, 6, 8, 10]);
   });
 
-  it('runs at most maxInFlight batches of at most maxBatch items', async () => {
+  it('runs at most maxInFlight batches of at most maxBatch items; a batch starts when an item arrives or a batch ends', async () => {
     const { batcher, batches, releaseNext, turn } = controlled(2, 2);
     const all = [1, 2, 3, 4, 5].map((item) => batcher.submit(item));
     await turn();
+    expect(batches).toEqual([[1, 2]]);
+    all.push(batcher.submit(6));
+    await turn();
+    expect(batches).toEqual([[1, 2], [3, 4]]);
+    all.push(batcher.submit(7));
     await turn();
     expect(batches).toEqual([[1, 2], [3, 4]]);
     await releaseNext();
-    expect(batches).toEqual([[1, 2], [3, 4], [5]]);
+    expect(batches).toEqual([[1, 2], [3, 4], [5, 6]]);
+    await releaseNext();
+    expect(batches).toEqual([[1, 2], [3, 4], [5, 6], [7]]);
     await releaseNext();
     await releaseNext();
-    expect(await Promise.all(all)).toEqual([2, 4, 6, 8, 10]);
+    expect(await Promise.all(all)).toEqual([2, 4, 6, 8, 10, 12, 14]);
   });
 
   it('rejects one item with its own error, and every item when the batch throws', async () => {
