@@ -31,7 +31,7 @@ import { registerStripeWebhooks, exceptStripeWebhook } from './stripe-webhooks.j
 import { registerSubscriptions } from './subscriptions.js';
 import { registerUsage } from './usage.js';
 import { UsageIngestion } from './usage-ingestion.js';
-import { seatVerificationLane } from './fast-lane.js';
+import { fastLane } from './fast-lane.js';
 import { registerWebhookEndpoints } from './webhook-endpoints.js';
 import { ApiError, problem } from './problem.js';
 
@@ -120,13 +120,13 @@ export function createApp(deps: AppDeps, shared: SharedServices = createSharedSe
 }
 
 /**
- * Serves the API over HTTP: the app, with seat verification's fast lane in front of it (the
- * hottest read answered from memory and one batched statement, without the general pipeline).
+ * Serves the API over HTTP: the app, with the fast lane in front of it (seat verification and
+ * single usage events, the hottest calls, without the general pipeline: `fastLane`).
  */
 export function serveApi(deps: AppDeps, listen: { hostname: string; port: number }, onListening?: (info: AddressInfo) => void): ServerType {
   const shared = createSharedServices(deps);
   const app = createApp(deps, shared);
-  const lane = seatVerificationLane(deps, shared);
+  const lane = fastLane(deps, shared);
   return serve({
     fetch: app.fetch,
     ...listen,

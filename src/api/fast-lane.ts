@@ -1,29 +1,56 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { z } from '@hono/zod-openapi';
 import type { SharedServices } from './app.js';
+import type { Principal } from './auth/policy.js';
 import { cachedApiKeyPrincipal } from './auth/authenticate.js';
 import type { AppDeps } from './context.js';
 import { requestIdFrom } from './middleware/request-context.js';
 import { VerifySeatSchema, verifySeat } from './seats.js';
+import { UsageEventSchema } from './usage.js';
 
-const verifyPath = '/v1/seats/verify';
-/** Verify bodies are three short strings; anything larger goes the general way. */
+/** Lane bodies are a few short fields; anything larger goes the general way. */
 const maxLaneBodyBytes = 16 * 1024;
 
-/**
- * `POST /v1/seats/verify` without the general pipeline (Request objects, web streams, routing,
- * middleware) for what it is nearly always: a product backend's cached API key asking a valid
- * question within its rate. The lane shares every decision with the route — the key's credential
- * and principal, the rate limiter, the schema, `verifySeat` and its batched reads — and answers
- * only successes: anything else (no cached key, a key whose use must be recorded, a bad body,
- * over the rate, a refusal, an error) is handed to the app with the body it read, so problems
- * and their format come from one place.
- */
-export function seatVerificationLane(deps: AppDeps, shared: SharedServices) {
-  const services = { seatVerdicts: shared.seatVerdicts, orm: deps.orm, clock: deps.clock };
+/** One route the lane answers: its body schema, and its success. */
+interface LaneRoute<S extends z.ZodType> {
+  schema: S;
+  status: 200 | 202;
+  /** Whether the request's headers leave it to the lane (else the app takes it). */
+  takes?: (request: IncomingMessage) => boolean;
+  answer: (principal: Principal, input: z.output<S>) => Promise<unknown>;
+}
 
-  const answer = async (request: IncomingMessage, response: ServerResponse, body: Buffer): Promise<boolean> => {
+const route = <S extends z.ZodType>(definition: LaneRoute<S>) => definition as unknown as LaneRoute<z.ZodType>;
+
+/**
+ * The hottest product-backend calls — `POST /v1/seats/verify` and `POST /v1/usage` — without the
+ * general pipeline (Request objects, web streams, routing, middleware) for what they nearly always
+ * are: a cached API key sending a valid body within its rate. The lane shares every decision with
+ * the routes — the key's credential and principal, the rate limiter, the schemas, `verifySeat`
+ * and `UsageIngestion` — and answers only successes: anything else (no cached key, a key whose use
+ * must be recorded, a bad body, over the rate, a refusal, an error) is handed to the app with the
+ * body it read, so problems and their format come from one place. A refused usage event was not
+ * recorded, so the app recording it again answers the same.
+ */
+export function fastLane(deps: AppDeps, shared: SharedServices) {
+  const services = { seatVerdicts: shared.seatVerdicts, orm: deps.orm, clock: deps.clock };
+  const routes = new Map<string, LaneRoute<z.ZodType>>([
+    ['/v1/seats/verify', route({ schema: VerifySeatSchema, status: 200, answer: (principal, input) => verifySeat(principal, input, services) })],
+    [
+      '/v1/usage',
+      route({
+        schema: UsageEventSchema,
+        status: 202,
+        // With an Idempotency-Key the app keeps the key's record in the event's transaction.
+        takes: (request) => request.headers['idempotency-key'] === undefined,
+        answer: (principal, input) => shared.usageIngestion.record(input, principal),
+      }),
+    ],
+  ]);
+
+  const answer = async (request: IncomingMessage, response: ServerResponse, path: string, lane: LaneRoute<z.ZodType>, body: Buffer): Promise<boolean> => {
     const started = performance.now();
-    if (!request.headers['content-type']?.startsWith('application/json')) return false;
+    if (!request.headers['content-type']?.startsWith('application/json') || (lane.takes && !lane.takes(request))) return false;
     const principal = cachedApiKeyPrincipal(deps.apiKeyCache, request.headers.authorization, deps.clock.now().getTime());
     if (!principal) return false;
     let input: unknown;
@@ -32,32 +59,34 @@ export function seatVerificationLane(deps: AppDeps, shared: SharedServices) {
     } catch {
       return false;
     }
-    const parsed = VerifySeatSchema.safeParse(input);
+    const parsed = lane.schema.safeParse(input);
     if (!parsed.success) return false;
     if (shared.rateLimiter.take(principal.id) !== undefined) return false;
-    const verdict = await verifySeat(principal, parsed.data, services);
+    const result = await lane.answer(principal, parsed.data);
     const requestId = requestIdFrom(request.headers['x-request-id'] as string | undefined);
-    const payload = JSON.stringify(verdict);
-    response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'x-request-id': requestId });
+    const payload = JSON.stringify(result);
+    response.writeHead(lane.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'x-request-id': requestId });
     response.end(payload);
     deps.logger.info(
-      { requestId, principal: principal.id, method: 'POST', path: verifyPath, status: 200, durationMs: Math.round(performance.now() - started) },
+      { requestId, principal: principal.id, method: 'POST', path, status: lane.status, durationMs: Math.round(performance.now() - started) },
       'request completed',
     );
     return true;
   };
 
   return (request: IncomingMessage, response: ServerResponse, app: RequestListener): void => {
+    const lane = request.method === 'POST' ? routes.get(request.url ?? '') : undefined;
     const length = Number(request.headers['content-length']);
-    if (request.method !== 'POST' || request.url !== verifyPath || !(length > 0 && length <= maxLaneBodyBytes)) {
+    if (!lane || !(length > 0 && length <= maxLaneBodyBytes)) {
       void app(request, response);
       return;
     }
+    const path = request.url!;
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       const body = Buffer.concat(chunks);
-      void answer(request, response, body)
+      void answer(request, response, path, lane, body)
         .catch(() => false)
         .then((answered) => {
           if (answered) return;

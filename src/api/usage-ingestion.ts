@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Pool } from 'pg';
 import type { Client } from '@temporalio/client';
 import type { Clock } from '../clock.js';
 import type { Orm } from '../db/orm.js';
@@ -24,8 +25,10 @@ import {
   metricsByCode,
   metricsById,
   periodKey,
+  readIngestionContext,
   recordedEventIds,
   writeUsage,
+  writeUsageGuarded,
   type ChargeQuota,
   type ExternalOrganization,
   type MeteredSubscription,
@@ -33,6 +36,7 @@ import {
   type PeriodTotal,
   type ThresholdCrossing,
   type UsageRow,
+  type UsageWritten,
 } from '../db/repositories/usage.js';
 import { raiseThresholdAlerts } from '../db/repositories/usage-alerts.js';
 import { InFlightBatcher, type BatchOutcome } from '../db/batcher.js';
@@ -171,6 +175,13 @@ function refuse(failures: readonly EventFailure[]): never {
   );
 }
 
+/**
+ * A guarded ingestion (see `ingest`) that cannot finish on its own terms: a subscription changed
+ * between its read and its write, or a hard limit needs the transactional check. Nothing was
+ * written; the same events go through a transaction instead.
+ */
+class GuardedWriteDeclined extends Error {}
+
 export interface IngestResult {
   accepted: number;
   duplicates: number;
@@ -181,14 +192,21 @@ export interface IngestResult {
 }
 
 /**
- * Validates, attributes and records events in the request's transaction: all of them, or none.
- * `field` names an event's field in problems (`eventId`, or `events.3.eventId` in a batch).
+ * Validates, attributes and records events: all of them, or none. `field` names an event's field
+ * in problems (`eventId`, or `events.3.eventId` in a batch).
+ *
+ * By default everything happens in `scope.em`'s transaction, with the organizations'
+ * subscriptions read `for share`. `guarded` takes two statements on the pool instead, each its
+ * own transaction: one read of what the events refer to, and one write that locks those
+ * subscriptions and writes only if none has changed since the read (`writeUsageGuarded`), which
+ * orders it against a billing closing exactly as the transaction's lock does. Events under a hard
+ * limit, and a changed subscription, throw `GuardedWriteDeclined` with nothing written.
  */
 export async function ingest(
   scope: IngestScope,
   cache: ReferenceCache,
   events: readonly UsageEventInput[],
-  caller: { principalOf: (index: number) => Principal; field: (index: number, name: string) => string; reportEach?: boolean },
+  caller: { principalOf: (index: number) => Principal; field: (index: number, name: string) => string; reportEach?: boolean; guarded?: { pool: Pool } },
 ): Promise<IngestResult> {
   const { em, clock } = scope;
   const { field } = caller;
@@ -204,7 +222,10 @@ export async function ingest(
   const external = externalRefs.length ? await cache.externalOrganizations(em, externalRefs) : new Map<string, ExternalOrganization>();
   const namedBy = events.map((event) => (event.externalOrgId === undefined ? undefined : external.get(externalKey(event.applicationSlug!, event.externalOrgId))));
   const organizationIds = events.map((event, index) => event.organizationId ?? namedBy[index]?.organizationId);
-  const ancestries = await ancestriesOf(em, uniqueValues(organizationIds.filter((id): id is string => id !== undefined)));
+  const namedOrganizations = uniqueValues(organizationIds.filter((id): id is string => id !== undefined));
+  const departmentIds = uniqueValues(events.flatMap((event) => (event.departmentId === undefined ? [] : [event.departmentId])));
+  const read = caller.guarded ? await readIngestionContext(caller.guarded.pool, namedOrganizations, departmentIds) : undefined;
+  const ancestries = read?.ancestries ?? (await ancestriesOf(em, namedOrganizations));
   events.forEach((event, index) => {
     const organizationId = organizationIds[index];
     const ancestry = organizationId === undefined ? undefined : ancestries.get(organizationId);
@@ -222,12 +243,11 @@ export async function ingest(
   });
   const organizations = uniqueValues(organizationIds as string[]);
 
-  // 2. What the events refer to. Subscriptions are read `for share` (see meteredSubscriptions).
-  const subscriptions = await meteredSubscriptions(em, { organizationIds: organizations }, { lock: true });
+  // 2. What the events refer to. In a transaction, subscriptions are read `for share` (see meteredSubscriptions).
+  const subscriptions = read?.subscriptions ?? (await meteredSubscriptions(em, { organizationIds: organizations }, { lock: true }));
   const metrics = await cache.metricsByCode(em, uniqueValues(events.map((event) => event.metricCode)));
   const charges = await cache.chargesOfPlans(em, uniqueValues(subscriptions.flatMap((subscription) => [subscription.planId, ...subscription.phases.map((phase) => phase.planId)])));
-  const departmentIds = uniqueValues(events.flatMap((event) => (event.departmentId === undefined ? [] : [event.departmentId])));
-  const departments = await departmentOwners(em, departmentIds);
+  const departments = read?.departments ?? (await departmentOwners(em, departmentIds));
   /** Billing periods by subscription and day: a batch's events mostly share a few days. */
   const periodsOf = new Map<string, { at: (epochMs: number) => UsagePeriod; byDay: Map<number, UsagePeriod> }>();
 
@@ -354,9 +374,20 @@ export async function ingest(
 
   // 4. One statement records the new events and folds them into the aggregates.
   const valid = rows.filter((row): row is UsageRow => row !== undefined);
-  const written = valid.length ? await writeUsage(em, valid, now, { reportKeys: caller.reportEach === true }) : { accepted: 0, totals: [] };
+  let written: UsageWritten = { accepted: 0, totals: [], acceptedKeys: [] };
+  if (valid.length && caller.guarded) {
+    const byId = new Map(subscriptions.map((subscription) => [subscription.id, subscription]));
+    if (valid.some((row) => quotaOf(byId.get(row.subscriptionId)!, charges, row.metricId, row.periodEnd).hardLimit !== null)) {
+      throw new GuardedWriteDeclined('a hard limit is checked in a transaction');
+    }
+    const outcome = await writeUsageGuarded(caller.guarded.pool, valid, now, subscriptions);
+    if (outcome === 'stale') throw new GuardedWriteDeclined('a subscription changed since it was read');
+    written = outcome;
+  } else if (valid.length) {
+    written = await writeUsage(em, valid, now, { reportKeys: caller.reportEach === true });
+  }
   const totals = written.totals.map((total) => ({ ...total, quantity: canonical(total.quantity), previous: canonical(total.previous) }));
-  await enforceQuotas(scope, cache, totals, subscriptions, charges, metrics);
+  await enforceQuotas(scope, cache, totals, subscriptions, charges, metrics, caller.guarded === undefined);
   const result: IngestResult = { accepted: written.accepted, duplicates: events.length - written.accepted, rows };
   if (caller.reportEach) {
     const fresh = new Set(written.acceptedKeys);
@@ -371,7 +402,10 @@ export async function ingest(
 /**
  * After the write, with the subscriptions' period totals locked by it: refuses the whole request
  * when a hard limit is passed (the transaction rolls back, nothing is counted), then records the
- * quota thresholds reached — once per threshold and period, whoever gets there first.
+ * quota thresholds reached — once per threshold and period, whoever gets there first. After a
+ * guarded write (`inTransaction` false) the crossings get a transaction of their own, right after
+ * the events'. The events are recorded by then, so a failure there is logged, not answered: the
+ * daily processing raises what it left out.
  */
 async function enforceQuotas(
   scope: IngestScope,
@@ -380,6 +414,7 @@ async function enforceQuotas(
   subscriptions: readonly MeteredSubscription[],
   charges: Map<string, ChargeQuota[]>,
   metrics: Map<string, MetricRef>,
+  inTransaction: boolean,
 ): Promise<void> {
   const { em, clock, temporal, taskQueue, orm, logger } = scope;
   const byId = new Map(subscriptions.map((subscription) => [subscription.id, subscription]));
@@ -417,7 +452,18 @@ async function enforceQuotas(
   });
   if (!crossings.length) return;
   const metricCodes = new Map([...metrics.values()].map((metric) => [metric.id, metric.code]));
-  const { raised, known } = await raiseThresholdAlerts(em, crossings, metricCodes, clock.now());
+  const raise = (tx: EntityManager) => raiseThresholdAlerts(tx, crossings, metricCodes, clock.now());
+  let alerts: Awaited<ReturnType<typeof raise>>;
+  if (inTransaction) alerts = await raise(em);
+  else {
+    try {
+      alerts = await em.fork().transactional(raise);
+    } catch (error) {
+      logger.warn({ err: error, crossings: crossings.length }, 'usage thresholds not recorded; the daily usage processing raises them');
+      return;
+    }
+  }
+  const { raised, known } = alerts;
   const remember = (crossing: ThresholdCrossing) => cache.markRaised(periodKey(crossing.subscriptionId, crossing.metricId, crossing.periodStart), crossing.threshold);
   // Crossings found already recorded were committed by another request: remember them now.
   known.forEach(remember);
@@ -452,10 +498,12 @@ export interface UsageIngestionDeps {
 /**
  * The API's usage recorder: the reference cache every request shares, and group commit for single
  * events (`InFlightBatcher`). Requests that arrive while earlier groups are being written are
- * recorded together, in one transaction and one statement, so a busy API pays planning, round
- * trips and a commit (its fsync) per group rather than per event. Every request is still answered
- * only once its event is durable, and an idle API writes each event at once.
+ * recorded together, so a busy API pays round trips and a commit (its fsync) per group rather
+ * than per event. Every request is still answered only once its event is durable, and an idle API
+ * writes each event at once.
  *
+ * A group is first recorded guarded (`ingest`): one read and one write on the pool, no
+ * transaction to open and close; a group the guarded write declines goes through a transaction.
  * A group is all or nothing like a batch, but its events come from unrelated callers: when the
  * group is refused (one event invalid, over a hard limit, not visible to its caller), each event
  * is recorded on its own, so each request gets exactly the answer it would have got alone.
@@ -497,9 +545,16 @@ export class UsageIngestion {
     const committed: (() => Promise<void>)[] = [];
     const scope = { ...this.deps, afterCommit: (task: () => Promise<void>) => void committed.push(task) };
     const events = group.map((submission) => submission.event);
-    const result = await this.deps.orm.em.fork().transactional((em) =>
-      ingest({ ...scope, em }, this.cache, events, { principalOf: (index) => group[index]!.principal, field: (_, name) => name, reportEach: true }),
-    );
+    const caller = { principalOf: (index: number) => group[index]!.principal, field: (_: number, name: string) => name, reportEach: true };
+    const em = this.deps.orm.em.fork();
+    let result: IngestResult;
+    try {
+      result = await ingest({ ...scope, em }, this.cache, events, { ...caller, guarded: { pool: await em.getConnection().getNativeClient() } });
+    } catch (error) {
+      if (!(error instanceof GuardedWriteDeclined)) throw error;
+      committed.length = 0;
+      result = await this.deps.orm.em.fork().transactional((tx) => ingest({ ...scope, em: tx }, this.cache, events, caller));
+    }
     for (const task of committed) await task();
     return events.map((event, index) => {
       const row = result.rows[index];

@@ -25,7 +25,7 @@ const QuantitySchema = z
   ])
   .openapi({ description: 'Defaults to 1. Summed by `sum` metrics without a field; `count` metrics count events instead.', example: 1 });
 
-const UsageEventSchema = z
+export const UsageEventSchema = z
   .strictObject({
     eventId: z
       .string()

@@ -1,16 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { getRequestListener } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { pino } from 'pino';
-import { createApp, createSharedServices } from '../../src/api/app.js';
-import { seatVerificationLane } from '../../src/api/fast-lane.js';
-import { systemClock } from '../../src/clock.js';
-import { createStripeClient } from '../../src/integrations/stripe.js';
 import { workflowIds } from '../../src/temporal/workflow-ids.js';
 import { pastDueSignal, paymentRecoveredSignal } from '../../workflows/messages.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
+import { startLaneServer } from './support/fast-lane.js';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -308,42 +301,20 @@ describe('subscriptions and seats through the real stack', () => {
     const { key } = await post<{ key: string }>('/v1/api-keys', { name: 'product', scopes: ['seats:verify'], organizationId: t.organizationId }, 201);
     const { key: readKey } = await post<{ key: string }>('/v1/api-keys', { name: 'reader', scopes: ['read'], organizationId: t.organizationId }, 201);
 
-    const deps = {
-      config: { TEMPORAL_TASK_QUEUE: stack.taskQueue, RATE_LIMIT_PER_MINUTE: 1_000 },
-      orm: stack.orm,
-      temporal: stack.temporal,
-      stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_lane', STRIPE_API_URL: 'http://127.0.0.1:1' }),
-      clock: systemClock,
-      logger: pino({ level: 'silent' }),
-      readiness: {},
-      apiKeyCache: stack.apiKeyCache,
-    };
-    const shared = createSharedServices(deps);
-    const app = getRequestListener(createApp(deps, shared).fetch);
-    const lane = seatVerificationLane(deps, shared);
-    let handedToApp = 0;
-    const server = createServer((request, response) =>
-      lane(request, response, (...args) => {
-        handedToApp += 1;
-        void app(...args);
-      }),
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/seats/verify`;
-    const ask = (body: unknown, authorization: string, headers: Record<string, string> = {}) =>
-      fetch(url, { method: 'POST', headers: { authorization, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    const lane = await startLaneServer(stack);
+    const ask = (body: unknown, authorization: string, headers: Record<string, string> = {}) => lane.post('/v1/seats/verify', body, authorization, headers);
     try {
       const question = { userId: 'kim', applicationSlug: t.applicationSlug, externalOrgId: t.externalOrgId };
       const expected = { hasAccess: true, seatId: seat.id, subscriptionStatus: created.status, expiresAt: created.currentPeriodEnd };
       // A key never used yet: the app records its use, after which the lane answers from memory.
       expect(await json(await ask(question, `Bearer ${key}`), 200)).toEqual(expected);
-      expect(handedToApp).toBe(1);
+      expect(lane.handedToApp()).toBe(1);
       const laned = await ask(question, `Bearer ${key}`, { 'x-request-id': 'lane-1' });
       expect(laned.headers.get('x-request-id')).toBe('lane-1');
       expect(laned.headers.get('content-type')).toBe('application/json');
       expect(await json(laned, 200)).toEqual(expected);
       expect(await json(await ask({ ...question, userId: 'lee' }, `Bearer ${key}`), 200)).toEqual({ hasAccess: false, reason: 'not_assigned', subscriptionStatus: created.status });
-      expect(handedToApp).toBe(1);
+      expect(lane.handedToApp()).toBe(1);
 
       // Everything else is the app's, with the body the lane read.
       const invalid = await ask({ userId: 'kim' }, `Bearer ${key}`);
@@ -352,9 +323,9 @@ describe('subscriptions and seats through the real stack', () => {
       await json(await ask(question, `Bearer ${readKey}`), 403);
       await json(await ask(question, `Bearer ${readKey}`), 403);
       await json(await ask(question, 'Bearer lf_sk_unknown'), 401);
-      expect(handedToApp).toBe(5);
+      expect(lane.handedToApp()).toBe(5);
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await lane.close();
     }
   });
 

@@ -12,6 +12,7 @@ import { eventually } from '../workflow/support/subscriptions.js';
 import { expectProblem } from './support/problems.js';
 import { createCustomer, createMetric, days, iso, perUnit, readUsage, sendBatch, startFor, storedUsage, type Charge, type UsageSummary } from './support/usage.js';
 import { bearer, call, createApiKey, unique } from './support/world.js';
+import { startLaneServer } from './support/fast-lane.js';
 
 let stack: TestStack;
 let receiver: { url: string; bodies: () => Record<string, unknown>[]; close: () => Promise<void> };
@@ -134,6 +135,69 @@ describe('recording usage', () => {
     expect(await usageOf(acme.subscriptionId, calls)).toMatchObject({ quantity: '14', events: 14 });
     expect(await usageOf(beta.subscriptionId, calls)).toMatchObject({ quantity: '9', events: 9 });
     expect((await storedState(acme.organizationId)).keys).toBe('14');
+  });
+
+  it('records a product key’s single event on the fast lane as the app would, and hands everything else to the app', async () => {
+    const calls = await metric('count');
+    const acme = await customer([perUnit(calls)]);
+    const key = `Bearer ${(await createApiKey(stack, { scopes: ['usage:write'], organizationId: acme.organizationId })).key}`;
+    const lane = await startLaneServer(stack);
+    const event = () => ({ eventId: unique('evt'), metricCode: calls, organizationId: acme.organizationId });
+    try {
+      // A key never used yet: the app records its use, after which the lane takes its events.
+      const first = event();
+      const byApp = (await (await lane.post('/v1/usage', first, key)).json()) as Record<string, unknown>;
+      expect(byApp).toMatchObject({ eventId: first.eventId, duplicate: false, subscriptionId: acme.subscriptionId });
+      expect(lane.handedToApp()).toBe(1);
+      const second = event();
+      const laned = await lane.post('/v1/usage', second, key, { 'x-request-id': 'lane-usage-1' });
+      expect(laned.status).toBe(202);
+      expect(laned.headers.get('x-request-id')).toBe('lane-usage-1');
+      expect(laned.headers.get('content-type')).toBe('application/json');
+      expect(await laned.json()).toEqual({ ...byApp, eventId: second.eventId });
+      const replay = await lane.post('/v1/usage', second, key);
+      expect(await replay.json()).toEqual({ eventId: second.eventId, duplicate: true });
+      expect(lane.handedToApp()).toBe(1);
+
+      // Everything else is the app's, with the body the lane read: an Idempotency-Key, a bad
+      // body, and an event the lane could not record (the app records it no more than the lane).
+      expect((await lane.post('/v1/usage', event(), key, { 'idempotency-key': unique('key') })).status).toBe(202);
+      const invalid = await lane.post('/v1/usage', { ...event(), quantity: -1 }, key);
+      expect(invalid.headers.get('content-type')).toContain('application/problem+json');
+      await expectProblem(invalid, 400, 'validation_failed');
+      await expectProblem(await lane.post('/v1/usage', { ...event(), metricCode: 'no_such_metric' }, key), 422, 'metric_not_found');
+      expect(lane.handedToApp()).toBe(4);
+      expect(await usageOf(acme.subscriptionId, calls)).toMatchObject({ quantity: '3', events: 3 });
+    } finally {
+      await lane.close();
+    }
+  });
+
+  it('records a single event against its subscription as it is when written: a closing committed in between refuses it', async () => {
+    const calls = await metric('count');
+    const startAt = startFor(5, 1);
+    const acme = await customer([perUnit(calls)], { startAt });
+    const closed = periodContaining({ interval: 'month', anchor: startAt }, startAt);
+    // A billing closing holds the subscription row while the event is read and written.
+    const closing = new pg.Client({ connectionString: stack.databaseUrl });
+    await closing.connect();
+    try {
+      await closing.query('begin');
+      await closing.query('update subscriptions set usage_closed_through = $2 where id = $1', [acme.subscriptionId, `${closed.end}T00:00:00Z`]);
+      const late = post('/v1/usage', { eventId: unique('evt'), metricCode: calls, organizationId: acme.organizationId, timestamp: `${startAt}T11:00:00.000Z` });
+      // The event's write waits for the closing's lock on the subscription.
+      await eventually(async () => {
+        const [waiting] = await stack.sql<{ count: string }>(
+          `select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '%usage_event_keys%'`,
+        );
+        return waiting?.count === '1' ? true : undefined;
+      });
+      await closing.query('commit');
+      await expectProblem(await late, 409, 'usage_period_closed');
+    } finally {
+      await closing.end();
+    }
+    expect((await storedState(acme.organizationId)).keys).toBe('0');
   });
 
   it('takes events out of order: each lands in its own period, and latest keeps the greatest timestamp', async () => {

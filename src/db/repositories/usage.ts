@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Pool } from 'pg';
 import type { IncludedAllocation, SubscriptionCalendar } from '../../domain/index.js';
 import type { Aggregation, SubscriptionStatus } from '../entities/index.js';
 
@@ -130,6 +131,8 @@ export interface MeteredSubscription extends SubscriptionCalendar {
   cancelAt: number | null;
   usageClosedThrough: number | null;
   phases: PhaseTerms[];
+  /** The row's version (`xmin`): any update of the subscription changes it. */
+  version: string;
 }
 
 interface SubscriptionRow {
@@ -138,15 +141,43 @@ interface SubscriptionRow {
   applicationId: string;
   planId: string;
   status: SubscriptionStatus;
+  version: string;
   startDate: string;
   billingAnchorDay: number | null;
   cancelAt: string | null;
   usageClosedThrough: string | null;
   interval: SubscriptionCalendar['interval'];
-  phases: { effectiveAt: string; sequence: number; planId: string; seats: number }[];
+  phases: { effectiveAt: string; sequence: number; planId: string; seats: number }[] | null;
 }
 
 const day = (instant: string) => new Date(instant).toISOString().slice(0, 10);
+
+/** The columns of a `MeteredSubscription`, from `subscriptions s join plans p`. */
+const meteredSubscriptionColumns = `s.id, s.organization_id as "organizationId", s.application_id as "applicationId", s.plan_id as "planId", s.status,
+  s.xmin::text as version, ${isoOf('s.start_date')} as "startDate", s.billing_anchor_day as "billingAnchorDay", ${isoOf('s.cancel_at')} as "cancelAt",
+  ${isoOf('s.usage_closed_through')} as "usageClosedThrough", p.interval,
+  (select json_agg(json_build_object('effectiveAt', ph.effective_at, 'sequence', ph.sequence, 'planId', ph.plan_id, 'seats', ph.seats))
+     from subscription_phases ph where ph.subscription_id = s.id) as phases`;
+
+const toMeteredSubscription = (row: SubscriptionRow): MeteredSubscription => ({
+  id: row.id,
+  organizationId: row.organizationId,
+  applicationId: row.applicationId,
+  planId: row.planId,
+  status: row.status,
+  version: row.version,
+  interval: row.interval,
+  startDate: day(row.startDate),
+  billingAnchorDay: row.billingAnchorDay,
+  startsAt: Date.parse(row.startDate),
+  cancelAt: row.cancelAt === null ? null : Date.parse(row.cancelAt),
+  usageClosedThrough: row.usageClosedThrough === null ? null : Date.parse(row.usageClosedThrough),
+  // A subscription is written with its first phase; the mirror's own plan stands in until then.
+  phases: (row.phases ?? [{ effectiveAt: day(row.startDate), sequence: 0, planId: row.planId, seats: 0 }]).map((phase) => ({
+    ...phase,
+    effectiveAt: day(phase.effectiveAt),
+  })),
+});
 
 /**
  * Every subscription of these organizations (and these subscriptions) with its calendar and
@@ -164,35 +195,52 @@ export async function meteredSubscriptions(
   if (organizationIds.length === 0 && subscriptionIds.length === 0) return [];
   const rows = await query<SubscriptionRow>(
     em,
-    `select s.id, s.organization_id as "organizationId", s.application_id as "applicationId", s.plan_id as "planId", s.status,
-       ${isoOf('s.start_date')} as "startDate", s.billing_anchor_day as "billingAnchorDay", ${isoOf('s.cancel_at')} as "cancelAt",
-       ${isoOf('s.usage_closed_through')} as "usageClosedThrough", p.interval,
-       (select json_agg(json_build_object('effectiveAt', ph.effective_at, 'sequence', ph.sequence, 'planId', ph.plan_id, 'seats', ph.seats))
-          from subscription_phases ph where ph.subscription_id = s.id) as phases
+    `select ${meteredSubscriptionColumns}
      from subscriptions s join plans p on p.id = s.plan_id
      where s.organization_id = any($1::uuid[]) or s.id = any($2::uuid[])
      order by s.id
      ${options.lock ? 'for share of s' : ''}`,
     [organizationIds, subscriptionIds],
   );
-  return rows.map((row) => ({
-    id: row.id,
-    organizationId: row.organizationId,
-    applicationId: row.applicationId,
-    planId: row.planId,
-    status: row.status,
-    interval: row.interval,
-    startDate: day(row.startDate),
-    billingAnchorDay: row.billingAnchorDay,
-    startsAt: Date.parse(row.startDate),
-    cancelAt: row.cancelAt === null ? null : Date.parse(row.cancelAt),
-    usageClosedThrough: row.usageClosedThrough === null ? null : Date.parse(row.usageClosedThrough),
-    // A subscription is written with its first phase; the mirror's own plan stands in until then.
-    phases: (row.phases ?? [{ effectiveAt: day(row.startDate), sequence: 0, planId: row.planId, seats: 0 }]).map((phase) => ({
-      ...phase,
-      effectiveAt: day(phase.effectiveAt),
-    })),
-  }));
+  return rows.map(toMeteredSubscription);
+}
+
+/** What ingestion reads about the organizations its events name. */
+export interface IngestionContext {
+  /** Each organization that exists and its ancestors (itself first). */
+  ancestries: Map<string, string[]>;
+  subscriptions: MeteredSubscription[];
+  /** Departments among those named, with their organization. */
+  departments: Map<string, string>;
+}
+
+/**
+ * `ancestriesOf`, `meteredSubscriptions` and `departmentOwners` in one named statement on the
+ * pool, outside any transaction and without locks: grouped single events read it, then write with
+ * `writeUsageGuarded`, which checks under lock that no subscription read here has changed since.
+ */
+export async function readIngestionContext(pool: Pool, organizationIds: readonly string[], departmentIds: readonly string[]): Promise<IngestionContext> {
+  const { rows } = await pool.query<{ ancestries: Record<string, string[]> | null; subscriptions: SubscriptionRow[] | null; departments: Record<string, string> | null }>({
+    name: 'ledgerflow_usage_ingestion_context',
+    text: `select
+       (with recursive chain(origin, id, parent_id, depth) as (
+          select id, id, parent_id, 0 from organizations where id = any($1::uuid[])
+          union all
+          select chain.origin, o.id, o.parent_id, chain.depth + 1 from organizations o join chain on o.id = chain.parent_id
+        )
+        select json_object_agg(origin, ids) from (select origin, array_agg(id::text order by depth) as ids from chain group by origin) a) as ancestries,
+       (select json_agg(x order by x.id) from (
+          select ${meteredSubscriptionColumns} from subscriptions s join plans p on p.id = s.plan_id where s.organization_id = any($1::uuid[])
+        ) x) as subscriptions,
+       (select json_object_agg(id, organization_id) from departments where id = any($2::uuid[])) as departments`,
+    values: [organizationIds, departmentIds],
+  });
+  const [row] = rows;
+  return {
+    ancestries: new Map(Object.entries(row?.ancestries ?? {})),
+    subscriptions: (row?.subscriptions ?? []).map(toMeteredSubscription),
+    departments: new Map(Object.entries(row?.departments ?? {})),
+  };
 }
 
 /** Departments among `ids`, with their organization. */
@@ -250,19 +298,16 @@ export interface PeriodTotal {
   previous: string;
 }
 
-/**
- * Stores events in one statement: keys first (a key already there — a replay, or a concurrent
- * duplicate once its transaction commits — drops the event), then the new events' raw rows, their
- * distinct values and their share of the aggregates. Rows are fed in key order so concurrent
- * batches lock in the same order and cannot deadlock.
- */
-export async function writeUsage(
-  em: EntityManager,
-  rows: readonly UsageRow[],
-  receivedAt: Date,
-  options: { reportKeys?: boolean } = {},
-): Promise<{ accepted: number; totals: PeriodTotal[]; acceptedKeys?: string[] }> {
-  const input = JSON.stringify(
+/** What one write of events returns: how many were new, and the period totals they changed. */
+export interface UsageWritten {
+  accepted: number;
+  totals: PeriodTotal[];
+  /** With `reportKeys`: `organizationId eventId` of each event recorded now. */
+  acceptedKeys?: string[];
+}
+
+const usageInput = (rows: readonly UsageRow[]) =>
+  JSON.stringify(
     rows.map((row) => ({
       o: row.organizationId,
       e: row.eventId,
@@ -280,17 +325,34 @@ export async function writeUsage(
       p: row.properties,
     })),
   );
+
+/**
+ * The statement that stores events ($1: their JSON, $2: when received): keys first (a key already
+ * there — a replay, or a concurrent duplicate once its transaction commits — drops the event),
+ * then the new events' raw rows, their distinct values and their share of the aggregates. Rows
+ * are fed in key order so concurrent writes lock in the same order and cannot deadlock.
+ *
+ * Guarded ($3: subscription ids, $4: their versions as read), it first locks those subscriptions
+ * `for share` and writes nothing unless every one is still the version read (`current`).
+ */
+function usageWriteStatement(options: { reportKeys: boolean; guarded: boolean }): string {
   // Which events were new matters only to callers answering for each event (grouped single events).
   const keys = options.reportKeys ? `(select json_agg(o::text || ' ' || e) from new_keys)` : 'null::json';
-  const [result] = await query<{ accepted: number; totals: PeriodTotal[]; acceptedKeys: string[] | null }>(
-    em,
-    `with input as (
+  const guard = options.guarded
+    ? `locked as materialized (select id, xmin::text as version from subscriptions where id = any($3::uuid[]) order by id for share),
+     guard as (
+       select count(*) filter (where l.version = r.version) = cardinality($3::uuid[]) as current
+       from unnest($3::uuid[], $4::text[]) as r(id, version) left join locked l using (id)
+     ),`
+    : `guard as (select true as current),`;
+  return `with ${guard}
+     input as (
        select * from json_to_recordset($1::json) as i(o uuid, e text, t timestamptz, s uuid, m uuid, a text, ps timestamptz, pe timestamptz,
          u text, d uuid, q numeric, v numeric, k text, p jsonb)
      ),
      new_keys as (
        insert into usage_event_keys (organization_id, event_id, occurred_at, received_at)
-       select o, e, t, $2::timestamptz from input order by o, e
+       select o, e, t, $2::timestamptz from input where (select current from guard) order by o, e
        on conflict do nothing
        returning organization_id as o, event_id as e
      ),
@@ -350,15 +412,54 @@ export async function writeUsage(
          end,
          event_count = t.event_count + excluded.event_count,
          updated_at = excluded.updated_at
-       -- old.* (PostgreSQL 18): the value before this batch, which a refusal names.
+       -- old.* (PostgreSQL 18): the value before this write, which a refusal names.
        returning t.subscription_id, t.metric_id, t.period_start, t.period_end, t.scope, t.quantity, old.quantity as previous
      )
-     select (select count(*) from new_keys)::int as accepted, ${keys} as "acceptedKeys",
+     select (select current from guard) as current, (select count(*) from new_keys)::int as accepted, ${keys} as "acceptedKeys",
        coalesce((select json_agg(json_build_object('subscriptionId', subscription_id, 'metricId', metric_id, 'periodStart', period_start,
-         'periodEnd', period_end, 'quantity', quantity::text, 'previous', coalesce(previous, 0)::text)) from upserted where scope = 'total'), '[]'::json) as totals`,
-    [input, receivedAt],
-  );
-  return { accepted: result?.accepted ?? 0, totals: result?.totals ?? [], ...(options.reportKeys ? { acceptedKeys: result?.acceptedKeys ?? [] } : {}) };
+         'periodEnd', period_end, 'quantity', quantity::text, 'previous', coalesce(previous, 0)::text)) from upserted where scope = 'total'), '[]'::json) as totals`;
+}
+
+interface UsageWriteRow {
+  current: boolean;
+  accepted: number;
+  totals: PeriodTotal[];
+  acceptedKeys: string[] | null;
+}
+
+const written = (row: UsageWriteRow | undefined, reportKeys: boolean): UsageWritten => ({
+  accepted: row?.accepted ?? 0,
+  totals: row?.totals ?? [],
+  ...(reportKeys ? { acceptedKeys: row?.acceptedKeys ?? [] } : {}),
+});
+
+const plainWrite = { report: usageWriteStatement({ reportKeys: true, guarded: false }), silent: usageWriteStatement({ reportKeys: false, guarded: false }) };
+const guardedWrite = usageWriteStatement({ reportKeys: true, guarded: true });
+
+/** Stores events in one statement, in the EntityManager's transaction (see `usageWriteStatement`). */
+export async function writeUsage(em: EntityManager, rows: readonly UsageRow[], receivedAt: Date, options: { reportKeys?: boolean } = {}): Promise<UsageWritten> {
+  const reportKeys = options.reportKeys === true;
+  const [row] = await query<UsageWriteRow>(em, reportKeys ? plainWrite.report : plainWrite.silent, [usageInput(rows), receivedAt]);
+  return written(row, reportKeys);
+}
+
+/**
+ * Stores events in one named statement on the pool, a transaction of its own, provided the
+ * subscriptions they were attributed with are still the versions read (`MeteredSubscription.version`).
+ * Returns `stale` — and has written nothing — when one has changed since.
+ */
+export async function writeUsageGuarded(
+  pool: Pool,
+  rows: readonly UsageRow[],
+  receivedAt: Date,
+  subscriptions: readonly { id: string; version: string }[],
+): Promise<UsageWritten | 'stale'> {
+  const { rows: [row] } = await pool.query<UsageWriteRow>({
+    name: 'ledgerflow_usage_write_guarded',
+    text: guardedWrite,
+    values: [usageInput(rows), receivedAt, subscriptions.map((subscription) => subscription.id), subscriptions.map((subscription) => subscription.version)],
+  });
+  return row?.current ? written(row, true) : 'stale';
 }
 
 export interface ThresholdCrossing {
