@@ -5,7 +5,7 @@
  *
  *   1. baseline: the same PostgreSQL taking the same rows into `usage_events` by COPY from this script;
  *   2. `POST /v1/usage/batch`, 1,000 events of ~200 bytes per request;
- *   3. `POST /v1/usage`, one event per request;
+ *   3. `POST /v1/usage`, one event per request, from 16 and from 64 connections;
  *   4. a full replay: 1,000,000 events recorded, then all sent again, which must add 0 to every
  *      aggregate (a digest of every aggregate row before and after);
  *   5. `GET /v1/usage` of the organization that received most of them.
@@ -34,6 +34,7 @@ const BATCH = 1_000;
 const ORGANIZATIONS_PER_BATCH = 10;
 const SECONDS = Number(process.argv[2] ?? 15);
 const CONNECTIONS = Number(process.argv[3] ?? 8);
+const SINGLE_CONNECTIONS = [16, 64];
 const REPLAY_EVENTS = Number(process.argv[4] ?? 1_000_000);
 const METRIC = 'api_calls';
 const ENDPOINTS = ['/v1/reports', '/v1/assessments', '/v1/exports', '/v1/search'];
@@ -306,10 +307,14 @@ async function main(): Promise<void> {
       const batch: autocannon.Options = { url: `${base}/v1/usage/batch`, requests: [{ method: 'POST', headers, setupRequest: (request) => ({ ...request, body: freshBatch() }) }] };
       const single: autocannon.Options = { url: `${base}/v1/usage`, requests: [{ method: 'POST', headers, setupRequest: (request) => ({ ...request, body: freshEvent() }) }] };
       await drive('warm-up', BATCH, { ...batch, duration: 3 });
-      const results = [baseline, await drive('POST /v1/usage/batch', BATCH, batch), await drive('POST /v1/usage', 1, { ...single, connections: 16 })];
-      print(results);
-      const [copy, batched, singles] = results as [Measured, Measured, Measured];
-      console.log(`batch/COPY events/s ratio: ${(batched.eventsPerSecond / copy.eventsPerSecond).toFixed(2)}; single/COPY: ${(singles.eventsPerSecond / copy.eventsPerSecond).toFixed(3)}`);
+      const batched = await drive('POST /v1/usage/batch', BATCH, batch);
+      // Single events from 16 and from 64 concurrent callers: group commit trades latency for throughput.
+      const singleRuns: Measured[] = [];
+      for (const connections of SINGLE_CONNECTIONS) singleRuns.push(await drive(`POST /v1/usage (${connections} conns)`, 1, { ...single, connections }));
+      print([baseline, batched, ...singleRuns]);
+      console.log(
+        `batch/COPY events/s ratio: ${(batched.eventsPerSecond / baseline.eventsPerSecond).toFixed(2)}; single/COPY: ${singleRuns.map((run) => (run.eventsPerSecond / baseline.eventsPerSecond).toFixed(3)).join(', ')}`,
+      );
 
       console.log(`\nreplay: ${REPLAY_EVENTS} events, half of them for one organization`);
       const timestamp = new Date().toISOString();
@@ -338,10 +343,12 @@ async function main(): Promise<void> {
       print([read]);
       console.log(`(organization ${busiest}: ${Math.ceil(REPLAY_EVENTS / 2)}+ events, served from its aggregates)`);
 
-      const met =
-        batched.eventsPerSecond >= 20_000 && batched.p99 <= 100 && singles.eventsPerSecond >= 3_000 && singles.p99 <= 30 && unchanged &&
-        batched.non2xx === 0 && singles.non2xx === 0 && batched.errors === 0 && singles.errors === 0;
-      console.log(`\ntargets (batch ≥ 20,000 events/s p99 ≤ 100 ms; single ≥ 3,000/s p99 ≤ 30 ms; replay adds 0): ${met ? 'met' : 'NOT met'}`);
+      const clean = (run: Measured) => run.non2xx === 0 && run.errors === 0;
+      const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
+      console.log(`\ntargets:`);
+      console.log(`  batch ≥ 20,000 events/s with p99 ≤ 100 ms: ${verdict(batched.eventsPerSecond >= 20_000 && batched.p99 <= 100 && clean(batched))}`);
+      for (const run of singleRuns) console.log(`  ${run.name}: single ≥ 3,000 events/s with p99 ≤ 30 ms: ${verdict(run.eventsPerSecond >= 3_000 && run.p99 <= 30 && clean(run))}`);
+      console.log(`  the replay adds 0: ${verdict(unchanged)}`);
     } finally {
       api.stop();
     }
