@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type Stripe from 'stripe';
 import type { Clock } from '../src/clock.js';
 import type { Orm } from '../src/db/orm.js';
-import { Organization } from '../src/db/entities/index.js';
+import { recordBillingStart } from '../src/db/repositories/organizations.js';
 import type { Logger } from '../src/logger.js';
 
 export interface BillingActivityDeps {
@@ -17,13 +17,12 @@ export function createBillingActivities({ orm, clock, logger }: BillingActivityD
     /** Idempotent: a retry after success leaves the first timestamp in place. */
     async recordBillingCycleStarted(organizationId: string): Promise<string> {
       return orm.em.fork().transactional(async (em) => {
-        const organization = await em.findOne(Organization, { id: organizationId });
-        if (!organization) {
+        const startedAt = await recordBillingStart(em, organizationId, clock.now());
+        if (startedAt === null) {
           throw ApplicationFailure.retryable(`organization ${organizationId} is not visible yet`, 'OrganizationNotFound');
         }
-        organization.billingStartedAt ??= clock.now();
         logger.info({ organizationId }, 'billing cycle started');
-        return organization.billingStartedAt.toISOString();
+        return startedAt;
       });
     },
   };

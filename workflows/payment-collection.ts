@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, condition, getExternalWorkflowHandle, proxyActivities, proxyLocalActivities, setHandler, type ExternalWorkflowHandle } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, getExternalWorkflowHandle, patched, proxyActivities, proxyLocalActivities, setHandler, type ExternalWorkflowHandle } from '@temporalio/workflow';
 import type { CollectionActivities, CollectionInvoice } from '../activities/collection.js';
 import type { ChargeResult, PaymentActivities } from '../activities/payments.js';
 import { DomainError, MS_PER_DAY, paymentReminders, resolveDunningPolicy, retryDelayMs, type DunningPolicy } from '../src/domain/index.js';
@@ -31,12 +31,23 @@ const { recordStripePayment, recordPaymentFailure, markInvoiceUncollectible, sen
   startToCloseTimeout: '30 seconds',
   retry,
 });
-const { chargeInvoicePayment } = proxyActivities<PaymentActivities>({
+const chargeOptions = {
   startToCloseTimeout: '2 minutes',
   // Each retry sends the same idempotency key. When Stripe stays unreachable through these (about an
   // hour) the attempt counts as failed and dunning goes on; if Stripe did charge, its webhook settles the invoice.
   retry: { ...retry, maximumInterval: '5 minutes', maximumAttempts: 20 },
-});
+} as const;
+/** Histories recorded before `collectionInWorkflowTask` charged through the activity queue. */
+const { chargeInvoicePayment: chargeThroughQueue } = proxyActivities<PaymentActivities>(chargeOptions);
+const { chargeInvoicePayment: chargeInWorkflowTask } = proxyLocalActivities<PaymentActivities>(chargeOptions);
+
+/**
+ * Since this patch a collection charges in its own workflow task (a local activity: retried
+ * with backoff timers like any activity, one round trip through the server fewer), charges its
+ * first attempt on the invoice it has just read, and does not read an invoice again right after
+ * recording a payment on it (that step returns the invoice as it left it).
+ */
+const collectionInWorkflowTask = 'collection-in-workflow-task';
 
 /**
  * After the invoice is settled the workflow keeps listening this long (Stripe's window for
@@ -71,6 +82,7 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
     throw error;
   }
   const { invoiceId } = input;
+  const inWorkflowTask = patched(collectionInWorkflowTask);
   const state: PaymentCollectionState = {
     invoiceId,
     organizationId: null,
@@ -143,6 +155,8 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
   async function catchUp(): Promise<void> {
     for (const [paymentIntentId, receipt] of succeeded) {
       if (recorded.has(paymentIntentId)) continue;
+      // The step reads the invoice under its lock: changes before it are seen; a signal during it asks again.
+      if (inWorkflowTask) invoiceChanged = false;
       const outcome = await recordStripePayment({ invoiceId, paymentIntentId, ...receipt });
       recorded.add(paymentIntentId);
       state.stripePayments.push({ paymentIntentId, amount: receipt.amount, applied: outcome.recorded });
@@ -189,6 +203,7 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
 
   async function charge(attempt: number, organizationId: string): Promise<ChargeResult> {
     try {
+      const chargeInvoicePayment = inWorkflowTask ? chargeInWorkflowTask : chargeThroughQueue;
       return await chargeInvoicePayment({ invoiceId, attempt, amount: state.amountOwed, currency, organizationId });
     } catch (error) {
       // Stripe refused the request for good, or stayed unreachable: a failed attempt like a soft decline.
@@ -201,8 +216,10 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
   // The organization's one Stripe customer is made when its payment method is set up; without
   // one the charge fails like a soft decline (`no_payment_method`) and dunning gives time to add it.
   async function chargeAutomatically(invoice: CollectionInvoice): Promise<void> {
-    for (let attempt = state.attempts.length + 1; ; attempt += 1) {
-      if (!(await stillOpen()) || state.amountOwed <= 0) return;
+    const firstAttempt = state.attempts.length + 1;
+    for (let attempt = firstAttempt; ; attempt += 1) {
+      const justRead = inWorkflowTask && attempt === firstAttempt && !needsAttention();
+      if (!(justRead ? isOpen() : await stillOpen()) || state.amountOwed <= 0) return;
       state.phase = 'charging';
       const startedMs = Date.now();
       const result = await charge(attempt, invoice.organizationId);

@@ -23,7 +23,7 @@ import {
 import type { paymentCollection } from '../../workflows/payment-collection.js';
 import { dayOf, initialSnapshot } from '../../workflows/subscription-terms.js';
 import { sharedServer } from '../support/servers.js';
-import { eventually } from './support/subscriptions.js';
+import { eventually, recordHistory } from './support/subscriptions.js';
 
 const testServer = fileURLToPath(new URL('../../.tools/bin/temporal-test-server', import.meta.url));
 const taskQueue = 'payment-collection';
@@ -259,6 +259,7 @@ describe('paymentCollection: charge_automatically with dunning', () => {
     // It keeps listening for late Stripe events for 120 days, then completes.
     await sleepUntil(started.startedAt + 125 * MS_PER_DAY);
     expect(await started.handle.result()).toMatchObject({ invoiceStatus: 'paid', phase: 'settled' });
+    await recordHistory('collection-declined-then-paid', started.handle);
   });
 
   it('retries 3, 5 and 7 days apart, then writes the invoice off and cancels the account’s subscriptions', async () => {
@@ -414,6 +415,7 @@ describe('paymentCollection: Stripe webhooks as signals', () => {
     const final = await stateWhen(started, (state) => state.stripeEventIds.length === 4);
     expect(final.refundedByPaymentIntent).toEqual({ pi_paid: 7_000 });
     expect(final.disputes.map((entry) => entry.disputeId)).toEqual(['dp_1']);
+    await recordHistory('collection-paid-then-refunded', started.handle);
   });
 });
 

@@ -36,3 +36,13 @@ export async function subtreeOf(em: EntityManager, organizationId: string): Prom
     [organizationId],
   );
 }
+
+/** Sets when billing started, once: the first time wins. Null when the organization does not exist. */
+export async function recordBillingStart(em: EntityManager, organizationId: string, at: Date): Promise<string | null> {
+  const [row] = await em.execute<{ startedAt: string }[]>(
+    `update organizations set billing_started_at = coalesce(billing_started_at, ?) where id = ?
+     returning to_char(billing_started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "startedAt"`,
+    [at, organizationId],
+  );
+  return row?.startedAt ?? null;
+}
