@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../src/clock.js';
 import { computeInvoice, formatDay, journalForFinalizedInvoice, parseDay, usageWindows } from '../src/domain/index.js';
-import { Invoice, InvoiceLine, type CollectionMethod } from '../src/db/entities/index.js';
+import { Invoice, InvoiceLine, Organization, type CollectionMethod } from '../src/db/entities/index.js';
 import { dayStart, loadBillingAccount, nextPeriodBoundary } from '../src/db/repositories/billing.js';
 import { invoiceEventData } from '../src/db/repositories/invoice-payments.js';
 import { postJournalEntry } from '../src/db/repositories/journal.js';
@@ -100,7 +100,7 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
         const collectionMethod = organization.paymentTerms;
         const invoice = em.create(Invoice, {
           id: crypto.randomUUID(),
-          organization,
+          organization: em.getReference(Organization, organization.id),
           billingDate: dayStart(input.billingDay),
           number: await nextInvoiceNumber(em, invoicePrefixOf(input.accountId)),
           status: proposal.amountDue === 0 ? 'paid' : 'open',

@@ -5,14 +5,11 @@ import {
   usageWindows,
   type ComputeInvoiceInput,
   type InvoiceLine as DomainInvoiceLine,
-  type OrganizationProfile,
   type Plan as DomainPlan,
   type Subscription as DomainSubscription,
   type UsageAggregate as DomainUsageAggregate,
 } from '../../domain/index.js';
-import { Invoice, InvoiceLine, Organization, Subscription, SubscriptionPhase, type Plan, type PlanCharge } from '../entities/index.js';
-import { creditBalanceOf } from './journal.js';
-import { ancestryOf, subtreeOf } from './organizations.js';
+import type { InvoiceLine, PaymentTerms, Plan, PlanCharge } from '../entities/index.js';
 
 /** "YYYY-MM-DD" of a UTC-midnight timestamp. */
 export const billingDay = (value: Date) => value.toISOString().slice(0, 10);
@@ -22,8 +19,13 @@ export const dayStart = (day: string) => new Date(`${day}T00:00:00.000Z`);
 /** numeric(30,12) comes back padded ("0.010000000000"); the domain wants the plain decimal. */
 const plainDecimal = (value: string) => (value.includes('.') ? value.replace(/\.?0+$/, '') : value);
 
+/** A stored charge: a `PlanCharge` entity, or one of `loadBillingAccount`'s rows (numerics as text, like the entity's). */
+type StoredCharge = Pick<PlanCharge, 'model' | 'unitPrice' | 'packageSize' | 'tiers' | 'rate' | 'fixedFee' | 'included' | 'allocation' | 'hardLimit'> & {
+  metric: { code: string };
+};
+
 /** A stored charge in the API's (and the domain's) terms. */
-export function chargeTermsOf(charge: PlanCharge) {
+export function chargeTermsOf(charge: StoredCharge) {
   return {
     metricCode: charge.metric.code,
     model: charge.model,
@@ -38,7 +40,11 @@ export function chargeTermsOf(charge: PlanCharge) {
   };
 }
 
-function toDomainPlan(plan: Plan): DomainPlan {
+type PlanRow = Pick<Plan, 'id' | 'code' | 'name' | 'currency' | 'interval' | 'basePrice' | 'seatPrice' | 'includedSeats' | 'trialDays'> & {
+  charges: StoredCharge[];
+};
+
+function toDomainPlan(plan: PlanRow): DomainPlan {
   return {
     code: plan.code,
     name: plan.name,
@@ -48,11 +54,19 @@ function toDomainPlan(plan: Plan): DomainPlan {
     seatPrice: plan.seatPrice,
     includedSeats: plan.includedSeats,
     trialDays: plan.trialDays,
-    charges: plan.charges.getItems().map(chargeTermsOf),
+    charges: plan.charges.map(chargeTermsOf),
   };
 }
 
-export function toDomainLine(line: InvoiceLine): DomainInvoiceLine {
+/** A stored invoice line: an `InvoiceLine` entity (period as instants) or one of `loadBillingAccount`'s rows (period as billing days). */
+type StoredLine = Pick<
+  InvoiceLine,
+  'key' | 'type' | 'description' | 'organizationId' | 'subscriptionId' | 'departmentId' | 'metricCode' | 'couponId' | 'quantity' | 'unitAmount' | 'amount'
+> & { periodStart: Date | string; periodEnd: Date | string };
+
+const asDay = (value: Date | string) => (typeof value === 'string' ? value : billingDay(value));
+
+export function toDomainLine(line: StoredLine): DomainInvoiceLine {
   return {
     key: line.key,
     type: line.type,
@@ -65,23 +79,23 @@ export function toDomainLine(line: InvoiceLine): DomainInvoiceLine {
     quantity: line.quantity,
     ...(line.unitAmount != null ? { unitAmount: line.unitAmount } : {}),
     amount: line.amount,
-    periodStart: billingDay(line.periodStart),
-    periodEnd: billingDay(line.periodEnd),
+    periodStart: asDay(line.periodStart),
+    periodEnd: asDay(line.periodEnd),
   };
 }
 
 interface AggregateRow {
-  subscription_id: string;
-  metric_code: string;
+  subscriptionId: string;
+  metricCode: string;
   aggregation: string;
-  /** "YYYY-MM-DD": raw queries return timestamps as PostgreSQL's text, not as Date. */
-  period_day: string;
+  /** "YYYY-MM-DD" of the aggregate's period start. */
+  periodDay: string;
   scope: string;
-  department_key: string;
+  departmentKey: string;
   quantity: string;
-  event_count: string;
+  eventCount: number;
   /** ISO 8601, for `latest` aggregations. */
-  latest_at: string | null;
+  latestAt: string | null;
 }
 
 /** Combines the running aggregates that fall in one usage window (normally exactly one row per scope). */
@@ -93,37 +107,28 @@ function combine(rows: readonly AggregateRow[]): { units: Decimal; events: numbe
     const value = new Decimal(row.quantity);
     if (aggregation === 'max') units = Decimal.max(units, value);
     else if (aggregation === 'latest') {
-      const at = row.latest_at === null ? -Infinity : Date.parse(row.latest_at);
+      const at = row.latestAt === null ? -Infinity : Date.parse(row.latestAt);
       if (at >= latestAt) [units, latestAt] = [value, at];
     } else units = units.plus(value);
   }
-  return { units, events: rows.reduce((sum, row) => sum + Number(row.event_count), 0) };
+  return { units, events: rows.reduce((sum, row) => sum + row.eventCount, 0) };
 }
 
-/** The closed usage windows of each subscription on `targetDate`, from the running aggregates. */
-async function usageOf(em: EntityManager, subscriptions: readonly DomainSubscription[], targetDate: string): Promise<DomainUsageAggregate[]> {
-  if (!subscriptions.length) return [];
-  const rows = await em.execute<AggregateRow[]>(
-    `select a.subscription_id, m.code as metric_code, a.aggregation, to_char(a.period_start at time zone 'UTC', 'YYYY-MM-DD') as period_day, a.scope,
-            a.department_key, a.quantity, a.event_count, to_char(a.latest_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as latest_at
-       from usage_aggregates a join metrics m on m.id = a.metric_id
-      where a.subscription_id = any(?::uuid[]) and a.period_start < ? and (a.scope = 'total' or (a.scope = 'group' and a.user_key = ''))`,
-    // An array literal: the ORM's `execute` would spread a JS array into a list of parameters.
-    [`{${subscriptions.map((subscription) => subscription.id).join(',')}}`, dayStart(targetDate)],
-  );
+/** The closed usage windows of each subscription on `targetDate`, from its running aggregates (`rows`, which end before `targetDate`). */
+function usageOf(subscriptions: readonly DomainSubscription[], rows: readonly AggregateRow[], targetDate: string): DomainUsageAggregate[] {
   const aggregates: DomainUsageAggregate[] = [];
   for (const subscription of subscriptions) {
-    const own = rows.filter((row) => row.subscription_id === subscription.id);
+    const own = rows.filter((row) => row.subscriptionId === subscription.id);
     for (const window of usageWindows(subscription, targetDate)) {
-      const inWindow = own.filter((row) => row.period_day >= window.periodStart && row.period_day < window.periodEnd);
-      for (const metricCode of new Set(inWindow.map((row) => row.metric_code))) {
-        const ofMetric = inWindow.filter((row) => row.metric_code === metricCode);
+      const inWindow = own.filter((row) => row.periodDay >= window.periodStart && row.periodDay < window.periodEnd);
+      for (const metricCode of new Set(inWindow.map((row) => row.metricCode))) {
+        const ofMetric = inWindow.filter((row) => row.metricCode === metricCode);
         const total = combine(ofMetric.filter((row) => row.scope === 'total'));
         const additive = ['count', 'sum'].includes(ofMetric[0]?.aggregation ?? '');
         const departments = additive
-          ? [...new Set(ofMetric.filter((row) => row.scope === 'group').map((row) => row.department_key))].map((key) => ({
+          ? [...new Set(ofMetric.filter((row) => row.scope === 'group').map((row) => row.departmentKey))].map((key) => ({
               departmentId: key === '' ? (subscription.departmentId ?? null) : key,
-              units: decimalToString(combine(ofMetric.filter((row) => row.scope === 'group' && row.department_key === key)).units),
+              units: decimalToString(combine(ofMetric.filter((row) => row.scope === 'group' && row.departmentKey === key)).units),
             }))
           : [];
         const spansDepartments = departments.length > 1 || (departments[0] !== undefined && departments[0].departmentId !== (subscription.departmentId ?? null));
@@ -142,10 +147,102 @@ async function usageOf(em: EntityManager, subscriptions: readonly DomainSubscrip
   return aggregates;
 }
 
+/** What the billing of an account needs to know about its organization. */
+export interface BillingAccountProfile {
+  id: string;
+  currency: string;
+  paymentTerms: PaymentTerms;
+  netTermsDays: number;
+}
+
 export interface LoadedAccount {
-  organization: Organization;
+  organization: BillingAccountProfile;
   input: ComputeInvoiceInput;
 }
+
+/** The JSON document `accountStatement` returns: days as "YYYY-MM-DD", numerics as text where the domain wants them exact. */
+interface AccountDocument {
+  profile: BillingAccountProfile;
+  /** Null unless the account is its hierarchy's root (a child's credit stays with its root). */
+  creditBalance: number | null;
+  organizations: { id: string; parentId: string | null; taxRatePercent: string }[];
+  plans: PlanRow[];
+  subscriptions: {
+    id: string;
+    organizationId: string;
+    departmentId: string | null;
+    startDate: string;
+    trialEndDate: string;
+    cancelAt: string | null;
+    billingAnchorDay: number | null;
+    phases: { effectiveAt: string; planId: string; seats: number }[];
+  }[];
+  usage: AggregateRow[];
+  priorInvoices: { id: string; lines: StoredLine[] }[];
+}
+
+/** A timestamp column as its UTC billing day. */
+const dayOf = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD')`;
+
+/**
+ * Everything `loadBillingAccount` reads, as one JSON document from one statement: it runs for
+ * every account on every billing cycle, where round trips and entity hydration cost the most.
+ * The account is the top of what is billed, so it has no parent here even when it is a child; a
+ * child is billed on its root's invoices, so what they billed for the child's organizations counts
+ * as billed. Usage rows come in key order, so ties in `combine` and the order of departments do
+ * not depend on the query plan. Parameters: the account, the one subscription to load (null:
+ * all), the target day's start.
+ */
+const accountStatement = `with recursive
+  account as (select id, parent_id, currency, payment_terms, net_terms_days, tax_rate_percent from organizations where id = ?),
+  tree(id, parent_id, tax_rate_percent, depth) as (
+    select id, parent_id, tax_rate_percent, 0 from account
+    union all
+    select o.id, o.parent_id, o.tax_rate_percent, tree.depth + 1 from organizations o join tree on o.parent_id = tree.id
+  ),
+  chain(id, parent_id) as (
+    select id, parent_id from account
+    union all
+    select o.id, o.parent_id from organizations o join chain on o.id = chain.parent_id
+  ),
+  subs as (
+    select id, organization_id, department_id, start_date, trial_end, cancel_at, billing_anchor_day, created_at from subscriptions
+     where organization_id in (select id from tree) and id = coalesce(?::uuid, id)
+  )
+select json_build_object(
+  'profile', json_build_object('id', a.id, 'currency', a.currency, 'paymentTerms', a.payment_terms, 'netTermsDays', a.net_terms_days),
+  'creditBalance', case when a.parent_id is null then (
+    select coalesce(sum(l.credit - l.debit), 0) from journal_lines l join journal_entries e on e.id = l.entry_id
+     where e.organization_id = a.id and l.account = 'customer_credit') end,
+  'organizations', (select json_agg(json_build_object('id', t.id, 'parentId', case when t.depth = 0 then null else t.parent_id end,
+    'taxRatePercent', t.tax_rate_percent::text) order by t.depth, t.id) from tree t),
+  'plans', coalesce((select json_agg(json_build_object('id', p.id, 'code', p.code, 'name', p.name, 'currency', p.currency, 'interval', p.interval,
+      'basePrice', p.base_price, 'seatPrice', p.seat_price, 'includedSeats', p.included_seats, 'trialDays', p.trial_days,
+      'charges', coalesce((select json_agg(json_build_object('metric', json_build_object('code', m.code), 'model', c.model,
+          'unitPrice', c.unit_price::text, 'packageSize', c.package_size, 'tiers', c.tiers, 'rate', c.rate::text, 'fixedFee', c.fixed_fee::text,
+          'included', c.included, 'allocation', c.allocation, 'hardLimit', c.hard_limit) order by c.position)
+        from plan_charges c join metrics m on m.id = c.metric_id where c.plan_id = p.id), '[]')))
+    from plans p where p.id in (select plan_id from subscription_phases where subscription_id in (select id from subs))), '[]'),
+  'subscriptions', coalesce((select json_agg(json_build_object('id', s.id, 'organizationId', s.organization_id, 'departmentId', s.department_id,
+      'startDate', ${dayOf('s.start_date')}, 'trialEndDate', ${dayOf('s.trial_end')}, 'cancelAt', ${dayOf('s.cancel_at')}, 'billingAnchorDay', s.billing_anchor_day,
+      'phases', coalesce((select json_agg(json_build_object('effectiveAt', ${dayOf('ph.effective_at')}, 'planId', ph.plan_id, 'seats', ph.seats) order by ph.sequence)
+        from subscription_phases ph where ph.subscription_id = s.id), '[]')) order by s.created_at, s.id)
+    from subs s), '[]'),
+  'usage', coalesce((select json_agg(json_build_object('subscriptionId', u.subscription_id, 'metricCode', m.code, 'aggregation', u.aggregation,
+      'periodDay', ${dayOf('u.period_start')}, 'scope', u.scope, 'departmentKey', u.department_key, 'quantity', u.quantity::text,
+      'eventCount', u.event_count, 'latestAt', to_char(u.latest_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+      order by u.subscription_id, m.code, u.period_start, u.scope, u.department_key)
+    from usage_aggregates u join metrics m on m.id = u.metric_id
+    where u.subscription_id in (select id from subs) and u.period_start < ? and (u.scope = 'total' or (u.scope = 'group' and u.user_key = ''))), '[]'),
+  'priorInvoices', coalesce((select json_agg(json_build_object('id', i.id,
+      'lines', coalesce((select json_agg(json_build_object('key', l.key, 'type', l.type, 'description', l.description,
+          'organizationId', l.organization_id, 'subscriptionId', l.subscription_id, 'departmentId', l.department_id, 'metricCode', l.metric_code,
+          'couponId', l.coupon_id, 'quantity', l.quantity, 'unitAmount', l.unit_amount, 'amount', l.amount,
+          'periodStart', ${dayOf('l.period_start')}, 'periodEnd', ${dayOf('l.period_end')}) order by l.position)
+        from invoice_lines l where l.invoice_id = i.id and l.organization_id in (select id from tree)), '[]')) order by i.billing_date)
+    from invoices i where i.organization_id = (select id from chain where parent_id is null) and i.status in ('open', 'paid', 'uncollectible')), '[]')
+) as document
+from account a`;
 
 /**
  * Everything the domain needs to propose the invoice of `accountId` (a billing account, or a
@@ -159,64 +256,28 @@ export async function loadBillingAccount(
   targetDate: string,
   options: { subscriptionId?: string } = {},
 ): Promise<LoadedAccount | null> {
-  const organization = await em.findOne(Organization, { id: accountId });
-  if (!organization) return null;
-  const tree = await subtreeOf(em, accountId);
-  const organizationIds = tree.map((node) => node.id);
-  const profiles = await em.find(Organization, { id: { $in: organizationIds } });
-  const organizations: OrganizationProfile[] = profiles.map((profile) => ({
-    id: profile.id,
-    parentId: profile.id === accountId ? null : (profile.parent?.id ?? null),
-    taxRatePercent: profile.taxRatePercent,
+  const [row] = await em.execute<{ document: AccountDocument }[]>(accountStatement, [accountId, options.subscriptionId || null, dayStart(targetDate)]);
+  if (!row) return null;
+  const { document } = row;
+  const plans = new Map(document.plans.map((plan) => [plan.id, toDomainPlan(plan)]));
+  const subscriptions: DomainSubscription[] = document.subscriptions.map((subscription) => ({
+    id: subscription.id,
+    organizationId: subscription.organizationId,
+    ...(subscription.departmentId ? { departmentId: subscription.departmentId } : {}),
+    startDate: subscription.startDate,
+    trialEndDate: subscription.trialEndDate,
+    ...(subscription.cancelAt ? { cancelAt: subscription.cancelAt } : {}),
+    ...(subscription.billingAnchorDay != null ? { billingAnchorDay: subscription.billingAnchorDay } : {}),
+    phases: subscription.phases.map((phase) => ({ effectiveAt: phase.effectiveAt, plan: plans.get(phase.planId)!, seats: phase.seats })),
   }));
-  const subscriptionRows = await em.find(
-    Subscription,
-    { organization: { $in: organizationIds }, ...(options.subscriptionId ? { id: options.subscriptionId } : {}) },
-    { orderBy: { createdAt: 'asc', id: 'asc' } },
-  );
-  const phases = subscriptionRows.length
-    ? await em.find(
-        SubscriptionPhase,
-        { subscription: { $in: subscriptionRows.map((row) => row.id) } },
-        { populate: ['plan', 'plan.charges', 'plan.charges.metric'], orderBy: { sequence: 'asc' } },
-      )
-    : [];
-  const subscriptions: DomainSubscription[] = subscriptionRows.map((row) => ({
-    id: row.id,
-    organizationId: row.organization.id,
-    ...(row.department ? { departmentId: row.department.id } : {}),
-    startDate: billingDay(row.startDate),
-    trialEndDate: billingDay(row.trialEnd),
-    ...(row.cancelAt ? { cancelAt: billingDay(row.cancelAt) } : {}),
-    ...(row.billingAnchorDay != null ? { billingAnchorDay: row.billingAnchorDay } : {}),
-    phases: phases
-      .filter((phase) => phase.subscription.id === row.id)
-      .map((phase) => ({ effectiveAt: billingDay(phase.effectiveAt), plan: toDomainPlan(phase.plan), seats: phase.seats })),
-  }));
-  // A child is billed on its root's invoices: what they billed for the child's organizations counts as billed.
-  const rootId = (await ancestryOf(em, accountId))?.at(-1) ?? accountId;
-  const prior = await em.find(
-    Invoice,
-    { organization: rootId, status: { $in: ['open', 'paid', 'uncollectible'] } },
-    { orderBy: { billingDate: 'asc' } },
-  );
-  const inSubtree = new Set(organizationIds);
-  const priorLines = prior.length
-    ? (await em.find(InvoiceLine, { invoice: { $in: prior.map((invoice) => invoice.id) } }, { orderBy: { position: 'asc' } })).filter((line) =>
-        inSubtree.has(line.organizationId),
-      )
-    : [];
   return {
-    organization,
+    organization: document.profile,
     input: {
-      account: { organizationId: accountId, currency: organization.currency, creditBalance: rootId === accountId ? await creditBalanceOf(em, accountId) : 0 },
-      organizations,
+      account: { organizationId: accountId, currency: document.profile.currency, creditBalance: document.creditBalance ?? 0 },
+      organizations: document.organizations,
       subscriptions,
-      usage: await usageOf(em, subscriptions, targetDate),
-      priorInvoices: prior.map((invoice) => ({
-        id: invoice.id,
-        lines: priorLines.filter((line) => line.invoice.id === invoice.id).map(toDomainLine),
-      })),
+      usage: usageOf(subscriptions, document.usage, targetDate),
+      priorInvoices: document.priorInvoices.map((invoice) => ({ id: invoice.id, lines: invoice.lines.map(toDomainLine) })),
       targetDate,
     },
   };
