@@ -153,7 +153,7 @@ async function main(): Promise<void> {
       });
       const workerRun = worker.run();
       const requestsBefore = proxy.requests.length;
-      const cpuBefore = { bench: ownCpuMillis(), postgres: treeCpuMillis(postmasterPid(postgres.dataDir)), temporal: treeCpuMillis(temporalServer.process.pid!) };
+      const cpuBefore = { bench: ownCpuMillis(), postgres: treeCpuMillis(postmasterPid(postgres.dataDir)), temporal: treeCpuMillis(temporalServer.process.pid!), stripeMock: treeCpuMillis(stripeMock.pid) };
       try {
         const startedAt = new Map<string, number>();
         const started = performance.now();
@@ -182,6 +182,7 @@ async function main(): Promise<void> {
           bench: ownCpuMillis() - cpuBefore.bench,
           postgres: treeCpuMillis(postmasterPid(postgres.dataDir)) - cpuBefore.postgres,
           temporal: treeCpuMillis(temporalServer.process.pid!) - cpuBefore.temporal,
+          stripeMock: treeCpuMillis(stripeMock.pid) - cpuBefore.stripeMock,
         };
         const [counts] = await counter.execute<{ invoices: string; paid: string; entries: string; unbalanced: string }[]>(
           `select (select count(*) from invoices) as invoices, (select count(*) from invoices where status = 'paid') as paid,
@@ -206,7 +207,7 @@ async function main(): Promise<void> {
         console.log(`  Stripe requests: ${[...byPath].map(([path, count]) => `${path} × ${count}`).join(', ')}`);
         console.log(
           `  CPU over the run: worker + client + Stripe proxy ${(cpu.bench / 1000).toFixed(0)} s, PostgreSQL ${(cpu.postgres / 1000).toFixed(0)} s, ` +
-            `Temporal dev server ${(cpu.temporal / 1000).toFixed(0)} s (of ${(chargedSeconds * 2).toFixed(0)} core-s; load average ${loadavg()[0]!.toFixed(1)})`,
+            `Temporal dev server ${(cpu.temporal / 1000).toFixed(0)} s, stripe-mock ${(cpu.stripeMock / 1000).toFixed(0)} s (of ${(chargedSeconds * 2).toFixed(0)} core-s; load average ${loadavg()[0]!.toFixed(1)})`,
         );
         results.push({ accounts, finalizedSeconds, chargedSeconds, latencies });
       } finally {

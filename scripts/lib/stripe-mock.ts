@@ -3,6 +3,7 @@ import { portAnswers, waitFor } from './ports.js';
 
 export interface RunningStripeMock {
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -21,6 +22,7 @@ export async function startStripeMock(options: { executable: string; port: numbe
   ]);
   return {
     url: `http://127.0.0.1:${options.port}`,
+    pid: child.pid!,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

@@ -45,6 +45,9 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
     '--metrics-port', String(await freePort()),
     '--namespace', options.namespace ?? 'default',
     '--log-level', 'warn',
+    // One worker fleet per queue here: a single partition spares the matching service forwarding tasks between partitions.
+    '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1',
     ...(options.uiPort === undefined ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
     ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
   ];

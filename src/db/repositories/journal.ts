@@ -19,19 +19,21 @@ export interface JournalPosting {
 export async function postJournalEntry(em: EntityManager, posting: JournalPosting): Promise<boolean> {
   assertBalanced(posting.lines);
   if (posting.lines.length === 0) return false;
-  const [entry] = await em.execute<{ id: string }[]>(
-    `insert into journal_entries (id, organization_id, invoice_id, source_key, description, currency, posted_at)
-     values (gen_random_uuid(), ?, ?, ?, ?, ?, ?) on conflict (source_key) do nothing returning id`,
-    [posting.organizationId, posting.invoiceId, posting.sourceKey, posting.description, posting.currency, posting.postedAt],
+  // One statement: the lines go in only with an entry inserted now. As JSON: the driver expands an
+  // array parameter into a list of parameters, not a PostgreSQL array.
+  const posted = await em.execute<{ id: string }[]>(
+    `with entry as (
+       insert into journal_entries (id, organization_id, invoice_id, source_key, description, currency, posted_at)
+       values (gen_random_uuid(), ?, ?, ?, ?, ?, ?) on conflict (source_key) do nothing returning id
+     ),
+     lines as (
+       insert into journal_lines (id, entry_id, account, debit, credit)
+       select gen_random_uuid(), entry.id, l.account, l.debit, l.credit from entry, jsonb_to_recordset(?::jsonb) as l(account text, debit bigint, credit bigint)
+     )
+     select id from entry`,
+    [posting.organizationId, posting.invoiceId, posting.sourceKey, posting.description, posting.currency, posting.postedAt, JSON.stringify(posting.lines)],
   );
-  if (!entry) return false;
-  // As JSON: the driver expands an array parameter into a list of parameters, not a PostgreSQL array.
-  await em.execute(
-    `insert into journal_lines (id, entry_id, account, debit, credit)
-     select gen_random_uuid(), ?, l.account, l.debit, l.credit from jsonb_to_recordset(?::jsonb) as l(account text, debit bigint, credit bigint)`,
-    [entry.id, JSON.stringify(posting.lines)],
-  );
-  return true;
+  return posted.length > 0;
 }
 
 /** The customer's credit balance: what the `customer_credit` account owes the organization. */
