@@ -7,7 +7,9 @@
  * timer fires, and `payment:<invoiceId>` charges the invoice. Prints wall time, invoices
  * finalized/s and charged/s (counted in the database), p50/p99 per account (start → the invoice's
  * `finalized_at`), the ratio between the sizes, and where the time goes (activity time by
- * activity, CPU by process, Stripe requests).
+ * activity, CPU by process, Stripe requests). Then, for each size, the same workflows with every
+ * database and Stripe step answered from memory: what Temporal alone costs, the floor under the
+ * real run (its rate next to the real one: a ratio).
  *
  *   node --import tsx bench/billing-cycle.bench.ts [sizes, default 1000,10000] [concurrency, default 64]
  *
@@ -94,6 +96,40 @@ function timed<T extends Record<string, (...args: never[]) => Promise<unknown>>>
       },
     ]),
   ) as T;
+}
+
+type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * The same steps answered from memory — an account due today, an open invoice of 1.00, a charge
+ * that succeeds — except `startPaymentCollection`, which only starts a workflow and stays real.
+ * With them the cycles cost what Temporal alone (the dev server and the SDK's worker) costs: the
+ * floor under the real run. `paid` collects the invoices recorded paid.
+ */
+function inMemorySteps(real: Activities, paid: Set<string>): Activities {
+  const today = new Date().toISOString().slice(0, 10);
+  const invoice = (invoiceId: string, status: 'open' | 'paid') => ({
+    invoiceId,
+    organizationId: invoiceId,
+    number: `INV-${invoiceId}`,
+    status,
+    collectionMethod: 'charge_automatically' as const,
+    currency: 'USD',
+    amountOwed: status === 'open' ? 100 : 0,
+    dueAt: null,
+  });
+  return {
+    ...real,
+    recordBillingCycleStarted: async () => new Date().toISOString(),
+    nextBillingDay: async (_accountId, afterDay) => (afterDay === null ? today : null),
+    closeBillingPeriod: async ({ accountId }) => ({ invoiceId: accountId, number: `INV-${accountId}`, status: 'open', amountDue: 100, collectionMethod: 'charge_automatically' }),
+    loadInvoiceForCollection: async (invoiceId) => invoice(invoiceId, 'open'),
+    chargeInvoicePayment: async ({ invoiceId }) => ({ outcome: 'succeeded', paymentIntentId: `pi_${invoiceId}` }),
+    recordStripePayment: async ({ invoiceId }) => {
+      paid.add(invoiceId);
+      return { recorded: true, invoice: invoice(invoiceId, 'paid') };
+    },
+  };
 }
 
 interface CycleResult {
@@ -215,6 +251,38 @@ async function main(): Promise<void> {
         await workerRun;
         await connection.close();
         await orm.close();
+      }
+
+      const paid = new Set<string>();
+      const floorQueue = `billing-floor-${accounts}`;
+      const floorConnection = await NativeConnection.connect({ address: temporalServer.address });
+      const floorWorker = await Worker.create({
+        connection: floorConnection,
+        namespace: 'default',
+        taskQueue: floorQueue,
+        workflowBundle: { code: bundle.code },
+        activities: inMemorySteps(createActivities({ orm, stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_URL: proxy.url }), clock: systemClock, logger: pino({ level: 'silent' }) }), paid),
+      });
+      const floorRun = floorWorker.run();
+      try {
+        const cpuBefore = { bench: ownCpuMillis(), temporal: treeCpuMillis(temporalServer.process.pid!) };
+        const started = performance.now();
+        await pool(accounts, CONCURRENCY, async (index) => {
+          const accountId = `floor-${accounts}-${index}`;
+          await client.workflow.start('billingCycle', { workflowId: `billing:${accountId}`, taskQueue: floorQueue, args: [{ organizationId: accountId }] });
+        });
+        while (paid.size < accounts) await sleep(100);
+        const seconds = (performance.now() - started) / 1000;
+        const real = results.at(-1)!;
+        console.log(
+          `  Temporal alone (the same workflows, every database and Stripe step answered from memory): ${accounts} charged in ${seconds.toFixed(1)} s ` +
+            `(${(accounts / seconds).toFixed(1)}/s; the real run reaches ${((accounts / real.chargedSeconds / (accounts / seconds)) * 100).toFixed(0)} % of it); ` +
+            `CPU: worker + client ${((ownCpuMillis() - cpuBefore.bench) / 1000).toFixed(0)} s, Temporal dev server ${((treeCpuMillis(temporalServer.process.pid!) - cpuBefore.temporal) / 1000).toFixed(0)} s`,
+        );
+      } finally {
+        floorWorker.shutdown();
+        await floorRun;
+        await floorConnection.close();
       }
     }
     if (results.length === 2) {
