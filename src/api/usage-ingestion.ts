@@ -473,6 +473,8 @@ async function enforceQuotas(
   });
 }
 
+type Caller = Omit<Parameters<typeof ingest>[3], 'guarded'>;
+
 /** What a single event's request is answered with. */
 export interface SingleEventOutcome {
   eventId: string;
@@ -502,8 +504,9 @@ export interface UsageIngestionDeps {
  * than per event. Every request is still answered only once its event is durable, and an idle API
  * writes each event at once.
  *
- * A group is first recorded guarded (`ingest`): one read and one write on the pool, no
- * transaction to open and close; a group the guarded write declines goes through a transaction.
+ * A group — and a batch request without an Idempotency-Key (`recordBatch`) — is first recorded
+ * guarded (`ingest`): one read and one write on the pool, no transaction to open and close; what
+ * the guarded write declines goes through a transaction.
  * A group is all or nothing like a batch, but its events come from unrelated callers: when the
  * group is refused (one event invalid, over a hard limit, not visible to its caller), each event
  * is recorded on its own, so each request gets exactly the answer it would have got alone.
@@ -519,6 +522,11 @@ export class UsageIngestion {
 
   record(event: UsageEventInput, principal: Principal): Promise<SingleEventOutcome> {
     return this.#groups.submit({ event, principal });
+  }
+
+  /** A batch request's events, all or none, recorded as a group is (guarded first). */
+  recordBatch(events: readonly UsageEventInput[], principal: Principal): Promise<IngestResult> {
+    return this.ingestGuarded(events, { principalOf: () => principal, field: (index, name) => `events.${index}.${name}` });
   }
 
   private async commitGroup(group: Submission[]): Promise<BatchOutcome<SingleEventOutcome>[]> {
@@ -542,10 +550,19 @@ export class UsageIngestion {
   }
 
   private async commit(group: readonly Submission[]): Promise<SingleEventOutcome[]> {
+    const events = group.map((submission) => submission.event);
+    const result = await this.ingestGuarded(events, { principalOf: (index) => group[index]!.principal, field: (_, name) => name, reportEach: true });
+    return events.map((event, index) => {
+      const row = result.rows[index];
+      if (!result.recorded![index] || !row) return { eventId: event.eventId, duplicate: true };
+      return { eventId: event.eventId, duplicate: false, subscriptionId: row.subscriptionId, periodStart: row.periodStart, periodEnd: row.periodEnd };
+    });
+  }
+
+  /** Guarded on the pool first; through a transaction when the guarded write declines. Runs the after-commit work of whichever committed. */
+  private async ingestGuarded(events: readonly UsageEventInput[], caller: Caller): Promise<IngestResult> {
     const committed: (() => Promise<void>)[] = [];
     const scope = { ...this.deps, afterCommit: (task: () => Promise<void>) => void committed.push(task) };
-    const events = group.map((submission) => submission.event);
-    const caller = { principalOf: (index: number) => group[index]!.principal, field: (_: number, name: string) => name, reportEach: true };
     const em = this.deps.orm.em.fork();
     let result: IngestResult;
     try {
@@ -556,10 +573,6 @@ export class UsageIngestion {
       result = await this.deps.orm.em.fork().transactional((tx) => ingest({ ...scope, em: tx }, this.cache, events, caller));
     }
     for (const task of committed) await task();
-    return events.map((event, index) => {
-      const row = result.rows[index];
-      if (!result.recorded![index] || !row) return { eventId: event.eventId, duplicate: true };
-      return { eventId: event.eventId, duplicate: false, subscriptionId: row.subscriptionId, periodStart: row.periodStart, periodEnd: row.periodEnd };
-    });
+    return result;
   }
 }

@@ -166,7 +166,10 @@ export function registerUsage(app: OpenAPIHono<AppEnv>) {
   app.openapi(recordBatchRoute, async (c) => {
     const { events } = c.req.valid('json');
     const { usageIngestion, principal } = c.var;
-    const result = await ingest(requestScope(c), usageIngestion.cache, events, { principalOf: () => principal, field: (index, name) => `events.${index}.${name}` });
+    // Without an Idempotency-Key the batch commits on its own (guarded, as a group of single events does).
+    const result = outsideUnitOfWork(c)
+      ? await usageIngestion.recordBatch(events, principal)
+      : await ingest(requestScope(c), usageIngestion.cache, events, { principalOf: () => principal, field: (index, name) => `events.${index}.${name}` });
     return c.json({ accepted: result.accepted, duplicates: result.duplicates }, 202);
   });
 

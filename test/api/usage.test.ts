@@ -13,6 +13,7 @@ import { expectProblem } from './support/problems.js';
 import { createCustomer, createMetric, days, iso, perUnit, readUsage, sendBatch, startFor, storedUsage, type Charge, type UsageSummary } from './support/usage.js';
 import { bearer, call, createApiKey, unique } from './support/world.js';
 import { startLaneServer } from './support/fast-lane.js';
+import { writeUsageGuarded, type UsageRow } from '../../src/db/repositories/usage.js';
 
 let stack: TestStack;
 let receiver: { url: string; bodies: () => Record<string, unknown>[]; close: () => Promise<void> };
@@ -526,6 +527,52 @@ describe('a process killed mid-batch', () => {
     } finally {
       api.kill('SIGKILL');
       await blocker.end().catch(() => undefined);
+    }
+  });
+});
+
+describe('the guarded write', () => {
+  it('writes nothing when a subscription changed since it was read, and writes once the version read is current', async () => {
+    const calls = await metric('count');
+    const acme = await customer([perUnit(calls)]);
+    const [facts] = await stack.sql<{ metricId: string; periodStart: Date; periodEnd: Date }>(
+      `select m.id as "metricId", s.current_period_start as "periodStart", s.current_period_end as "periodEnd"
+       from subscriptions s, metrics m where s.id = $1 and m.code = $2`,
+      [acme.subscriptionId, calls],
+    );
+    const row: UsageRow = {
+      organizationId: acme.organizationId,
+      eventId: unique('guarded'),
+      occurredAt: new Date().toISOString(),
+      subscriptionId: acme.subscriptionId,
+      metricId: facts!.metricId,
+      aggregation: 'count',
+      periodStart: facts!.periodStart.toISOString(),
+      periodEnd: facts!.periodEnd.toISOString(),
+      userId: null,
+      departmentId: null,
+      quantity: '1',
+      value: '1',
+      distinctKey: null,
+      properties: null,
+    };
+    const versionOf = async () => (await stack.sql<{ id: string; version: string }>('select id, xmin::text as version from subscriptions where id = $1', [acme.subscriptionId]))[0]!;
+    const pool = new pg.Pool({ connectionString: stack.databaseUrl, max: 1 });
+    try {
+      const read = await versionOf();
+      // A closing, a seat change, anything that writes the row: its version moves on.
+      await stack.sql('update subscriptions set updated_at = now() where id = $1', [acme.subscriptionId]);
+      expect(await writeUsageGuarded(pool, [row], new Date(), [read])).toBe('stale');
+      expect(await storedState(acme.organizationId)).toMatchObject({ keys: '0', events: '0' });
+
+      // The subscription workflow may write the row meanwhile too: a writer that finds it stale reads again.
+      let written: Awaited<ReturnType<typeof writeUsageGuarded>> = 'stale';
+      for (let attempt = 0; attempt < 5 && written === 'stale'; attempt += 1) written = await writeUsageGuarded(pool, [row], new Date(), [await versionOf()]);
+      expect(written).toMatchObject({ accepted: 1 });
+      expect(await writeUsageGuarded(pool, [row], new Date(), [await versionOf()])).toMatchObject({ accepted: 0 });
+      expect(await usageOf(acme.subscriptionId, calls)).toMatchObject({ quantity: '1', events: 1 });
+    } finally {
+      await pool.end();
     }
   });
 });

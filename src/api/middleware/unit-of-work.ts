@@ -13,9 +13,10 @@ const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 const readOnlyPosts = new Set(['/v1/seats/verify']);
 /**
  * POST routes that commit their own work when no Idempotency-Key asks for a stored response: a
- * single usage event joins a group commit shared with concurrent requests.
+ * single usage event joins a group commit shared with concurrent requests, and a batch of usage
+ * events is recorded the same way, in one guarded write.
  */
-const selfCommittingPosts = new Set(['/v1/usage']);
+const selfCommittingPosts = new Set(['/v1/usage', '/v1/usage/batch']);
 
 /** Whether this request was left to commit its own work: no transaction, no `em`. */
 export function outsideUnitOfWork(c: Context<AppEnv>): boolean {
