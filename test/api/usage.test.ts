@@ -535,20 +535,24 @@ describe('the guarded write', () => {
   it('writes nothing when a subscription changed since it was read, and writes once the version read is current', async () => {
     const calls = await metric('count');
     const acme = await customer([perUnit(calls)]);
-    const [facts] = await stack.sql<{ metricId: string; periodStart: Date; periodEnd: Date }>(
-      `select m.id as "metricId", s.current_period_start as "periodStart", s.current_period_end as "periodEnd"
-       from subscriptions s, metrics m where s.id = $1 and m.code = $2`,
-      [acme.subscriptionId, calls],
-    );
+    // The subscription's workflow writes its row: wait for it.
+    const facts = await eventually(async () => {
+      const [found] = await stack.sql<{ metricId: string; periodStart: Date; periodEnd: Date }>(
+        `select m.id as "metricId", s.current_period_start as "periodStart", s.current_period_end as "periodEnd"
+         from subscriptions s, metrics m where s.id = $1 and m.code = $2`,
+        [acme.subscriptionId, calls],
+      );
+      return found;
+    });
     const row: UsageRow = {
       organizationId: acme.organizationId,
       eventId: unique('guarded'),
       occurredAt: new Date().toISOString(),
       subscriptionId: acme.subscriptionId,
-      metricId: facts!.metricId,
+      metricId: facts.metricId,
       aggregation: 'count',
-      periodStart: facts!.periodStart.toISOString(),
-      periodEnd: facts!.periodEnd.toISOString(),
+      periodStart: facts.periodStart.toISOString(),
+      periodEnd: facts.periodEnd.toISOString(),
       userId: null,
       departmentId: null,
       quantity: '1',

@@ -306,53 +306,54 @@ export interface UsageWritten {
   acceptedKeys?: string[];
 }
 
-const usageInput = (rows: readonly UsageRow[]) =>
-  JSON.stringify(
-    rows.map((row) => ({
-      o: row.organizationId,
-      e: row.eventId,
-      t: row.occurredAt,
-      s: row.subscriptionId,
-      m: row.metricId,
-      a: row.aggregation,
-      ps: row.periodStart,
-      pe: row.periodEnd,
-      u: row.userId,
-      d: row.departmentId,
-      q: row.quantity,
-      v: row.value,
-      k: row.distinctKey,
-      p: row.properties,
-    })),
-  );
+/**
+ * The events as one array per column ($2 to $15 of the write): PostgreSQL reads typed arrays about
+ * twice as fast as the same rows as a JSON document (`json_to_recordset` builds a key table per row).
+ */
+const usageInput = (rows: readonly UsageRow[]) => [
+  rows.map((row) => row.organizationId),
+  rows.map((row) => row.eventId),
+  rows.map((row) => row.occurredAt),
+  rows.map((row) => row.subscriptionId),
+  rows.map((row) => row.metricId),
+  rows.map((row) => row.aggregation),
+  rows.map((row) => row.periodStart),
+  rows.map((row) => row.periodEnd),
+  rows.map((row) => row.userId),
+  rows.map((row) => row.departmentId),
+  rows.map((row) => row.quantity),
+  rows.map((row) => row.value),
+  rows.map((row) => row.distinctKey),
+  rows.map((row) => (row.properties === null ? null : JSON.stringify(row.properties))),
+];
 
 /**
- * The statement that stores events ($1: their JSON, $2: when received): keys first (a key already
+ * The statement that stores events ($1: when received, $2 to $15: their columns): keys first (a key already
  * there — a replay, or a concurrent duplicate once its transaction commits — drops the event),
  * then the new events' raw rows, their distinct values and their share of the aggregates. Rows
  * are fed in key order so concurrent writes lock in the same order and cannot deadlock.
  *
- * Guarded ($3: subscription ids, $4: their versions as read), it first locks those subscriptions
+ * Guarded ($16: subscription ids, $17: their versions as read), it first locks those subscriptions
  * `for share` and writes nothing unless every one is still the version read (`current`).
  */
 function usageWriteStatement(options: { reportKeys: boolean; guarded: boolean }): string {
   // Which events were new matters only to callers answering for each event (grouped single events).
   const keys = options.reportKeys ? `(select json_agg(o::text || ' ' || e) from new_keys)` : 'null::json';
   const guard = options.guarded
-    ? `locked as materialized (select id, xmin::text as version from subscriptions where id = any($3::uuid[]) order by id for share),
+    ? `locked as materialized (select id, xmin::text as version from subscriptions where id = any($16::uuid[]) order by id for share),
      guard as (
-       select count(*) filter (where l.version = r.version) = cardinality($3::uuid[]) as current
-       from unnest($3::uuid[], $4::text[]) as r(id, version) left join locked l using (id)
+       select count(*) filter (where l.version = r.version) = cardinality($16::uuid[]) as current
+       from unnest($16::uuid[], $17::text[]) as r(id, version) left join locked l using (id)
      ),`
     : `guard as (select true as current),`;
   return `with ${guard}
      input as (
-       select * from json_to_recordset($1::json) as i(o uuid, e text, t timestamptz, s uuid, m uuid, a text, ps timestamptz, pe timestamptz,
-         u text, d uuid, q numeric, v numeric, k text, p jsonb)
+       select * from unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::text[], $8::timestamptz[], $9::timestamptz[],
+         $10::text[], $11::uuid[], $12::numeric[], $13::numeric[], $14::text[], $15::jsonb[]) as i(o, e, t, s, m, a, ps, pe, u, d, q, v, k, p)
      ),
      new_keys as (
        insert into usage_event_keys (organization_id, event_id, occurred_at, received_at)
-       select o, e, t, $2::timestamptz from input where (select current from guard) order by o, e
+       select o, e, t, $1::timestamptz from input where (select current from guard) order by o, e
        on conflict do nothing
        returning organization_id as o, event_id as e
      ),
@@ -360,7 +361,7 @@ function usageWriteStatement(options: { reportKeys: boolean; guarded: boolean })
      stored as (
        insert into usage_events (organization_id, event_id, occurred_at, received_at, subscription_id, metric_id, period_start,
          user_id, department_id, quantity, value, distinct_key, properties)
-       select o, e, t, $2::timestamptz, s, m, ps, u, d, q, v, k, p from fresh
+       select o, e, t, $1::timestamptz, s, m, ps, u, d, q, v, k, p from fresh
      ),
      contributions as (
        select f.s, f.m, f.ps, f.pe, f.o, f.a, f.e, f.t, f.v, f.k, g.scope,
@@ -394,7 +395,7 @@ function usageWriteStatement(options: { reportKeys: boolean; guarded: boolean })
        insert into usage_aggregates as t (id, organization_id, subscription_id, metric_id, aggregation, period_start, period_end, scope,
          user_key, department_key, quantity, event_count, latest_at, latest_event_id, updated_at)
        select gen_random_uuid(), o, s, m, a, ps, pe, scope, uk, dk, quantity, events,
-         case when a = 'latest' then latest_at end, case when a = 'latest' then latest_event_id end, $2::timestamptz
+         case when a = 'latest' then latest_at end, case when a = 'latest' then latest_event_id end, $1::timestamptz
        from deltas order by s, m, ps, scope, uk, dk
        on conflict on constraint usage_aggregates_key_unique do update set
          quantity = case
@@ -439,7 +440,7 @@ const guardedWrite = usageWriteStatement({ reportKeys: true, guarded: true });
 /** Stores events in one statement, in the EntityManager's transaction (see `usageWriteStatement`). */
 export async function writeUsage(em: EntityManager, rows: readonly UsageRow[], receivedAt: Date, options: { reportKeys?: boolean } = {}): Promise<UsageWritten> {
   const reportKeys = options.reportKeys === true;
-  const [row] = await query<UsageWriteRow>(em, reportKeys ? plainWrite.report : plainWrite.silent, [usageInput(rows), receivedAt]);
+  const [row] = await query<UsageWriteRow>(em, reportKeys ? plainWrite.report : plainWrite.silent, [receivedAt, ...usageInput(rows)]);
   return written(row, reportKeys);
 }
 
@@ -457,7 +458,7 @@ export async function writeUsageGuarded(
   const { rows: [row] } = await pool.query<UsageWriteRow>({
     name: 'ledgerflow_usage_write_guarded',
     text: guardedWrite,
-    values: [usageInput(rows), receivedAt, subscriptions.map((subscription) => subscription.id), subscriptions.map((subscription) => subscription.version)],
+    values: [receivedAt, ...usageInput(rows), subscriptions.map((subscription) => subscription.id), subscriptions.map((subscription) => subscription.version)],
   });
   return row?.current ? written(row, true) : 'stale';
 }
