@@ -46,8 +46,15 @@ function closedPeriodOf(invoice: Invoice): ClosedPeriod {
   return { invoiceId: invoice.id, number: invoice.number!, status: invoice.status, amountDue: invoice.amountDue, collectionMethod: invoice.collectionMethod };
 }
 
+/** What closing a billing day answers: its invoice, and the next billing day after it. */
+export interface ClosedBillingDay {
+  invoice: ClosedPeriod | null;
+  /** As `nextBillingDay` would answer right after this closing; null when no subscription will start a period. */
+  nextBillingDay: string | null;
+}
+
 export function createInvoicingActivities({ orm, clock, logger }: InvoicingActivityDeps) {
-  return {
+  const activities = {
     /**
      * The next billing day after `afterDay` (null: nothing billed yet): today when a fee is
      * already due (a subscription added since the last closing), else the first day on which a
@@ -70,17 +77,18 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
      * Closes the account's billing day: proposes the invoice with the domain engine, persists and
      * finalizes it (gapless number, balanced journal, `invoice.finalized` event) and closes usage up
      * to it — all in one transaction. Idempotent: the (account, billing day) unique key means a second
-     * run, a retry or a reset workflow finds the first invoice. Null when nothing is due.
+     * run, a retry or a reset workflow finds the first invoice (null when nothing is due). Answers the
+     * next billing day too, from the account it has just loaded, so the next run need not ask.
      */
-    async closeBillingPeriod(input: { accountId: string; billingDay: string }): Promise<ClosedPeriod | null> {
+    async closeBillingDay(input: { accountId: string; billingDay: string }): Promise<ClosedBillingDay> {
       const eventIds: string[] = [];
-      const closed = await orm.em.fork().transactional(async (em) => {
+      const { invoice, subscriptions } = await orm.em.fork().transactional(async (em) => {
         // One closing per account at a time: a concurrent run waits here, then finds the invoice.
         // `no key update`: usage ingestion's foreign-key checks take `key share` on this row while it
         // holds its subscriptions `for share`, which this closing then updates; `for update` would deadlock.
         await em.execute('select id from organizations where id = ? for no key update', [input.accountId]);
         const existing = await em.findOne(Invoice, { organization: input.accountId, billingDate: dayStart(input.billingDay) });
-        if (existing) return closedPeriodOf(existing);
+        if (existing) return { invoice: closedPeriodOf(existing), subscriptions: null };
         const loaded = await loadBillingAccount(em, input.accountId, input.billingDay);
         if (!loaded) throw new Error(`billing account ${input.accountId} not found`);
         const proposal = computeInvoice(loaded.input);
@@ -94,7 +102,7 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
             ]);
           }
         }
-        if (proposal.lines.length === 0) return null;
+        if (proposal.lines.length === 0) return { invoice: null, subscriptions: loaded.input.subscriptions };
         const now = clock.now();
         const { organization } = loaded;
         const collectionMethod = organization.paymentTerms;
@@ -161,16 +169,24 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
           }),
         );
         logger.info({ accountId: input.accountId, invoiceId: invoice.id, number: invoice.number, amountDue: invoice.amountDue }, 'invoice finalized');
-        return closedPeriodOf(invoice);
+        return { invoice: closedPeriodOf(invoice), subscriptions: loaded.input.subscriptions };
       });
       if (eventIds.length) {
         const { client, info } = Context.current();
         await dispatchWebhookEvents({ temporal: client, taskQueue: info.taskQueue, orm, logger }, eventIds);
       }
-      return closed;
+      const nextBillingDay = subscriptions
+        ? nextPeriodBoundary(subscriptions, input.billingDay, formatDay(parseDay(input.billingDay) + horizonDays))
+        : await activities.nextBillingDay(input.accountId, input.billingDay, input.billingDay);
+      return { invoice, nextBillingDay };
     },
 
+    /** `closeBillingDay`'s invoice alone: what runs recorded before the `closing-answers-next-billing-day` patch called. */
+    async closeBillingPeriod(input: { accountId: string; billingDay: string }): Promise<ClosedPeriod | null> {
+      return (await activities.closeBillingDay(input)).invoice;
+    },
   };
+  return activities;
 }
 
 export type InvoicingActivities = ReturnType<typeof createInvoicingActivities>;

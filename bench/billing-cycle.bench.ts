@@ -122,7 +122,10 @@ function inMemorySteps(real: Activities, paid: Set<string>): Activities {
     ...real,
     recordBillingCycleStarted: async () => new Date().toISOString(),
     nextBillingDay: async (_accountId, afterDay) => (afterDay === null ? today : null),
-    closeBillingPeriod: async ({ accountId }) => ({ invoiceId: accountId, number: `INV-${accountId}`, status: 'open', amountDue: 100, collectionMethod: 'charge_automatically' }),
+    closeBillingDay: async ({ accountId }) => ({
+      invoice: { invoiceId: accountId, number: `INV-${accountId}`, status: 'open', amountDue: 100, collectionMethod: 'charge_automatically' },
+      nextBillingDay: null,
+    }),
     loadInvoiceForCollection: async (invoiceId) => invoice(invoiceId, 'open'),
     chargeInvoicePayment: async ({ invoiceId }) => ({ outcome: 'succeeded', paymentIntentId: `pi_${invoiceId}` }),
     recordStripePayment: async ({ invoiceId }) => {

@@ -1,7 +1,7 @@
-import { allHandlersFinished, condition, continueAsNew, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, patched, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { BillingActivities } from '../activities/billing.js';
 import type { CollectionActivities } from '../activities/collection.js';
-import type { InvoicingActivities } from '../activities/invoicing.js';
+import type { ClosedPeriod, InvoicingActivities } from '../activities/invoicing.js';
 import { MS_PER_DAY, formatDay, parseDay } from '../src/domain/index.js';
 import { billingStateQuery, nextRunAtQuery, runNowUpdate, type BillingCycleState, type BillingRunResult } from './messages.js';
 
@@ -10,6 +10,8 @@ export interface BillingCycleInput {
   /** Carried across continue-as-new. */
   startedAt?: string;
   lastBilledDay?: string | null;
+  /** The next billing day as the closing before continue-as-new answered it: the new run starts from it. */
+  nextRunDay?: string | null;
 }
 
 // Every step is a short database transaction (or one workflow start): local activities, recorded
@@ -21,11 +23,18 @@ const { recordBillingCycleStarted } = proxyLocalActivities<BillingActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 15 },
 });
 
-const { nextBillingDay, closeBillingPeriod, startPaymentCollection } = proxyLocalActivities<InvoicingActivities & CollectionActivities>({
+const { nextBillingDay, closeBillingDay, closeBillingPeriod, startPaymentCollection } = proxyLocalActivities<InvoicingActivities & CollectionActivities>({
   // A worker killed mid-step loses its workflow task; the next worker runs the step again (each is idempotent).
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+
+/**
+ * Since this patch a closing answers the next billing day too (`closeBillingDay`), and the run it
+ * continues as starts from that answer instead of asking `nextBillingDay` again. Runs recorded
+ * before it closed with `closeBillingPeriod`.
+ */
+const closingAnswersNextDay = 'closing-answers-next-billing-day';
 
 /** Subscriptions may be added or changed while it waits: it looks at the schedule again at least daily. */
 const recheckMs = MS_PER_DAY;
@@ -58,11 +67,19 @@ export async function billingCycle(input: BillingCycleInput): Promise<void> {
     return lastRun!;
   });
 
+  /** The next billing day after `afterDay`, as the last closing answered it. */
+  let answered: { afterDay: string; nextRunDay: string | null } | undefined;
+
   /** Whether on time, late (the worker was down) or asked for: everything due up to today, once. */
   const closeToday = async () => {
     const billingDay = today();
     const runsAnswered = requestedRuns;
-    const invoice = await closeBillingPeriod({ accountId: input.organizationId, billingDay });
+    let invoice: ClosedPeriod | null;
+    if (patched(closingAnswersNextDay)) {
+      const closed = await closeBillingDay({ accountId: input.organizationId, billingDay });
+      invoice = closed.invoice;
+      answered = { afterDay: billingDay, nextRunDay: closed.nextBillingDay };
+    } else invoice = await closeBillingPeriod({ accountId: input.organizationId, billingDay });
     if (invoice && invoice.status === 'open' && invoice.amountDue > 0) await startPaymentCollection(invoice.invoiceId);
     state.lastBilledDay = state.lastBilledDay !== null && state.lastBilledDay > billingDay ? state.lastBilledDay : billingDay;
     lastRun = { billingDay, invoice };
@@ -72,7 +89,8 @@ export async function billingCycle(input: BillingCycleInput): Promise<void> {
   if (input.startedAt === undefined) await recordBillingCycleStarted(input.organizationId);
 
   for (let check = 0; check < idleChecksPerRun; check += 1) {
-    state.nextRunDay = await nextBillingDay(input.organizationId, state.lastBilledDay, today());
+    // A fee added in the instant since that closing waits for the next check (at most a day).
+    state.nextRunDay = check === 0 && input.nextRunDay !== undefined ? input.nextRunDay : await nextBillingDay(input.organizationId, state.lastBilledDay, today());
     const dueAt = state.nextRunDay === null ? Number.POSITIVE_INFINITY : parseDay(state.nextRunDay) * MS_PER_DAY;
     const runRequested = () => requestedRuns > completedRuns;
     if (!runRequested() && Date.now() < dueAt) await condition(runRequested, Math.min(dueAt - Date.now(), recheckMs));
@@ -86,5 +104,10 @@ export async function billingCycle(input: BillingCycleInput): Promise<void> {
     if (requestedRuns > completedRuns) await closeToday();
     else await condition(() => allHandlersFinished() || requestedRuns > completedRuns);
   }
-  await continueAsNew<typeof billingCycle>({ organizationId: input.organizationId, startedAt: state.startedAt, lastBilledDay: state.lastBilledDay });
+  await continueAsNew<typeof billingCycle>({
+    organizationId: input.organizationId,
+    startedAt: state.startedAt,
+    lastBilledDay: state.lastBilledDay,
+    ...(answered !== undefined && answered.afterDay === state.lastBilledDay ? { nextRunDay: answered.nextRunDay } : {}),
+  });
 }

@@ -8,6 +8,7 @@ import type { ClosedPeriod, InvoicingActivities } from '../../activities/invoici
 import { MS_PER_DAY, formatDay, parseDay } from '../../src/domain/index.js';
 import { billingStateQuery, runNowUpdate } from '../../workflows/messages.js';
 import { sharedServer } from '../support/servers.js';
+import { recordHistory } from './support/subscriptions.js';
 
 const testServer = fileURLToPath(new URL('../../.tools/bin/temporal-test-server', import.meta.url));
 
@@ -23,7 +24,7 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-type CycleActivities = Pick<BillingActivities, 'recordBillingCycleStarted'> & Pick<InvoicingActivities, 'nextBillingDay' | 'closeBillingPeriod'>;
+type CycleActivities = Pick<BillingActivities, 'recordBillingCycleStarted'> & Pick<InvoicingActivities, 'nextBillingDay' | 'closeBillingDay'>;
 
 /** The first day of the month after `day`. */
 function nextMonthStart(day: string): string {
@@ -31,21 +32,26 @@ function nextMonthStart(day: string): string {
   return month === 12 ? `${year + 1}-01-01` : `${year}-${String(month + 1).padStart(2, '0')}-01`;
 }
 
-/** A monthly account whose first billing day is `firstDay`; records every closing. */
-function monthlyAccount(firstDay: string, closed: string[]): Omit<CycleActivities, 'recordBillingCycleStarted'> {
+/** A monthly account whose first billing day is `firstDay`; records every closing, and every day `nextBillingDay` was asked after. */
+function monthlyAccount(firstDay: string, closed: string[], asked: (string | null)[] = []): Omit<CycleActivities, 'recordBillingCycleStarted'> {
+  const after = (afterDay: string | null) => (afterDay === null ? firstDay : nextMonthStart(afterDay));
   return {
-    nextBillingDay: async (_accountId, afterDay) => (afterDay === null ? firstDay : nextMonthStart(afterDay)),
-    closeBillingPeriod: async ({ billingDay }): Promise<ClosedPeriod | null> => {
+    nextBillingDay: async (_accountId, afterDay) => {
+      asked.push(afterDay);
+      return after(afterDay);
+    },
+    closeBillingDay: async ({ billingDay }) => {
       closed.push(billingDay);
       // Nothing owed: collection (another workflow) is not part of this test.
-      return { invoiceId: `invoice-${billingDay}`, number: `INV-${closed.length}`, status: 'paid', amountDue: 0, collectionMethod: 'charge_automatically' };
+      const invoice: ClosedPeriod = { invoiceId: `invoice-${billingDay}`, number: `INV-${closed.length}`, status: 'paid', amountDue: 0, collectionMethod: 'charge_automatically' };
+      return { invoice, nextBillingDay: after(billingDay) };
     },
   };
 }
 
 const idle: Omit<CycleActivities, 'recordBillingCycleStarted'> = {
   nextBillingDay: async () => null,
-  closeBillingPeriod: async () => null,
+  closeBillingDay: async () => ({ invoice: null, nextBillingDay: null }),
 };
 
 function workerWith(activities: CycleActivities, taskQueue: string) {
@@ -127,6 +133,7 @@ describe('billingCycle in the time-skipping environment', () => {
       expect(closed).toEqual(months);
       expect(await handle.query(billingStateQuery)).toMatchObject({ lastBilledDay: months[11], nextRunDay: nextMonthStart(months[11]!) });
       expect((await handle.describe()).runId).not.toBe(firstRunId);
+      await recordHistory('billing-first-closing', handle, firstRunId);
       await handle.terminate('test over');
     });
   });
@@ -134,7 +141,8 @@ describe('billingCycle in the time-skipping environment', () => {
   it('answers runNow with the closing of today, and a second runNow the same day with the same invoice', async () => {
     const today = formatDay(Math.floor((await env.currentTimeMs()) / MS_PER_DAY));
     const closed: string[] = [];
-    const worker = await workerWith({ recordBillingCycleStarted: async () => '2027-01-01T00:00:00.000Z', ...monthlyAccount(nextMonthStart(today), closed) }, 'billing-run-now');
+    const asked: (string | null)[] = [];
+    const worker = await workerWith({ recordBillingCycleStarted: async () => '2027-01-01T00:00:00.000Z', ...monthlyAccount(nextMonthStart(today), closed, asked) }, 'billing-run-now');
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start('billingCycle', { workflowId: 'billing:org-4', taskQueue: 'billing-run-now', args: [{ organizationId: 'org-4' }] });
       const first = await handle.executeUpdate(runNowUpdate);
@@ -142,6 +150,9 @@ describe('billingCycle in the time-skipping environment', () => {
       const second = await handle.executeUpdate(runNowUpdate);
       expect(second.invoice?.invoiceId).toBe(first.invoice?.invoiceId);
       expect(closed).toEqual([today, today]);
+      // The run after the closing starts from the day the closing answered; nobody asked after today.
+      expect(await handle.query(billingStateQuery)).toMatchObject({ lastBilledDay: today, nextRunDay: nextMonthStart(today) });
+      expect(asked).toEqual([null]);
       await handle.terminate('test over');
     });
   });

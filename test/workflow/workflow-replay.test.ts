@@ -24,9 +24,11 @@ describe('recorded workflow histories', () => {
         'trial-to-active.json',
         'twelve-periods-first-run.json',
         'upgrade-mid-period.json',
-        // Recorded before payment collection charged in its workflow task: the patch keeps them replaying.
+        // Recorded before payment collection charged in its workflow task, and before a closing
+        // answered the next billing day: their patches keep them replaying.
         'collection-declined-then-paid.json',
         'collection-paid-then-refunded.json',
+        'billing-first-closing.json',
       ]),
     );
   });
