@@ -27,6 +27,7 @@ export interface ClosedPeriod {
 
 /** How far ahead to look for the next period boundary: beyond the longest interval (a year). */
 const horizonDays = 800;
+const horizonAfter = (day: string) => formatDay(parseDay(day) + horizonDays);
 
 /** Invoice numbers are gapless per prefix: one prefix per billing account. */
 export const invoicePrefixOf = (accountId: string) => `INV-${accountId.slice(0, 8).toUpperCase()}`;
@@ -67,7 +68,7 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
         const dueNow = await loadBillingAccount(em, accountId, today);
         if (dueNow && computeInvoice(dueNow.input).lines.some((line) => line.type !== 'proration')) return today;
       }
-      const horizon = formatDay(parseDay(afterDay ?? today) + horizonDays);
+      const horizon = horizonAfter(afterDay ?? today);
       const loaded = await loadBillingAccount(em, accountId, horizon);
       if (!loaded) return null;
       return nextPeriodBoundary(loaded.input.subscriptions, afterDay, horizon);
@@ -176,7 +177,7 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
         await dispatchWebhookEvents({ temporal: client, taskQueue: info.taskQueue, orm, logger }, eventIds);
       }
       const nextBillingDay = subscriptions
-        ? nextPeriodBoundary(subscriptions, input.billingDay, formatDay(parseDay(input.billingDay) + horizonDays))
+        ? nextPeriodBoundary(subscriptions, input.billingDay, horizonAfter(input.billingDay))
         : await activities.nextBillingDay(input.accountId, input.billingDay, input.billingDay);
       return { invoice, nextBillingDay };
     },

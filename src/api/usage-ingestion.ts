@@ -475,6 +475,9 @@ async function enforceQuotas(
 
 type Caller = Omit<Parameters<typeof ingest>[3], 'guarded'>;
 
+/** A batch request's caller: one principal, events named by index in problems. */
+export const batchCaller = (principal: Principal): Caller => ({ principalOf: () => principal, field: (index, name) => `events.${index}.${name}` });
+
 /** What a single event's request is answered with. */
 export interface SingleEventOutcome {
   eventId: string;
@@ -526,7 +529,7 @@ export class UsageIngestion {
 
   /** A batch request's events, all or none, recorded as a group is (guarded first). */
   recordBatch(events: readonly UsageEventInput[], principal: Principal): Promise<IngestResult> {
-    return this.ingestGuarded(events, { principalOf: () => principal, field: (index, name) => `events.${index}.${name}` });
+    return this.ingestGuarded(events, batchCaller(principal));
   }
 
   private async commitGroup(group: Submission[]): Promise<BatchOutcome<SingleEventOutcome>[]> {

@@ -7,7 +7,7 @@ import type { AppEnv } from './context.js';
 import { ApiError, problemResponses } from './problem.js';
 import { codeSchema, decimalSchema, jsonBody, jsonResponse } from './schemas.js';
 import { requireSubscription } from './subscriptions.js';
-import { canonical, ingest, midnight, quotaOf, uniqueValues, type IngestScope } from './usage-ingestion.js';
+import { batchCaller, canonical, ingest, midnight, quotaOf, uniqueValues, type IngestScope } from './usage-ingestion.js';
 import { outsideUnitOfWork } from './middleware/unit-of-work.js';
 
 const tags = ['Usage'];
@@ -169,7 +169,7 @@ export function registerUsage(app: OpenAPIHono<AppEnv>) {
     // Without an Idempotency-Key the batch commits on its own (guarded, as a group of single events does).
     const result = outsideUnitOfWork(c)
       ? await usageIngestion.recordBatch(events, principal)
-      : await ingest(requestScope(c), usageIngestion.cache, events, { principalOf: () => principal, field: (index, name) => `events.${index}.${name}` });
+      : await ingest(requestScope(c), usageIngestion.cache, events, batchCaller(principal));
     return c.json({ accepted: result.accepted, duplicates: result.duplicates }, 202);
   });
 
