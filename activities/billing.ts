@@ -4,6 +4,7 @@ import type { Clock } from '../src/clock.js';
 import type { Orm } from '../src/db/orm.js';
 import { recordBillingStart } from '../src/db/repositories/organizations.js';
 import type { Logger } from '../src/logger.js';
+import { withDomainFailures } from './domain-failures.js';
 
 export interface BillingActivityDeps {
   orm: Orm;
@@ -13,7 +14,7 @@ export interface BillingActivityDeps {
 }
 
 export function createBillingActivities({ orm, clock, logger }: BillingActivityDeps) {
-  return {
+  return withDomainFailures({
     /** Idempotent: a retry after success leaves the first timestamp in place. */
     async recordBillingCycleStarted(organizationId: string): Promise<string> {
       return orm.em.fork().transactional(async (em) => {
@@ -25,7 +26,7 @@ export function createBillingActivities({ orm, clock, logger }: BillingActivityD
         return startedAt;
       });
     },
-  };
+  });
 }
 
 export type BillingActivities = ReturnType<typeof createBillingActivities>;

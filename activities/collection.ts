@@ -9,6 +9,7 @@ import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
 import { workflowIds } from '../src/temporal/workflow-ids.js';
 import { dispatchWebhookEvents, recordWebhookEvent } from '../src/webhooks/outbox.js';
+import { withDomainFailures } from './domain-failures.js';
 
 export interface CollectionActivityDeps {
   orm: Orm;
@@ -86,7 +87,7 @@ export function createCollectionActivities({ orm, clock, logger }: CollectionAct
     return result;
   }
 
-  return {
+  return withDomainFailures({
     /**
      * Starts `payment:<invoiceId>` through the client rather than as a child of the billing run:
      * that run continues as new right after, so the two would share nothing but a parent link.
@@ -192,7 +193,7 @@ export function createCollectionActivities({ orm, clock, logger }: CollectionAct
       );
       return rows.map((row) => row.id);
     },
-  };
+  });
 }
 
 export type CollectionActivities = ReturnType<typeof createCollectionActivities>;

@@ -1,14 +1,17 @@
 import { Context } from '@temporalio/activity';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../src/clock.js';
-import { computeInvoice, formatDay, journalForFinalizedInvoice, parseDay, usageWindows } from '../src/domain/index.js';
-import { Invoice, InvoiceLine, Organization, type CollectionMethod } from '../src/db/entities/index.js';
-import { dayStart, loadBillingAccount, nextPeriodBoundary } from '../src/db/repositories/billing.js';
+import { computeInvoice, journalForFinalizedInvoice, usageWindows } from '../src/domain/index.js';
+import { AuditEvent, Invoice, InvoiceLine, Organization, type CollectionMethod } from '../src/db/entities/index.js';
+import { dayStart, horizonAfter, loadBillingAccount, nextBillingDayOf, nextPeriodBoundary } from '../src/db/repositories/billing.js';
 import { invoiceEventData } from '../src/db/repositories/invoice-payments.js';
 import { postJournalEntry } from '../src/db/repositories/journal.js';
 import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
+import { workflowIds } from '../src/temporal/workflow-ids.js';
 import { dispatchWebhookEvents, recordWebhookEvent } from '../src/webhooks/outbox.js';
+import type { BillingFailure } from '../workflows/messages.js';
+import { withDomainFailures } from './domain-failures.js';
 
 export interface InvoicingActivityDeps {
   orm: Orm;
@@ -24,10 +27,6 @@ export interface ClosedPeriod {
   amountDue: number;
   collectionMethod: CollectionMethod;
 }
-
-/** How far ahead to look for the next period boundary: beyond the longest interval (a year). */
-const horizonDays = 800;
-const horizonAfter = (day: string) => formatDay(parseDay(day) + horizonDays);
 
 /** Invoice numbers are gapless per prefix: one prefix per billing account. */
 export const invoicePrefixOf = (accountId: string) => `INV-${accountId.slice(0, 8).toUpperCase()}`;
@@ -56,22 +55,9 @@ export interface ClosedBillingDay {
 
 export function createInvoicingActivities({ orm, clock, logger }: InvoicingActivityDeps) {
   const activities = {
-    /**
-     * The next billing day after `afterDay` (null: nothing billed yet): today when a fee is
-     * already due (a subscription added since the last closing), else the first day on which a
-     * subscription of the account starts a period, or null when none will. Prorations alone (an
-     * upgrade, a seat change) wait for the next period's invoice. `today` is the workflow's day.
-     */
+    /** `nextBillingDayOf` for the whole account; `today` is the workflow's day. Previews ask the same function. */
     async nextBillingDay(accountId: string, afterDay: string | null, today: string): Promise<string | null> {
-      const em = orm.em.fork();
-      if (afterDay !== null && afterDay < today) {
-        const dueNow = await loadBillingAccount(em, accountId, today);
-        if (dueNow && computeInvoice(dueNow.input).lines.some((line) => line.type !== 'proration')) return today;
-      }
-      const horizon = horizonAfter(afterDay ?? today);
-      const loaded = await loadBillingAccount(em, accountId, horizon);
-      if (!loaded) return null;
-      return nextPeriodBoundary(loaded.input.subscriptions, afterDay, horizon);
+      return nextBillingDayOf(orm.em.fork(), accountId, afterDay, today);
     },
 
     /**
@@ -186,8 +172,44 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
     async closeBillingPeriod(input: { accountId: string; billingDay: string }): Promise<ClosedPeriod | null> {
       return (await activities.closeBillingDay(input)).invoice;
     },
+
+    /**
+     * Reports a closing the domain refused: a `billing.failed` webhook event and an audit row, in
+     * one transaction, once per account, billing day and code (the event's dedupe key decides, under
+     * the account's lock), however often the closing is tried again that day.
+     */
+    async recordBillingFailure(input: { accountId: string; failure: BillingFailure }): Promise<void> {
+      const { accountId, failure } = input;
+      const dedupeKey = `billing.failed:${accountId}:${failure.billingDay}:${failure.code}`;
+      const eventId = await orm.em.fork().transactional(async (em) => {
+        await em.execute('select id from organizations where id = ? for no key update', [accountId]);
+        const [known] = await em.execute<{ id: string }[]>('select id from webhook_events where dedupe_key = ?', [dedupeKey]);
+        if (known) return null;
+        const data = { accountId, billingDay: failure.billingDay, code: failure.code, message: failure.message, failedAt: failure.failedAt };
+        const recorded = await recordWebhookEvent(em, { organizationId: accountId, type: 'billing.failed', data, dedupeKey });
+        em.create(AuditEvent, {
+          occurredAt: clock.now(),
+          actorType: 'workflow',
+          actorId: workflowIds.billing(accountId),
+          organizationId: accountId,
+          action: 'billing.failed',
+          targetType: 'organization',
+          targetId: accountId,
+          before: null,
+          after: data,
+          requestId: workflowIds.billing(accountId),
+        });
+        await em.flush();
+        logger.warn({ accountId, billingDay: failure.billingDay, code: failure.code }, 'billing closing refused; the account needs attention');
+        return recorded;
+      });
+      if (eventId) {
+        const { client, info } = Context.current();
+        await dispatchWebhookEvents({ temporal: client, taskQueue: info.taskQueue, orm, logger }, [eventId]);
+      }
+    },
   };
-  return activities;
+  return withDomainFailures(activities);
 }
 
 export type InvoicingActivities = ReturnType<typeof createInvoicingActivities>;

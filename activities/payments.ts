@@ -7,6 +7,7 @@ import type { ChargeResult } from '../src/domain/payments.js';
 import { ensureOrganizationCustomer } from '../src/integrations/stripe-customers.js';
 import { createStripeGateway, StripeRequestRejectedError } from '../src/integrations/stripe.js';
 import type { Logger } from '../src/logger.js';
+import { withDomainFailures } from './domain-failures.js';
 
 export type { ChargeResult } from '../src/domain/payments.js';
 
@@ -43,7 +44,7 @@ function asActivityFailure(error: unknown): never {
 
 export function createPaymentActivities({ orm, stripe, logger }: PaymentActivityDeps) {
   const gateway = createStripeGateway(stripe);
-  return {
+  return withDomainFailures({
     /** The organization's Stripe customer id, creating the customer once (also under concurrent runs). */
     async ensureStripeCustomer(organizationId: string): Promise<string> {
       return orm.em.fork().transactional(async (em) => {
@@ -82,7 +83,7 @@ export function createPaymentActivities({ orm, stripe, logger }: PaymentActivity
       logger.info({ invoiceId: input.invoiceId, attempt: input.attempt, outcome: result.outcome }, 'invoice charge attempted');
       return result;
     },
-  };
+  });
 }
 
 export type PaymentActivities = ReturnType<typeof createPaymentActivities>;

@@ -4,6 +4,7 @@ import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
 import { dispatchWebhookEvents, recordWebhookEvent } from '../src/webhooks/outbox.js';
 import type { SubscriptionPhaseRecord, SubscriptionSnapshot } from '../workflows/messages.js';
+import { withDomainFailures } from './domain-failures.js';
 
 export interface SubscriptionActivityDeps {
   orm: Orm;
@@ -63,7 +64,7 @@ function subscriptionUpdatedData(mirror: SubscriptionMirror): Record<string, unk
 }
 
 export function createSubscriptionActivities({ orm, clock, logger }: SubscriptionActivityDeps) {
-  return {
+  return withDomainFailures({
     /**
      * Writes one state of the workflow. Idempotent and order-safe: a row already at this or a
      * later version is left alone, and phases are keyed by their sequence. With
@@ -163,7 +164,7 @@ export function createSubscriptionActivities({ orm, clock, logger }: Subscriptio
       }
       return verdict;
     },
-  };
+  });
 }
 
 export type SubscriptionActivities = ReturnType<typeof createSubscriptionActivities>;

@@ -7,6 +7,7 @@ import { currentPeriodTotals, ensureUsagePartitions, periodsEndedBetween, verify
 import { chargesOfPlans, meteredSubscriptions, metricsById, periodKey, recordedThresholds, type ThresholdCrossing } from '../src/db/repositories/usage.js';
 import type { Logger } from '../src/logger.js';
 import { dispatchWebhookEvents } from '../src/webhooks/outbox.js';
+import { withDomainFailures } from './domain-failures.js';
 
 export interface UsageActivityDeps {
   orm: Orm;
@@ -18,7 +19,7 @@ const msPerDay = 86_400_000;
 
 /** The daily usage processing (workflows/usage-daily.ts): each step is idempotent, so a retry redoes nothing twice. */
 export function createUsageActivities({ orm, clock, logger }: UsageActivityDeps) {
-  return {
+  return withDomainFailures({
     /** Partitions for this month and the next `monthsAhead`, and for any month stranded in the default partition. */
     async ensureUsagePartitions(monthsAhead: number): Promise<string[]> {
       const created = await ensureUsagePartitions(orm.em.fork(), clock.now(), monthsAhead);
@@ -74,7 +75,7 @@ export function createUsageActivities({ orm, clock, logger }: UsageActivityDeps)
       if (raised.length) logger.info({ alerts: raised.length }, 'missed usage alerts raised');
       return raised.length;
     },
-  };
+  });
 }
 
 export type UsageActivities = ReturnType<typeof createUsageActivities>;

@@ -4,6 +4,8 @@ import type { Clock } from '../src/clock.js';
 import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
 import { dispatchWebhookEvents, endpointReceivesEvent } from '../src/webhooks/outbox.js';
+import { postToPinnedAddresses } from '../src/webhooks/pinned-post.js';
+import { resolveWebhookTarget, WebhookTargetRefusedError, type HostResolver } from '../src/webhooks/targets.js';
 import type { WebhookDeliveryPlan } from '../workflows/webhook-delivery.js';
 
 /**
@@ -27,8 +29,13 @@ export interface WebhookActivityDeps {
   orm: Orm;
   logger: Logger;
   clock: Clock;
-  /** The HTTP client deliveries use (global fetch by default). */
-  fetch?: typeof fetch;
+  /**
+   * Development only (`WEBHOOK_ALLOW_PRIVATE_TARGETS`): deliver to `http://` URLs and to loopback and
+   * private addresses. Off, such a delivery is refused without a request.
+   */
+  allowPrivateWebhookTargets?: boolean;
+  /** Resolves endpoint host names at each delivery (the system resolver by default). */
+  resolveHost?: HostResolver;
   /** Overrides the retry schedule (tests use intervals of milliseconds). */
   webhookRetry?: WebhookDeliveryPlan['retry'];
 }
@@ -45,9 +52,22 @@ interface DeliveryRow {
   created_at: Date;
 }
 
+/** Rejects when `signal` aborts: bounds a step that cannot be cancelled itself (a DNS lookup). */
+const abortion = (signal: AbortSignal) =>
+  new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+
 const truncate = (text: string, length: number) => (text.length > length ? `${text.slice(0, length - 1)}…` : text);
 
-export function createWebhookActivities({ orm, logger, clock, fetch: httpFetch = fetch, webhookRetry = defaultWebhookRetry }: WebhookActivityDeps) {
+export function createWebhookActivities({
+  orm,
+  logger,
+  clock,
+  allowPrivateWebhookTargets = false,
+  resolveHost,
+  webhookRetry = defaultWebhookRetry,
+}: WebhookActivityDeps) {
+  const targetPolicy = { allowPrivate: allowPrivateWebhookTargets, ...(resolveHost ? { resolveHost } : {}) };
+
   /** Writes one attempt and the delivery's new state; returns the attempt's number. */
   async function recordAttempt(
     deliveryId: string,
@@ -116,7 +136,10 @@ export function createWebhookActivities({ orm, logger, clock, fetch: httpFetch =
      * One signed POST of the event to one endpoint. The body is the same on every attempt and
      * `webhook-id` is the event id, so a receiver dedupes retries; the signature is made at each
      * attempt with that attempt's timestamp. A 2xx answer succeeds; anything else is recorded
-     * and thrown, so Temporal retries it on the delivery's backoff.
+     * and thrown, so Temporal retries it on the delivery's backoff. The host is resolved here and
+     * every address checked (DNS may have changed since registration); the request connects only
+     * to those addresses. A refused target is recorded and thrown as non-retryable: asking again
+     * would be refused again.
      */
     async deliverWebhook(deliveryId: string): Promise<void> {
       const [delivery] = await orm.em.fork().execute<DeliveryRow[]>(
@@ -141,9 +164,14 @@ export function createWebhookActivities({ orm, logger, clock, fetch: httpFetch =
       const started = performance.now();
       let responseStatus: number | null = null;
       let error: string | null = null;
+      let refused = false;
       try {
-        const response = await httpFetch(delivery.url, {
-          method: 'POST',
+        const url = new URL(delivery.url);
+        const signal = AbortSignal.any([AbortSignal.timeout(requestTimeoutMs), Context.current().cancellationSignal]);
+        const addresses = await Promise.race([resolveWebhookTarget(url, targetPolicy), abortion(signal)]);
+        responseStatus = await postToPinnedAddresses({
+          url,
+          addresses,
           headers: {
             'content-type': 'application/json',
             'user-agent': 'Ledgerflow-Webhooks/1',
@@ -152,15 +180,14 @@ export function createWebhookActivities({ orm, logger, clock, fetch: httpFetch =
             'webhook-signature': signature,
           },
           body,
-          // A redirect is an answer to fix at the endpoint, not a place to send signed events.
-          redirect: 'manual',
-          signal: AbortSignal.any([AbortSignal.timeout(requestTimeoutMs), Context.current().cancellationSignal]),
+          signal,
         });
-        responseStatus = response.status;
-        await response.body?.cancel();
-        if (response.status < 200 || response.status > 299) error = `endpoint answered HTTP ${response.status}`;
+        // A redirect fails too: it is an answer to fix at the endpoint, not a place to send signed events.
+        if (responseStatus < 200 || responseStatus > 299) error = `endpoint answered HTTP ${responseStatus}`;
       } catch (failure) {
-        error = truncate(failure instanceof Error ? `${failure.name}: ${failure.message}` : String(failure), 1000);
+        refused = failure instanceof WebhookTargetRefusedError;
+        const described = failure instanceof Error ? (refused ? failure.message : `${failure.name}: ${failure.message}`) : String(failure);
+        error = truncate(described, 1000);
       }
       const attempt = await recordAttempt(deliveryId, {
         attemptedAt,
@@ -170,10 +197,12 @@ export function createWebhookActivities({ orm, logger, clock, fetch: httpFetch =
         durationMs: Math.round(performance.now() - started),
       });
       logger.info({ deliveryId, eventId: delivery.event_id, attempt, responseStatus, error }, 'webhook delivery attempted');
-      if (error !== null) throw ApplicationFailure.retryable(error, 'WebhookDeliveryFailed');
+      if (error !== null) {
+        throw refused ? ApplicationFailure.nonRetryable(error, 'WebhookTargetRefused') : ApplicationFailure.retryable(error, 'WebhookDeliveryFailed');
+      }
     },
 
-    /** The last step of a delivery whose retries are exhausted (or whose endpoint was disabled). */
+    /** The last step of a delivery whose retries are exhausted (or whose endpoint was disabled, or target refused). */
     async markWebhookDeliveryFailed(deliveryId: string, reason: string): Promise<void> {
       await orm.em.fork().transactional(async (em) => {
         await em.execute(`update webhook_deliveries set status = 'failed', completed_at = ?, last_error = ? where id = ? and status = 'pending'`, [

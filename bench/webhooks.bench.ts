@@ -114,6 +114,8 @@ async function main(): Promise<void> {
         stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_URL: 'http://127.0.0.1:1' }),
         clock: systemClock,
         logger: pino({ level: 'silent' }),
+        // The receiver listens on 127.0.0.1.
+        allowPrivateWebhookTargets: true,
       },
     });
     const workerRun = worker.run();

@@ -9,6 +9,8 @@ NODE_MINIMUM=24.9.0
 TEMPORAL_CLI_VERSION=v1.5.1
 STRIPE_MOCK_VERSION=v0.197.0
 TEMPORAL_TEST_SERVER_VERSION=1.38.0
+SCHEMATHESIS_VERSION=4.32.5
+PYTHON_MINIMUM=3.11
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
@@ -107,4 +109,29 @@ LAUNCHER
 install_into_cache "temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION" fetch_test_server
 link "$cache/temporal-test-server-$TEMPORAL_TEST_SERVER_VERSION/temporal-test-server" temporal-test-server
 
-say "ready: node $(node --version), $("$bin/temporal" --version 2>/dev/null | head -n 1), stripe-mock $STRIPE_MOCK_VERSION, temporal-test-server $TEMPORAL_TEST_SERVER_VERSION"
+# --- Schemathesis, the outside API fuzzer (PyPI), in a venv of its own ----------------------------
+# The venv holds exactly the pinned set in scripts/schemathesis/requirements.txt; its entry is keyed
+# by the version and a hash of that set, so a changed pin installs afresh.
+schemathesis_requirements="$root/scripts/schemathesis/requirements.txt"
+grep -qx "schemathesis==$SCHEMATHESIS_VERSION" "$schemathesis_requirements" ||
+  fail "scripts/schemathesis/requirements.txt does not pin schemathesis==$SCHEMATHESIS_VERSION"
+schemathesis_entry="schemathesis-$SCHEMATHESIS_VERSION-$(sha256sum "$schemathesis_requirements" | cut -c1-12)"
+fetch_schemathesis() {
+  local staging=$1
+  need python3 "run Schemathesis, the API fuzzer in npm test" "Install Python $PYTHON_MINIMUM or newer with venv (apt-get install python3 python3-venv) and rerun."
+  python3 -c "import sys; sys.exit(sys.version_info < tuple(map(int, '$PYTHON_MINIMUM'.split('.'))))" ||
+    fail "python3 is $(python3 --version 2>&1); Schemathesis $SCHEMATHESIS_VERSION needs Python >= $PYTHON_MINIMUM"
+  say "installing schemathesis $SCHEMATHESIS_VERSION from PyPI (pip, into a venv)"
+  python3 -m venv "$staging" >&2 || return 1
+  "$staging/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$schemathesis_requirements" >&2 || return 1
+  # The venv's own scripts name the staging path; this launcher names the cache entry.
+  cat >"$staging/schemathesis" <<LAUNCHER
+#!/usr/bin/env bash
+exec "$cache/$schemathesis_entry/bin/python" -m schemathesis.cli "\$@"
+LAUNCHER
+  chmod +x "$staging/schemathesis"
+}
+install_into_cache "$schemathesis_entry" fetch_schemathesis
+link "$cache/$schemathesis_entry/schemathesis" schemathesis
+
+say "ready: node $(node --version), $("$bin/temporal" --version 2>/dev/null | head -n 1), stripe-mock $STRIPE_MOCK_VERSION, temporal-test-server $TEMPORAL_TEST_SERVER_VERSION, schemathesis $SCHEMATHESIS_VERSION"

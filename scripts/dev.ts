@@ -39,6 +39,17 @@ function developmentAdminKey(): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+/**
+ * The development Stripe webhook signing secret: STRIPE_WEBHOOK_SECRET (e.g. the one `stripe listen`
+ * prints), else one generated once and kept in .data/, to sign test events with.
+ */
+function developmentStripeWebhookSecret(): string {
+  if (config.STRIPE_WEBHOOK_SECRET) return config.STRIPE_WEBHOOK_SECRET;
+  const file = join(dataDir, 'stripe-webhook-secret');
+  if (!existsSync(file)) writeFileSync(file, `whsec_${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
 async function workerPolls(address: string, namespace: string, taskQueue: string): Promise<boolean> {
   const connection = await Connection.connect({ address });
   try {
@@ -130,12 +141,16 @@ async function main() {
   say(applied.length ? `applied ${applied.join(', ')}` : 'database schema is up to date');
 
   const adminKey = developmentAdminKey();
+  const stripeWebhookSecret = developmentStripeWebhookSecret();
   const env = {
     ...process.env,
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporalAddress,
     STRIPE_API_URL: stripeApiUrl,
     LEDGERFLOW_ADMIN_KEY: adminKey,
+    STRIPE_WEBHOOK_SECRET: stripeWebhookSecret,
+    // Development: webhook endpoints on this machine (http://127.0.0.1:…) receive deliveries.
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: process.env.WEBHOOK_ALLOW_PRIVATE_TARGETS || '1',
   };
   services.push(spawnService('worker', 'src/worker.ts', env), spawnService('api', 'src/server.ts', env));
   for (const service of services) {
@@ -162,6 +177,12 @@ async function main() {
     ['PostgreSQL', databaseUrl.replace(/\/\/([^:/]+):[^@]+@/, '//$1:***@')],
     ['Stripe API', stripeApiUrl + (stripeMock ? '   (stripe-mock)' : '')],
     ['Admin API key', config.LEDGERFLOW_ADMIN_KEY ? '(from LEDGERFLOW_ADMIN_KEY)' : `${adminKey}   (kept in ${join(config.LEDGERFLOW_DATA_DIR, 'admin-key')})`],
+    [
+      'Stripe webhook secret',
+      config.STRIPE_WEBHOOK_SECRET
+        ? '(from STRIPE_WEBHOOK_SECRET)'
+        : `${stripeWebhookSecret}   (kept in ${join(config.LEDGERFLOW_DATA_DIR, 'stripe-webhook-secret')}; POST /v1/webhooks/stripe checks it)`,
+    ],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   process.stdout.write(

@@ -38,6 +38,12 @@ export const configSchema = z.object({
   STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
   /** How old a Stripe webhook's signed timestamp may be (replay protection; Stripe's default is 300). */
   STRIPE_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(3_600).default(300),
+  /**
+   * Development: outgoing webhooks may use `http://` and reach loopback, private and link-local
+   * addresses (receivers on this machine). Unset, an endpoint must be `https://` on a public address,
+   * at registration and at every delivery. `npm start` and the tests set it to 1.
+   */
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: z.stringbool().default(false),
   /** The operator's bootstrap key, accepted as a `platform_admin` API key. */
   LEDGERFLOW_ADMIN_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Development: people's JWTs signed with this HS256 secret. */
@@ -46,8 +52,23 @@ export const configSchema = z.object({
   JWT_JWKS_URL: optionalUrl(['https']),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
+  /** The longest a person's JWT may live: `exp - iat`, or `exp` from now when it has no `iat`. */
+  JWT_MAX_LIFETIME_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
+  /** Failed authentications per client address in a window; past them, failures answer 429. */
+  AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /**
+   * Reverse proxies in front of the API. 0: the client address is the connection's peer. N: it is
+   * the Nth `X-Forwarded-For` entry from the right (each trusted proxy appends the address it saw).
+   */
+  TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   /** Requests per minute per caller (API key or person), per API process. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1_200),
+  /**
+   * How long a request waits for a workflow's answer to an update (bill now, plan and seat
+   * changes) before it answers 504 `timeout`, naming where to look the result up.
+   */
+  WORKFLOW_UPDATE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   /** How long in-flight requests and activities get to finish on SIGTERM. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
   /**
@@ -58,6 +79,9 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** Every default, for code handed a partial configuration (tests, benchmarks). */
+export const configDefaults: Config = configSchema.parse({});
 
 export class ConfigError extends Error {
   constructor(readonly issues: string[]) {

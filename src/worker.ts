@@ -7,6 +7,7 @@ import { createLogger } from './logger.js';
 import { createTemporalClient } from './temporal/client.js';
 import { temporalLogger } from './temporal/logging.js';
 import { ensureSchedules } from './temporal/schedules.js';
+import { ensureSearchAttributes } from './temporal/search-attributes.js';
 import { createWorker } from './temporal/worker.js';
 
 const config = loadConfigOrExit(['DATABASE_URL', 'TEMPORAL_ADDRESS']);
@@ -19,13 +20,14 @@ const worker = await createWorker({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.TEMPORAL_TASK_QUEUE,
-  deps: { orm, stripe: createStripeClient(config), clock: systemClock, logger },
+  deps: { orm, stripe: createStripeClient(config), clock: systemClock, logger, allowPrivateWebhookTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS },
   shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
   ...(config.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } } : {}),
 });
 
 const schedulesClient = createTemporalClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
 await ensureSchedules(schedulesClient.client, config.TEMPORAL_TASK_QUEUE);
+await ensureSearchAttributes(schedulesClient.connection, config.TEMPORAL_NAMESPACE, logger);
 await schedulesClient.connection.close();
 
 // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown: no new tasks are polled,

@@ -2,6 +2,39 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ClosedPeriod } from '../activities/invoicing.js';
 import type { BillingInterval, DunningPolicy, InvoiceLine } from '../src/domain/index.js';
 
+/**
+ * `ApplicationFailure` type of a refusal by the domain's rules (activities/domain-failures.ts):
+ * not retryable, with a `DomainFailureDetails` as its first detail. The API answers it with 422
+ * and that code.
+ */
+export const domainFailureType = 'DomainError';
+
+export interface DomainFailureDetails {
+  /** The domain error's code as the API shows it, e.g. `amount_overflow`. */
+  code: string;
+  message: string;
+}
+
+/** Where a billing account stands: `needs_attention` from a closing that could not be computed until one succeeds. */
+export type BillingStatus = 'ok' | 'needs_attention';
+
+/**
+ * The Keyword search attribute `billing:<accountId>` keeps its `BillingStatus` in (set once a
+ * closing fails; `ok` again after the next closing succeeds), so operators list the accounts to
+ * look at: `BillingStatus = "needs_attention"`. Registered at worker start (src/temporal/search-attributes.ts).
+ */
+export const billingStatusSearchAttribute = { name: 'BillingStatus', type: 'KEYWORD' } as const;
+
+/** A closing of a billing day that could not be computed: the domain refused the account's data. */
+export interface BillingFailure extends DomainFailureDetails {
+  billingDay: string;
+  /** ISO instant of the (first) failed attempt that day. */
+  failedAt: string;
+}
+
+/** `ApplicationFailure` type a `runNow` answers with when the closing could not run (a dependency stayed unavailable): the API answers 503. */
+export const billingUnavailableFailureType = 'BillingUnavailable';
+
 /** What `billing:<accountId>` reports about itself. */
 export interface BillingCycleState {
   organizationId: string;
@@ -10,6 +43,9 @@ export interface BillingCycleState {
   lastBilledDay: string | null;
   /** The next billing day it waits for, null when no subscription will start a period. */
   nextRunDay: string | null;
+  status: BillingStatus;
+  /** The closing that put the account in `needs_attention`; null while it is `ok`. */
+  lastError: BillingFailure | null;
 }
 
 export const billingStateQuery = defineQuery<BillingCycleState>('state');
@@ -22,7 +58,10 @@ export interface BillingRunResult {
   invoice: ClosedPeriod | null;
 }
 
-/** Bills what is due now and answers with the invoice (behind `POST /v1/organizations/{id}/invoices/run`). */
+/**
+ * Bills what is due now and answers with the invoice (behind `POST /v1/organizations/{id}/invoices/run`).
+ * A closing the domain refuses fails the update with a `domainFailureType` failure (its details a `BillingFailure`).
+ */
 export const runNowUpdate = defineUpdate<BillingRunResult, []>('runNow');
 
 /** Where a subscription stands; `subscription:<id>` derives it and PostgreSQL mirrors it. */

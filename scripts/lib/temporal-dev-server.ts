@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Connection } from '@temporalio/client';
 import { freePort, waitFor } from './ports.js';
+import { devServerSearchAttributeArgs } from '../../src/temporal/search-attributes.js';
 
 export interface TemporalDevServerOptions {
   executable: string;
@@ -48,6 +49,8 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
     // One worker fleet per queue here: a single partition spares the matching service forwarding tasks between partitions.
     '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
     '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1',
+    // The workflows' custom search attributes (src/temporal/search-attributes.ts), for the default namespace and any other.
+    ...devServerSearchAttributeArgs(),
     ...(options.uiPort === undefined ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
     ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
   ];

@@ -8,10 +8,11 @@ import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonBody, jsonResponse, uuidParam } from './schemas.js';
+import { textSchema } from './text.js';
 
 const CreateApiKeySchema = z
   .strictObject({
-    name: z.string().trim().min(1).max(200).openapi({ example: 'reports backend' }),
+    name: textSchema({ maxLength: 200 }).openapi({ example: 'reports backend' }),
     scopes: z.array(z.enum(scopeValues)).min(1).max(scopeValues.length).refine((scopes) => new Set(scopes).size === scopes.length, 'each scope once'),
     organizationId: z.uuid().optional().openapi({ description: 'Confines the key to this organization and its children.' }),
     platformRole: z

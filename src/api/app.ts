@@ -2,24 +2,27 @@ import { createServer, type RequestListener, type ServerOptions } from 'node:htt
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ZodError } from 'zod';
 import { registerApplications } from './applications.js';
 import type { AppDeps, AppEnv } from './context.js';
-import { errorHandler, notFoundHandler, sendProblem, zodIssuesToFields } from './errors.js';
+import { unmatchedRequestHandler } from './allowed-methods.js';
+import { errorHandler, sendProblem, zodIssuesToFields } from './errors.js';
 import { registerHealth } from './health.js';
 import { registerApiKeys } from './api-keys.js';
 import { registerAuditEvents } from './audit-events.js';
 import { authenticate } from './auth/authenticate.js';
 import { registerDepartments } from './departments.js';
+import { registerDocs } from './docs.js';
 import { registerExternalIds } from './external-ids.js';
 import { registerMembers } from './members.js';
 import { registerMetrics } from './metrics.js';
+import { patchWithoutBody } from './middleware/patch-without-body.js';
 import { RateLimiter, rateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { unitOfWork } from './middleware/unit-of-work.js';
+import { wellFormedUrl } from './middleware/well-formed-url.js';
 import { registerOrganizations } from './organizations.js';
 import { registerPaymentMethods } from './payment-methods.js';
 import { registerPlans } from './plans.js';
@@ -34,6 +37,7 @@ import { UsageIngestion } from './usage-ingestion.js';
 import { fastLane } from './fast-lane.js';
 import { registerWebhookEndpoints } from './webhook-endpoints.js';
 import { ApiError, problem } from './problem.js';
+import { configDefaults } from '../config.js';
 
 const maxBodyBytes = 1024 * 1024;
 
@@ -44,11 +48,13 @@ function validationFailed(error: ZodError, c: Context<AppEnv>) {
   );
 }
 
-/** What an API process keeps across requests: the batching readers and writers, and the rate limiter. */
+/** What an API process keeps across requests: the batching readers and writers, and the rate limiters. */
 export interface SharedServices {
   seatVerdicts: SeatVerdicts;
   usageIngestion: UsageIngestion;
   rateLimiter: RateLimiter;
+  /** Failed authentications per client address. */
+  authFailures: RateLimiter;
 }
 
 export function createSharedServices(deps: AppDeps): SharedServices {
@@ -56,6 +62,11 @@ export function createSharedServices(deps: AppDeps): SharedServices {
     seatVerdicts: new SeatVerdicts(deps.orm),
     usageIngestion: new UsageIngestion({ orm: deps.orm, clock: deps.clock, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, logger: deps.logger }),
     rateLimiter: new RateLimiter(deps.config.RATE_LIMIT_PER_MINUTE),
+    authFailures: new RateLimiter(
+      deps.config.AUTH_FAILURE_LIMIT ?? configDefaults.AUTH_FAILURE_LIMIT,
+      Date.now,
+      (deps.config.AUTH_FAILURE_WINDOW_SECONDS ?? configDefaults.AUTH_FAILURE_WINDOW_SECONDS) * 1000,
+    ),
   };
 }
 
@@ -66,6 +77,7 @@ export function createApp(deps: AppDeps, shared: SharedServices = createSharedSe
   });
 
   app.use('*', requestContext(deps, shared));
+  app.use('/v1/*', wellFormedUrl());
   app.use(
     '/v1/*',
     bodyLimit({
@@ -76,12 +88,13 @@ export function createApp(deps: AppDeps, shared: SharedServices = createSharedSe
         throw new ApiError(413, 'body_too_large', `Request bodies are limited to ${maxBodyBytes} bytes.`, undefined, { connection: 'close' });
       },
     }),
-    exceptStripeWebhook(authenticate(deps.config)),
+    exceptStripeWebhook(authenticate(deps.config, shared.authFailures)),
     exceptStripeWebhook(rateLimit(shared.rateLimiter)),
+    patchWithoutBody(),
     exceptStripeWebhook(unitOfWork()),
   );
   app.onError(errorHandler);
-  app.notFound(notFoundHandler);
+  app.notFound(unmatchedRequestHandler(app));
 
   registerHealth(app);
   registerApplications(app);
@@ -115,7 +128,7 @@ export function createApp(deps: AppDeps, shared: SharedServices = createSharedSe
       description: 'Workflow-orchestrated B2B billing: catalog, organizations, subscriptions, usage, invoices.',
     },
   });
-  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Ledgerflow API' }));
+  registerDocs(app);
   return app;
 }
 

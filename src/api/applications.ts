@@ -6,6 +6,7 @@ import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonBody, jsonResponse } from './schemas.js';
+import { textSchema } from './text.js';
 
 const slugSchema = z
   .string()
@@ -13,7 +14,7 @@ const slugSchema = z
   .openapi({ example: 'reports' });
 
 const CreateApplicationSchema = z
-  .strictObject({ slug: slugSchema, name: z.string().trim().min(1).max(200).openapi({ example: 'Reports' }) })
+  .strictObject({ slug: slugSchema, name: textSchema({ maxLength: 200 }).openapi({ example: 'Reports' }) })
   .openapi('CreateApplication');
 
 const ApplicationSchema = z

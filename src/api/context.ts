@@ -9,6 +9,7 @@ import type { ApiKeyCredentialCache } from './auth/credential-cache.js';
 import type { Principal } from './auth/policy.js';
 import type { SeatVerdicts } from '../db/repositories/seats.js';
 import type { UsageIngestion } from './usage-ingestion.js';
+import type { HostResolver } from '../webhooks/targets.js';
 
 /** A check `/readyz` runs; it resolves when the dependency answers and throws when it does not. */
 export type ReadinessCheck = () => Promise<void>;
@@ -24,7 +25,13 @@ export type ApiConfig = Pick<
   | 'RATE_LIMIT_PER_MINUTE'
 > &
   /** Optional here: without a secret the Stripe webhook endpoint is disabled. */
-  Partial<Pick<Config, 'STRIPE_WEBHOOK_SECRET' | 'STRIPE_WEBHOOK_TOLERANCE_SECONDS'>>;
+  Partial<Pick<Config, 'STRIPE_WEBHOOK_SECRET' | 'STRIPE_WEBHOOK_TOLERANCE_SECONDS'>> &
+  /** Optional here: unset, `configDefaults` holds. */
+  Partial<Pick<Config, 'JWT_MAX_LIFETIME_SECONDS' | 'AUTH_FAILURE_LIMIT' | 'AUTH_FAILURE_WINDOW_SECONDS' | 'TRUSTED_PROXY_HOPS'>> &
+  /** Optional here: unset, webhook endpoints must be public `https://` URLs. */
+  Partial<Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'>> &
+  /** Optional here: unset, updates wait the default `WORKFLOW_UPDATE_TIMEOUT_MS`. */
+  Partial<Pick<Config, 'WORKFLOW_UPDATE_TIMEOUT_MS'>>;
 
 export interface AppDeps {
   config: ApiConfig;
@@ -35,6 +42,8 @@ export interface AppDeps {
   clock: Clock;
   logger: Logger;
   readiness: Record<string, ReadinessCheck>;
+  /** Resolves webhook endpoint host names at registration (the system resolver by default). */
+  resolveHost?: HostResolver;
   /** Credentials kept in this process, kept current by `listenForApiKeyChanges`; without it every request looks its key up. */
   apiKeyCache?: ApiKeyCredentialCache;
 }

@@ -6,12 +6,13 @@ import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonBody, jsonResponse, uuidParam } from './schemas.js';
+import { textSchema } from './text.js';
 
 const CreateDepartmentSchema = z
   .strictObject({
-    name: z.string().trim().min(1).max(200).openapi({ example: 'Research' }),
-    costCenter: z.string().trim().min(1).max(64).optional().openapi({ example: 'CC-1200' }),
-    glCode: z.string().trim().min(1).max(64).optional().openapi({ example: '6100' }),
+    name: textSchema({ maxLength: 200 }).openapi({ example: 'Research' }),
+    costCenter: textSchema({ maxLength: 64 }).optional().openapi({ example: 'CC-1200' }),
+    glCode: textSchema({ maxLength: 64 }).optional().openapi({ example: '6100' }),
   })
   .openapi('CreateDepartment');
 

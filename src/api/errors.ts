@@ -6,14 +6,17 @@ import {
   UniqueConstraintViolationException,
   ValidationError as OrmValidationError,
 } from '@mikro-orm/core';
-import { ServiceError, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { ServiceError, WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ZodError } from 'zod';
 import { DomainError } from '../domain/index.js';
+import { billingUnavailableFailureType, domainFailureType, subscriptionRefusal, type SubscriptionRefusalDetails } from '../../workflows/messages.js';
 import type { AppEnv } from './context.js';
 import { ApiError, problem, problemContentType, type Problem } from './problem.js';
+import { WorkflowUpdateTimeout } from './workflow-updates.js';
 
 export function zodIssuesToFields(error: ZodError): NonNullable<Problem['errors']> {
   return error.issues.flatMap((issue) =>
@@ -30,6 +33,30 @@ export function sendProblem(c: Context<AppEnv>, body: Problem, headers: Record<s
   });
 }
 
+/**
+ * A workflow's refusal of an update, by the `ApplicationFailure` type it failed with (workflows/messages.ts):
+ * the domain's (422 with its code), a subscription rule's (409 or 422), a closing that could not run (503).
+ */
+function updateRefusal(failure: ApplicationFailure, requestId: string): Problem | null {
+  const [details] = (failure.details ?? []) as [(SubscriptionRefusalDetails & Record<string, unknown>) | undefined];
+  switch (failure.type) {
+    case domainFailureType: {
+      // The facts beside the code (a billing failure's `billingDay`, say).
+      const facts = Object.entries(details ?? {}).filter(([field, value]) => field !== 'code' && field !== 'message' && (typeof value === 'string' || typeof value === 'number'));
+      return problem(422, details?.code ?? 'domain_error', failure.message, requestId, undefined, facts.length ? (Object.fromEntries(facts) as Problem['details']) : undefined);
+    }
+    case subscriptionRefusal.conflict:
+    case subscriptionRefusal.invalid: {
+      const seats = details?.seatsToUnassign?.map((seat) => ({ field: 'seats', message: `unassign user ${seat.userId} (seat ${seat.seatId}) first` }));
+      return problem(failure.type === subscriptionRefusal.conflict ? 409 : 422, details?.code ?? 'change_refused', failure.message, requestId, seats);
+    }
+    case billingUnavailableFailureType:
+      return problem(503, 'dependency_unavailable', failure.message, requestId);
+    default:
+      return null;
+  }
+}
+
 /** Maps every failure — domain, HTTP, zod, ORM, Temporal — to one problem+json shape. */
 export function toProblem(error: unknown, requestId: string): Problem {
   if (error instanceof ApiError) {
@@ -37,6 +64,22 @@ export function toProblem(error: unknown, requestId: string): Problem {
   }
   if (error instanceof DomainError) {
     return problem(422, error.code.toLowerCase(), error.message, requestId);
+  }
+  if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+    const refusal = updateRefusal(error.cause, requestId);
+    if (refusal) return refusal;
+  }
+  if (error instanceof WorkflowUpdateTimeout) {
+    const { workflowId, updateId, location } = error.target;
+    const retry = updateId === undefined ? '' : ' Repeating the request with the same Idempotency-Key waits for the same update.';
+    return problem(
+      504,
+      'timeout',
+      `Workflow ${workflowId} did not answer within ${error.timeoutMs} ms; the request may still take effect. GET ${location} shows the result.${retry}`,
+      requestId,
+      undefined,
+      { workflowId, location, ...(updateId === undefined ? {} : { updateId }) },
+    );
   }
   if (error instanceof ZodError) {
     return problem(400, 'validation_failed', 'The request failed validation.', requestId, zodIssuesToFields(error));

@@ -6,11 +6,12 @@ import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonBody, jsonResponse, uuidParam } from './schemas.js';
+import { textSchema } from './text.js';
 
 const CreateExternalIdSchema = z
   .strictObject({
-    applicationSlug: z.string().min(1).max(64).openapi({ example: 'reports' }),
-    externalId: z.string().trim().min(1).max(200).openapi({ example: 'acme-tenant-42' }),
+    applicationSlug: textSchema({ maxLength: 64 }).openapi({ example: 'reports' }),
+    externalId: textSchema({ maxLength: 200 }).openapi({ example: 'acme-tenant-42' }),
   })
   .openapi('CreateExternalId');
 

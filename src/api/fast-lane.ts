@@ -29,7 +29,8 @@ const route = <S extends z.ZodType>(definition: LaneRoute<S>) => definition as u
  * the routes — the key's credential and principal, the rate limiter, the schemas, `verifySeat`
  * and `UsageIngestion` — and answers only successes: anything else (no cached key, a key whose use
  * must be recorded, a bad body, over the rate, a refusal, an error) is handed to the app with the
- * body it read, so problems and their format come from one place. A refused usage event was not
+ * body it read, so problems and their format come from one place (a credential the lane does not
+ * know is the app's to refuse, and to count against its address). A refused usage event was not
  * recorded, so the app recording it again answers the same.
  */
 export function fastLane(deps: AppDeps, shared: SharedServices) {

@@ -16,6 +16,7 @@ import type { AppEnv } from './context.js';
 import { afterCursor, pageOrder, PageQuerySchema, pageSchema, toPage } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonBody, jsonResponse, uuidParam } from './schemas.js';
+import { textSchema } from './text.js';
 
 const tags = ['Invoices'];
 const security = [{ bearer: [] }];
@@ -25,7 +26,7 @@ const RecordPaymentSchema = z
   .strictObject({
     amount: positiveMinorUnits.openapi({ description: 'Minor units received; at most what is still owed.' }),
     method: z.enum(['wire', 'check', 'other']),
-    reference: z.string().trim().min(1).max(200).openapi({ description: 'The bank or check reference; recording it again records nothing.', example: 'WIRE-2027-0042' }),
+    reference: textSchema({ maxLength: 200 }).openapi({ description: 'The bank or check reference; recording it again records nothing.', example: 'WIRE-2027-0042' }),
     receivedAt: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Defaults to now; not in the future.' }),
   })
   .openapi('RecordPayment');
@@ -47,7 +48,7 @@ const PaymentSchema = z
 const CreateCreditNoteSchema = z
   .strictObject({
     amount: positiveMinorUnits.openapi({ description: 'Minor units; at most the invoice total less what was already credited.' }),
-    reason: z.string().trim().min(1).max(500),
+    reason: textSchema({ maxLength: 500, multiline: true }),
     refund: z.boolean().default(false).openapi({ description: "true: refund through Stripe (at most what a Stripe payment of the invoice has left); false: credit the customer's balance, applied to the next invoice." }),
   })
   .openapi('CreateCreditNote');

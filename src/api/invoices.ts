@@ -1,9 +1,9 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Context } from 'hono';
 import { computeInvoice, type InvoiceLine as DomainInvoiceLine, type InvoiceProposal } from '../domain/index.js';
 import { Invoice, InvoiceLine, Subscription } from '../db/entities/index.js';
-import { billingDay, loadBillingAccount, toDomainLine } from '../db/repositories/billing.js';
+import { billingDay, loadBillingAccount, toDomainLine, upcomingBillingDay, type BillingScope } from '../db/repositories/billing.js';
 import { ancestryOf } from '../db/repositories/organizations.js';
 import { workflowIds } from '../temporal/workflow-ids.js';
 import type { billingCycle } from '../../workflows/billing-cycle.js';
@@ -14,6 +14,7 @@ import type { AppEnv } from './context.js';
 import { afterCursor, pageOrder, PageQuerySchema, pageSchema, toPage } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonResponse, uuidParam } from './schemas.js';
+import { sendWorkflowUpdate } from './workflow-updates.js';
 
 const lineTypes = ['subscription', 'seat', 'usage', 'proration', 'commitment', 'one_off', 'discount', 'tax', 'credit'] as const;
 
@@ -65,8 +66,17 @@ const InvoiceSchema = z
   .openapi('Invoice');
 
 const InvoicePreviewSchema = z
-  .object({ organizationId: z.uuid(), status: z.literal('draft'), asOf: z.iso.datetime(), ...totals })
-  .openapi('InvoicePreview', { description: 'What the invoice would be on `asOf`; nothing is saved.' });
+  .object({
+    organizationId: z.uuid(),
+    status: z.literal('draft'),
+    asOf: z.iso.datetime().openapi({ description: 'The `asOf` asked for; without one, the next billing day (as `billingDay`).' }),
+    billingDay: z.iso.datetime().openapi({ description: 'The billing day previewed (UTC midnight): the day of `asOf`, or the next billing day.' }),
+    ...totals,
+  })
+  .openapi('InvoicePreview', {
+    description:
+      'The invoice the billing cycle would issue on `billingDay`; nothing is saved. Without `asOf`, the next invoice: at the next billing day, with the usage recorded so far, the next period\'s fees in advance, prorations and credits.',
+  });
 
 const InvoiceRunSchema = z
   .object({
@@ -77,7 +87,9 @@ const InvoiceRunSchema = z
   .openapi('InvoiceRun');
 
 const security = [{ bearer: [] }];
-const asOfQuery = z.object({ asOf: z.iso.datetime().optional().openapi({ description: 'Defaults to now.' }) });
+const asOfQuery = z.object({
+  asOf: z.iso.datetime().optional().openapi({ description: 'Preview the invoice of this instant\'s billing day instead of the next invoice.' }),
+});
 
 const listRoute = createRoute({
   method: 'get',
@@ -105,8 +117,10 @@ const runRoute = createRoute({
   tags: ['Invoices'],
   security,
   summary: "Bill what is due now on the organization's billing account (its workflow closes today and answers with the invoice)",
+  description:
+    'A closing the billing rules refuse (an amount beyond the safe range, say) answers 422 with their code, and the account needs attention (a `billing.failed` event). A workflow that does not answer within `WORKFLOW_UPDATE_TIMEOUT_MS` answers 504 `timeout`: the invoice, once closed, is listed at `details.location`.',
   request: { params: z.object({ id: uuidParam('id') }) },
-  responses: { 200: jsonResponse('What the run billed', InvoiceRunSchema), ...problemResponses(400, 401, 403, 404) },
+  responses: { 200: jsonResponse('What the run billed', InvoiceRunSchema), ...problemResponses(400, 401, 403, 404, 422, 503, 504) },
 });
 
 const organizationPreviewRoute = createRoute({
@@ -114,7 +128,7 @@ const organizationPreviewRoute = createRoute({
   path: '/v1/organizations/{id}/upcoming-invoice',
   tags: ['Invoices'],
   security,
-  summary: "Preview the organization's invoice (a child: its share of its account's) as of now (or asOf); nothing is saved",
+  summary: "Preview the organization's next invoice (a child: its share of its account's), or asOf's; nothing is saved",
   request: { params: z.object({ id: uuidParam('id') }), query: asOfQuery },
   responses: { 200: jsonResponse('The preview', InvoicePreviewSchema), ...problemResponses(400, 401, 403, 404) },
 });
@@ -124,7 +138,7 @@ const subscriptionPreviewRoute = createRoute({
   path: '/v1/subscriptions/{id}/upcoming-invoice',
   tags: ['Invoices'],
   security,
-  summary: "Preview one subscription's part of the next invoice as of now (or asOf); nothing is saved",
+  summary: "Preview one subscription's part of its next invoice, or of asOf's; nothing is saved",
   request: { params: z.object({ id: uuidParam('id') }), query: asOfQuery },
   responses: { 200: jsonResponse('The preview', InvoicePreviewSchema), ...problemResponses(400, 401, 403, 404) },
 });
@@ -174,11 +188,13 @@ export function invoiceView(invoice: Invoice, lines: readonly InvoiceLine[]) {
   };
 }
 
-function previewView(proposal: InvoiceProposal, asOf: string) {
+function previewView(proposal: InvoiceProposal, asOf: string | undefined) {
+  const previewed = instant(proposal.targetDate);
   return {
     organizationId: proposal.organizationId,
     status: 'draft' as const,
-    asOf,
+    asOf: asOf ?? previewed,
+    billingDay: previewed,
     currency: proposal.currency,
     periodStart: instant(proposal.periodStart),
     periodEnd: instant(proposal.periodEnd),
@@ -192,6 +208,14 @@ function previewView(proposal: InvoiceProposal, asOf: string) {
   };
 }
 
+/**
+ * The billing day a preview shows: `asOf`'s, or the day of the next invoice the cycle issues with
+ * something for `accountId` (or the one subscription): it rates the usage recorded so far.
+ */
+async function previewDay(c: Context<AppEnv>, accountId: string, asOf: string | undefined, scope: BillingScope = {}) {
+  return asOf === undefined ? upcomingBillingDay(c.var.em, accountId, billingDay(c.var.clock.now()), scope) : billingDay(new Date(asOf));
+}
+
 async function viewsOf(c: Context<AppEnv>, invoices: Invoice[]) {
   const lines = invoices.length ? await c.var.em.find(InvoiceLine, { invoice: { $in: invoices.map((invoice) => invoice.id) } }, { orderBy: { position: 'asc' } }) : [];
   return invoices.map((invoice) => invoiceView(invoice, lines.filter((line) => line.invoice.id === invoice.id)));
@@ -203,14 +227,17 @@ async function viewsOf(c: Context<AppEnv>, invoices: Invoice[]) {
  * that asks the new run, which never saw the update. Asking again is safe: the new run closes the
  * same day and finds the same invoice.
  */
-async function runNow(handle: WorkflowHandle<typeof billingCycle>) {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await handle.executeUpdate(runNowUpdate);
-    } catch (error) {
-      if (!(error instanceof WorkflowNotFoundError) || attempt === 3) throw error;
+async function runNow(c: Context<AppEnv>, accountId: string) {
+  const handle = c.var.temporal.workflow.getHandle<typeof billingCycle>(workflowIds.billing(accountId));
+  return sendWorkflowUpdate(c, { workflowId: handle.workflowId, location: `/v1/invoices?organizationId=${accountId}` }, async () => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await handle.executeUpdate(runNowUpdate);
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError) || attempt === 3) throw error;
+      }
     }
-  }
+  });
 }
 
 export function registerInvoices(app: OpenAPIHono<AppEnv>) {
@@ -238,8 +265,7 @@ export function registerInvoices(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid('param');
     // A child is invoiced on its billing account (the root of its hierarchy): that account's cycle runs.
     const accountId = (await requireOrganization(c, 'invoice.run', id)).at(-1)!;
-    const handle = c.var.temporal.workflow.getHandle<typeof billingCycle>(workflowIds.billing(accountId));
-    const result = await runNow(handle);
+    const result = await runNow(c, accountId);
     const invoice = result.invoice ? await c.var.em.findOne(Invoice, { id: result.invoice.invoiceId }) : null;
     const view = { accountId, billingDay: instant(result.billingDay), invoices: invoice ? await viewsOf(c, [invoice]) : [] };
     audit(c, { action: 'invoice.run', organizationId: accountId, targetType: 'organization', targetId: accountId, before: null, after: view });
@@ -248,15 +274,15 @@ export function registerInvoices(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(organizationPreviewRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const asOf = c.req.valid('query').asOf ?? c.var.clock.now().toISOString();
+    const { asOf } = c.req.valid('query');
     await requireOrganization(c, 'invoice.read', id);
-    const loaded = await loadBillingAccount(c.var.em, id, billingDay(new Date(asOf)));
+    const loaded = await loadBillingAccount(c.var.em, id, await previewDay(c, id, asOf));
     return c.json(previewView(computeInvoice(loaded!.input), asOf), 200);
   });
 
   app.openapi(subscriptionPreviewRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const asOf = c.req.valid('query').asOf ?? c.var.clock.now().toISOString();
+    const { asOf } = c.req.valid('query');
     const notFound = () => new ApiError(404, 'subscription_not_found', `No subscription ${id}.`);
     const subscription = await c.var.em.findOne(Subscription, { id });
     if (!subscription) throw notFound();
@@ -264,7 +290,7 @@ export function registerInvoices(app: OpenAPIHono<AppEnv>) {
       throw error instanceof ApiError && error.status === 404 ? notFound() : error;
     });
     const accountId = (await ancestryOf(c.var.em, subscription.organization.id))!.at(-1)!;
-    const loaded = await loadBillingAccount(c.var.em, accountId, billingDay(new Date(asOf)), { subscriptionId: id });
+    const loaded = await loadBillingAccount(c.var.em, accountId, await previewDay(c, accountId, asOf, { subscriptionId: id }), { subscriptionId: id });
     return c.json(previewView(computeInvoice(loaded!.input), asOf), 200);
   });
 }

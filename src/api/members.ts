@@ -6,10 +6,11 @@ import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonBody, jsonResponse, uuidParam } from './schemas.js';
+import { textSchema } from './text.js';
 
 const CreateMemberSchema = z
   .strictObject({
-    userId: z.string().trim().min(1).max(200).openapi({ description: "The person's id: the `sub` of their JWT." }),
+    userId: textSchema({ maxLength: 200 }).openapi({ description: "The person's id: the `sub` of their JWT." }),
     email: z.email().max(320).optional(),
     role: z.enum(organizationRoleValues),
   })

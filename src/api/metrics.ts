@@ -6,11 +6,12 @@ import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
 import { codeSchema, jsonBody, jsonResponse } from './schemas.js';
+import { textSchema } from './text.js';
 
 const CreateMetricSchema = z
   .strictObject({
     code: codeSchema.openapi({ example: 'reports_generated' }),
-    name: z.string().trim().min(1).max(200),
+    name: textSchema({ maxLength: 200 }),
     aggregation: z.enum(aggregationValues),
     field: z
       .string()

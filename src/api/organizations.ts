@@ -8,7 +8,8 @@ import { requireGlobal, requireOrganization } from './access.js';
 import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
 import { problemResponses } from './problem.js';
-import { currencySchema, jsonBody, jsonResponse, uuidParam } from './schemas.js';
+import { currencySchema, jsonBody, jsonResponse, patchBody, uuidParam } from './schemas.js';
+import { textSchema } from './text.js';
 
 function isKnownCurrency(code: string): boolean {
   try {
@@ -21,7 +22,7 @@ function isKnownCurrency(code: string): boolean {
 
 const CreateOrganizationSchema = z
   .strictObject({
-    name: z.string().trim().min(1).max(200).openapi({ example: 'Acme Corp' }),
+    name: textSchema({ maxLength: 200 }).openapi({ example: 'Acme Corp' }),
     currency: currencySchema.refine(isKnownCurrency, 'not an ISO 4217 currency Ledgerflow knows'),
     parentId: z.uuid().optional(),
     billingEmail: z.email().max(320).optional(),
@@ -55,7 +56,7 @@ const OrganizationSchema = z
 
 const UpdateOrganizationSchema = z
   .strictObject({
-    name: z.string().trim().min(1).max(200),
+    name: textSchema({ maxLength: 200 }),
     billingEmail: z.email().max(320).nullable(),
     taxRatePercent: z.number().min(0).max(100).multipleOf(0.0001, 'at most 4 decimal places'),
     paymentTerms: z.enum(paymentTermsValues),
@@ -109,7 +110,7 @@ const updateOrganizationRoute = createRoute({
   tags: ['Organizations'],
   summary: 'Update an organization',
   security: [{ bearer: [] }],
-  request: { params: OrganizationIdParams, body: jsonBody(UpdateOrganizationSchema) },
+  request: { params: OrganizationIdParams, body: patchBody(UpdateOrganizationSchema) },
   responses: { 200: jsonResponse('The updated organization', OrganizationSchema), ...problemResponses(400, 401, 403, 404) },
 });
 

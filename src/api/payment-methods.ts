@@ -8,11 +8,13 @@ import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonBody, jsonResponse, uuidParam } from './schemas.js';
+import { refuseForbiddenCharacters } from './text.js';
 
 const returnUrl = (description: string) =>
   z
     .url({ protocol: /^https?$/ })
     .max(2048)
+    .superRefine(refuseForbiddenCharacters())
     .openapi({ description, example: 'https://app.example.com/billing?setup={CHECKOUT_SESSION_ID}' });
 
 const SetupPaymentMethodSchema = z

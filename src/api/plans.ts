@@ -1,6 +1,14 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { compilePlan } from '../domain/index.js';
+import {
+  MAX_PACKAGE_SIZE,
+  MAX_PRICE_MINOR,
+  MAX_RATE_PERCENT,
+  MAX_SEATS,
+  MAX_UNIT_PRICE_DIGITS,
+  MAX_USAGE_PERIOD_QUANTITY,
+  compilePlan,
+} from '../domain/index.js';
 import { Application, Metric, Plan, PlanCharge, allocationValues, chargeModelValues, intervalValues } from '../db/entities/index.js';
 import { chargeTermsOf } from '../db/repositories/billing.js';
 import { requireGlobal } from './access.js';
@@ -8,43 +16,57 @@ import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
-import { codeSchema, currencySchema, decimalSchema, jsonBody, jsonResponse, minorUnitsSchema } from './schemas.js';
+import { codeSchema, currencySchema, jsonBody, jsonResponse } from './schemas.js';
+import { textSchema } from './text.js';
+
+/** A plan's price in minor units (base, seat, a tier's flat fee), bounded so a period's fees stay exact (src/domain/limits.ts). */
+const priceSchema = z.number().int().min(0).max(MAX_PRICE_MINOR);
+
+/** A decimal price in major units (per unit, per package, per event): below 10^6, up to 12 decimal places. */
+const unitPriceSchema = z
+  .string()
+  .regex(new RegExp(`^\\d{1,${MAX_UNIT_PRICE_DIGITS}}(\\.\\d{1,12})?$`), `a non-negative decimal string below ${10 ** MAX_UNIT_PRICE_DIGITS} with at most 12 decimal places, such as "0.0125"`)
+  .openapi({ description: `Major units, below ${10 ** MAX_UNIT_PRICE_DIGITS}, at most 12 decimal places.`, example: '0.0125' });
+
+/** Units per period: tier bounds, included units and hard limits never exceed what a period may record. */
+const periodUnitsSchema = z.number().int().max(MAX_USAGE_PERIOD_QUANTITY);
 
 const TierSchema = z.strictObject({
-  upTo: z.number().int().min(1).nullable(),
-  unitPrice: decimalSchema,
-  flatFee: minorUnitsSchema.default(0),
+  upTo: periodUnitsSchema.min(1).nullable(),
+  unitPrice: unitPriceSchema,
+  flatFee: priceSchema.default(0),
 });
 
 const ChargeSchema = z
   .strictObject({
     metricCode: codeSchema,
     model: z.enum(chargeModelValues),
-    unitPrice: decimalSchema.optional(),
-    packageSize: z.number().int().min(1).optional(),
+    unitPrice: unitPriceSchema.optional(),
+    packageSize: z.number().int().min(1).max(MAX_PACKAGE_SIZE).optional(),
     tiers: z.array(TierSchema).min(1).max(50).optional(),
-    rate: decimalSchema.optional(),
-    fixedFee: decimalSchema.optional(),
-    included: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    rate: z
+      .string()
+      .regex(/^(100(\.0{1,12})?|\d{1,2}(\.\d{1,12})?)$/, `a percentage of at most ${MAX_RATE_PERCENT}, at most 12 decimal places`)
+      .optional()
+      .openapi({ description: `Percent of the summed amount, at most ${MAX_RATE_PERCENT}.`, example: '2.5' }),
+    fixedFee: unitPriceSchema.optional(),
+    included: periodUnitsSchema.min(0).default(0),
     allocation: z.enum(allocationValues).default('pooled'),
-    hardLimit: z
-      .number()
-      .int()
+    hardLimit: periodUnitsSchema
       .min(1)
-      .max(Number.MAX_SAFE_INTEGER)
       .optional()
       .openapi({ description: 'Units per period beyond which usage events are refused with 429 and not counted.' }),
   })
   .openapi('PlanCharge');
 
 const PlanTermsSchema = z.strictObject({
-  name: z.string().trim().min(1).max(200),
-  applicationSlug: z.string().min(1).max(64),
+  name: textSchema({ maxLength: 200 }),
+  applicationSlug: textSchema({ maxLength: 64 }),
   currency: currencySchema,
   interval: z.enum(intervalValues),
-  basePrice: minorUnitsSchema.default(0),
-  seatPrice: minorUnitsSchema.default(0),
-  includedSeats: z.number().int().min(0).max(1_000_000).default(0),
+  basePrice: priceSchema.default(0),
+  seatPrice: priceSchema.default(0),
+  includedSeats: z.number().int().min(0).max(MAX_SEATS).default(0),
   trialDays: z.number().int().min(0).max(730).default(0),
   charges: z.array(ChargeSchema).max(100).default([]),
 });

@@ -51,6 +51,7 @@ const titles: Record<number, string> = {
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };
 
 export function problem(
@@ -82,6 +83,7 @@ const errorDescriptions: Record<number, string> = {
   422: 'The request is well-formed but cannot be applied.',
   429: 'Too many requests, or a usage limit reached.',
   503: 'A dependency (PostgreSQL or Temporal) is not reachable.',
+  504: 'The workflow did not answer in time (`timeout`); the change may still be applied: `details.location` is where to look.',
 };
 
 /** OpenAPI response entries for the problems a route can answer with. */

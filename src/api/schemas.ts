@@ -5,6 +5,20 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
   return { required: true, content: { 'application/json': { schema } } } as const;
 }
 
+export const nothingToChange = 'send at least one field to change';
+
+/**
+ * A PATCH body: at least one field (documented as `minProperties: 1`), since a request that changes
+ * nothing is a client's mistake. The body-less PATCH is refused the same way by `patchWithoutBody`.
+ */
+export function patchBody<T extends z.ZodObject>(schema: T) {
+  const changesSomething = schema
+    // Only once the fields are valid: an unknown field alone is reported as that, not twice.
+    .refine((fields) => Object.keys(fields).length > 0, { message: nothingToChange, when: (payload) => payload.issues.length === 0 })
+    .openapi({ minProperties: 1 });
+  return jsonBody(changesSomething);
+}
+
 /** A JSON response. */
 export function jsonResponse<T extends z.ZodType>(description: string, schema: T) {
   return { description, content: { 'application/json': { schema } } } as const;
@@ -17,12 +31,4 @@ export const codeSchema = z
   .regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'lowercase letters, digits, `_`, `.` and `-`, at most 64 characters');
 
 export const currencySchema = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as USD').openapi({ example: 'USD' });
-
-/** A decimal string with up to 12 decimal places (exact prices; never floats). */
-export const decimalSchema = z
-  .string()
-  .regex(/^\d{1,18}(\.\d{1,12})?$/, 'a non-negative decimal string with at most 12 decimal places, such as "0.0125"');
-
-/** An amount in the currency's minor unit. */
-export const minorUnitsSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 

@@ -11,12 +11,13 @@ import type { AppEnv } from './context.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonBody, jsonResponse, uuidParam } from './schemas.js';
 import { requireSubscription } from './subscriptions.js';
+import { textSchema } from './text.js';
 
 /** How long a past-due subscription keeps its seats working while collection retries. */
 const pastDueGraceDays = 7;
 const msPerDay = 86_400_000;
 
-const userIdSchema = z.string().trim().min(1).max(200).openapi({ example: 'user_42' });
+const userIdSchema = textSchema({ maxLength: 200 }).openapi({ example: 'user_42' });
 
 const AssignSeatSchema = z.strictObject({ userId: userIdSchema }).openapi('AssignSeat');
 
@@ -29,8 +30,8 @@ const RemovedSeatAssignmentSchema = SeatAssignmentSchema.extend({ unassignedAt: 
 export const VerifySeatSchema = z
   .strictObject({
     userId: userIdSchema,
-    applicationSlug: z.string().min(1).max(64).openapi({ example: 'analytics' }),
-    externalOrgId: z.string().min(1).max(200).openapi({ example: 'acme-42' }),
+    applicationSlug: textSchema({ maxLength: 64 }).openapi({ example: 'analytics' }),
+    externalOrgId: textSchema({ maxLength: 200 }).openapi({ example: 'acme-42' }),
   })
   .openapi('VerifySeat');
 

@@ -1,10 +1,8 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Context } from 'hono';
 import { Department, Organization, Plan, SeatAssignment, Subscription, SubscriptionPhase } from '../db/entities/index.js';
-import { dayOfInstant, formatDay } from '../domain/index.js';
+import { MAX_SEATS, dayOfInstant, formatDay } from '../domain/index.js';
 import { workflowIds } from '../temporal/workflow-ids.js';
 import {
   cancelUpdate,
@@ -12,10 +10,8 @@ import {
   changeSeatsUpdate,
   pauseUpdate,
   resumeUpdate,
-  subscriptionRefusal,
   type PlanTerms,
   type SubscriptionChangeResult,
-  type SubscriptionRefusalDetails,
 } from '../../workflows/messages.js';
 import type { subscriptionLifecycle } from '../../workflows/index.js';
 import { dayOf, initialSnapshot } from '../../workflows/subscription-terms.js';
@@ -24,10 +20,10 @@ import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
 import { ApiError, problemResponses } from './problem.js';
 import { codeSchema, jsonBody, jsonResponse, uuidParam } from './schemas.js';
+import { sendWorkflowUpdate } from './workflow-updates.js';
 
 const tags = ['Subscriptions'];
 const security = [{ bearer: [] }];
-const maxSeats = 1_000_000;
 
 /** An ISO 8601 instant or a "YYYY-MM-DD" billing day (midnight UTC). */
 const instantSchema = z.union([z.iso.datetime({ offset: true }), z.iso.date()]).openapi({ example: '2027-01-15T00:00:00Z' });
@@ -36,7 +32,7 @@ const CreateSubscriptionSchema = z
   .strictObject({
     organizationId: z.uuid(),
     planCode: codeSchema.openapi({ example: 'team' }),
-    seats: z.number().int().min(1).max(maxSeats).default(1),
+    seats: z.number().int().min(1).max(MAX_SEATS).default(1),
     startAt: instantSchema.optional().openapi({ description: 'May be in the past (backdating); not in the future.' }),
     trialDays: z.number().int().min(0).max(730).optional().openapi({ description: "Defaults to the plan's trialDays." }),
     departmentId: z.uuid().optional(),
@@ -53,7 +49,7 @@ const ChangePlanSchema = z
   .openapi('ChangePlan');
 
 const ChangeSeatsSchema = z
-  .strictObject({ seats: z.number().int().min(1).max(maxSeats), effectiveAt: z.union([z.literal('now'), instantSchema]).optional() })
+  .strictObject({ seats: z.number().int().min(1).max(MAX_SEATS), effectiveAt: z.union([z.literal('now'), instantSchema]).optional() })
   .openapi('ChangeSeats');
 
 const CancelSchema = z
@@ -109,7 +105,7 @@ const SubscriptionChangeSchema = SubscriptionSchema.extend({
 }).openapi('SubscriptionChange');
 
 const params = z.object({ id: uuidParam('id') });
-const changeResponses = { 200: jsonResponse('The workflow accepted the change', SubscriptionChangeSchema), ...problemResponses(400, 401, 403, 404, 409, 422, 503) };
+const changeResponses = { 200: jsonResponse('The workflow accepted the change', SubscriptionChangeSchema), ...problemResponses(400, 401, 403, 404, 409, 422, 503, 504) };
 
 const createSubscriptionRoute = createRoute({
   method: 'post',
@@ -215,8 +211,9 @@ async function subscriptionView(em: EntityManager, id: string, now: Date) {
 const billingDay = (value: string | undefined) => (value === undefined || value === 'now' ? undefined : formatDay(dayOfInstant(value)));
 
 /**
- * Sends one change to `subscription:<id>` and waits for its verdict: the Update's validator and
- * handler refuse with 409 (conflicts with the state) or 422 (a change the rules do not allow).
+ * Sends one change to `subscription:<id>` and waits for its verdict, at most `WORKFLOW_UPDATE_TIMEOUT_MS`
+ * (then 504): the Update's validator and handler refuse with 409 (conflicts with the state) or 422
+ * (a change the rules do not allow).
  * Retries of one request (same Idempotency-Key) reuse the Update id, so Temporal applies it once.
  */
 async function sendChange(c: Context<AppEnv>, subscription: Subscription, send: ChangeSender) {
@@ -225,21 +222,9 @@ async function sendChange(c: Context<AppEnv>, subscription: Subscription, send: 
   }
   const key = c.req.header('idempotency-key');
   const updateId = key === undefined ? crypto.randomUUID() : `${c.var.principal.id}:${key}`;
-  let result: SubscriptionChangeResult;
-  try {
-    result = await send(handleOf(c, subscription.id), updateId);
-  } catch (error) {
-    if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
-      const cause = error.cause;
-      const [details] = (cause.details ?? []) as [SubscriptionRefusalDetails | undefined];
-      const status = cause.type === subscriptionRefusal.conflict ? 409 : cause.type === subscriptionRefusal.invalid ? 422 : undefined;
-      if (status !== undefined) {
-        const seats = details?.seatsToUnassign?.map((seat) => ({ field: 'seats', message: `unassign user ${seat.userId} (seat ${seat.seatId}) first` }));
-        throw new ApiError(status, details?.code ?? 'change_refused', cause.message, seats);
-      }
-    }
-    throw error;
-  }
+  const target = { workflowId: workflowIds.subscription(subscription.id), location: `/v1/subscriptions/${subscription.id}`, ...(key === undefined ? {} : { updateId }) };
+  // A refusal (its ApplicationFailure type: subscriptionRefusal) is answered by errors.ts.
+  const result: SubscriptionChangeResult = await sendWorkflowUpdate(c, target, () => send(handleOf(c, subscription.id), updateId));
   // The workflow wrote the mirror before answering; a fresh read sees it.
   const view = await subscriptionView(c.var.orm.em.fork(), subscription.id, c.var.clock.now());
   return {

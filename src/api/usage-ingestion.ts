@@ -6,6 +6,8 @@ import type { Orm } from '../db/orm.js';
 import type { Logger } from '../logger.js';
 import {
   DomainError,
+  MAX_USAGE_EVENT_QUANTITY,
+  MAX_USAGE_PERIOD_QUANTITY,
   decimalToString,
   exceedsHardLimit,
   includedQuantity,
@@ -49,6 +51,27 @@ import { ApiError, type Problem } from './problem.js';
  * and billing period, the write, and the quotas — for a batch request, and for single events
  * committed together in groups (`UsageIngestion`).
  */
+
+/** What one event may add to an aggregate, as canonical decimal text: at most MAX_USAGE_EVENT_QUANTITY either way (a power of ten). */
+const maxEventValue = String(MAX_USAGE_EVENT_QUANTITY);
+const eventValuePattern = new RegExp(`^-?(\\d{1,${maxEventValue.length - 1}}(\\.\\d+)?|${maxEventValue})$`);
+
+/**
+ * Whether a usage write failed because it would take an aggregate past MAX_USAGE_PERIOD_QUANTITY: the
+ * table's check refuses the statement as a whole (on the pool a `pg` error, in a transaction MikroORM's
+ * copy of it), so checking the bound costs the hot path nothing.
+ */
+const passesPeriodBound = (error: unknown) => (error as { constraint?: unknown } | null)?.constraint === 'usage_aggregates_quantity_bound';
+
+const periodTotalOutOfRange = () =>
+  new ApiError(
+    422,
+    'usage_period_total_out_of_range',
+    `These events would take a subscription's total of a metric in one billing period past ${MAX_USAGE_PERIOD_QUANTITY}; nothing was recorded.`,
+    [{ field: 'quantity', message: `a period's total is at most ${MAX_USAGE_PERIOD_QUANTITY}` }],
+    undefined,
+    { limit: MAX_USAGE_PERIOD_QUANTITY },
+  );
 
 /** How far ahead of the server's clock an event's timestamp may be (clocks of product servers drift). */
 const maxClockSkewMs = 5 * 60 * 1000;
@@ -335,8 +358,8 @@ export async function ingest(
       if (!(error instanceof DomainError)) throw error;
       return fail({ status: 422, code: 'usage_value_invalid', name: metric.field === null ? 'quantity' : `properties.${metric.field}`, message: error.message });
     }
-    if (value !== null && !/^-?\d{1,26}(\.\d+)?$/.test(value)) {
-      return fail({ status: 422, code: 'usage_value_invalid', name: `properties.${metric.field}`, message: `${value} is out of range.` });
+    if (value !== null && !eventValuePattern.test(value)) {
+      return fail({ status: 422, code: 'usage_value_invalid', name: `properties.${metric.field}`, message: `${value} is out of range: an event adds at most ${maxEventValue}.` });
     }
     if (distinctKey !== null && distinctKey.length > maxDistinctValueLength) {
       return fail({ status: 422, code: 'usage_value_invalid', name: `properties.${metric.field}`, message: `Values counted distinct are limited to ${maxDistinctValueLength - 2} characters.` });
@@ -375,16 +398,20 @@ export async function ingest(
   // 4. One statement records the new events and folds them into the aggregates.
   const valid = rows.filter((row): row is UsageRow => row !== undefined);
   let written: UsageWritten = { accepted: 0, totals: [], acceptedKeys: [] };
-  if (valid.length && caller.guarded) {
-    const byId = new Map(subscriptions.map((subscription) => [subscription.id, subscription]));
-    if (valid.some((row) => quotaOf(byId.get(row.subscriptionId)!, charges, row.metricId, row.periodEnd).hardLimit !== null)) {
-      throw new GuardedWriteDeclined('a hard limit is checked in a transaction');
+  try {
+    if (valid.length && caller.guarded) {
+      const byId = new Map(subscriptions.map((subscription) => [subscription.id, subscription]));
+      if (valid.some((row) => quotaOf(byId.get(row.subscriptionId)!, charges, row.metricId, row.periodEnd).hardLimit !== null)) {
+        throw new GuardedWriteDeclined('a hard limit is checked in a transaction');
+      }
+      const outcome = await writeUsageGuarded(caller.guarded.pool, valid, now, subscriptions);
+      if (outcome === 'stale') throw new GuardedWriteDeclined('a subscription changed since it was read');
+      written = outcome;
+    } else if (valid.length) {
+      written = await writeUsage(em, valid, now, { reportKeys: caller.reportEach === true });
     }
-    const outcome = await writeUsageGuarded(caller.guarded.pool, valid, now, subscriptions);
-    if (outcome === 'stale') throw new GuardedWriteDeclined('a subscription changed since it was read');
-    written = outcome;
-  } else if (valid.length) {
-    written = await writeUsage(em, valid, now, { reportKeys: caller.reportEach === true });
+  } catch (error) {
+    throw passesPeriodBound(error) ? periodTotalOutOfRange() : error;
   }
   const totals = written.totals.map((total) => ({ ...total, quantity: canonical(total.quantity), previous: canonical(total.previous) }));
   await enforceQuotas(scope, cache, totals, subscriptions, charges, metrics, caller.guarded === undefined);

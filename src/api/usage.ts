@@ -1,29 +1,43 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { includedQuantity, termsForPeriod, thresholdsReached, usageBreakdown, usagePeriods } from '../domain/index.js';
+import { MAX_USAGE_EVENT_QUANTITY, includedQuantity, termsForPeriod, thresholdsReached, usageBreakdown, usagePeriods } from '../domain/index.js';
 import { meteredSubscriptions, readUsage } from '../db/repositories/usage.js';
 import { requireOrganization } from './access.js';
 import type { AppEnv } from './context.js';
 import { ApiError, problemResponses } from './problem.js';
-import { codeSchema, decimalSchema, jsonBody, jsonResponse } from './schemas.js';
+import { codeSchema, jsonBody, jsonResponse } from './schemas.js';
 import { requireSubscription } from './subscriptions.js';
+import { jsonObjectSchema, textSchema, type JsonObjectLimits } from './text.js';
 import { batchCaller, canonical, ingest, midnight, quotaOf, uniqueValues, type IngestScope } from './usage-ingestion.js';
 import { outsideUnitOfWork } from './middleware/unit-of-work.js';
 
 const tags = ['Usage'];
 const security = [{ bearer: [] }];
 const maxBatch = 1_000;
+/** An event's `properties`: room for what metrics read, not a document store. */
+const propertiesLimits: JsonObjectLimits = { maxBytes: 4_096, maxKeys: 50, maxKeyLength: 128, maxDepth: 5 };
+
+/** The per-event maximum as a decimal string: whole digits below it, or exactly it (a power of ten, src/domain/limits.ts). */
+const maxQuantityText = String(MAX_USAGE_EVENT_QUANTITY);
 
 const QuantitySchema = z
   .union([
     z
       .number()
       .min(0)
-      .max(1e15)
+      .max(MAX_USAGE_EVENT_QUANTITY)
       .refine((value) => /^\d+(\.\d{1,12})?$/.test(String(value)), 'at most 12 decimal places'),
-    decimalSchema,
+    z
+      .string()
+      .regex(
+        new RegExp(`^(\\d{1,${maxQuantityText.length - 1}}(\\.\\d{1,12})?|${maxQuantityText}(\\.0{1,12})?)$`),
+        `a non-negative decimal string of at most ${maxQuantityText} with at most 12 decimal places`,
+      ),
   ])
-  .openapi({ description: 'Defaults to 1. Summed by `sum` metrics without a field; `count` metrics count events instead.', example: 1 });
+  .openapi({
+    description: `Defaults to 1; at most ${maxQuantityText} per event. Summed by \`sum\` metrics without a field; \`count\` metrics count events instead.`,
+    example: 1,
+  });
 
 export const UsageEventSchema = z
   .strictObject({
@@ -35,12 +49,19 @@ export const UsageEventSchema = z
     quantity: QuantitySchema.optional(),
     timestamp: z.iso.datetime({ offset: true }).optional().openapi({ description: 'When the usage happened; defaults to now.' }),
     organizationId: z.uuid().optional(),
-    externalOrgId: z.string().min(1).max(200).optional().openapi({ description: "The product's own id for the organization, with applicationSlug." }),
-    applicationSlug: z.string().min(1).max(64).optional(),
+    externalOrgId: textSchema({ maxLength: 200 }).optional().openapi({ description: "The product's own id for the organization, with applicationSlug." }),
+    applicationSlug: textSchema({ maxLength: 64 }).optional(),
     subscriptionId: z.uuid().optional().openapi({ description: "Defaults to the organization's active subscription whose plan charges the metric." }),
-    userId: z.string().trim().min(1).max(200).optional(),
+    userId: textSchema({ maxLength: 200 }).optional(),
     departmentId: z.uuid().optional(),
-    properties: z.record(z.string().max(128), z.unknown()).optional(),
+    properties: jsonObjectSchema(propertiesLimits)
+      .optional()
+      .openapi({
+        description:
+          `Free-form JSON a metric's \`field\` reads (its top-level key). At most ${propertiesLimits.maxBytes} bytes as compact JSON, ` +
+          `${propertiesLimits.maxKeys} keys per object, keys of ${propertiesLimits.maxKeyLength} characters, ${propertiesLimits.maxDepth} levels of objects and arrays ` +
+          '(this object the first); no NUL (U+0000) or lone surrogate in any key or string.',
+      }),
   })
   .superRefine((event, context) => {
     const byId = event.organizationId !== undefined;
@@ -76,7 +97,7 @@ const UsageQuerySchema = z
   .object({
     subscriptionId: z.uuid().optional(),
     organizationId: z.uuid().optional().openapi({ description: 'Every subscription of the organization.' }),
-    userId: z.string().trim().min(1).max(200).optional(),
+    userId: textSchema({ maxLength: 200 }).optional(),
     departmentId: z.uuid().optional(),
     from: instantSchema.optional().openapi({ description: 'Billing periods overlapping [from, to); defaults to the current period.' }),
     to: instantSchema.optional(),

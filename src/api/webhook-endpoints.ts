@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { Organization, WebhookDelivery, WebhookEndpoint, WebhookEvent, webhookDeliveryStatusValues } from '../db/entities/index.js';
 import { dispatchWebhookEvents, recordWebhookEvent } from '../webhooks/outbox.js';
+import { webhookUrlRefusal } from '../webhooks/targets.js';
 import { requireGlobal, requireOrganization, requireOwnedObject } from './access.js';
 import { audit } from './audit.js';
 import type { AppEnv } from './context.js';
 import { PageQuerySchema, afterCursor, pageOrder, pageSchema, toPage } from './pagination.js';
 import { ApiError, problemResponses } from './problem.js';
 import { jsonBody, jsonResponse, uuidParam } from './schemas.js';
+import { refuseForbiddenCharacters } from './text.js';
 
 const eventNameSchema = z
   .string()
@@ -15,7 +17,20 @@ const eventNameSchema = z
 
 const CreateWebhookEndpointSchema = z
   .strictObject({
-    url: z.url({ protocol: /^https?$/ }).max(2048).openapi({ example: 'https://erp.example.com/ledgerflow' }),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .superRefine(refuseForbiddenCharacters())
+      .openapi({
+        example: 'https://erp.example.com/ledgerflow',
+        description:
+          'Where events are POSTed: an `https://` URL of a public host. Refused with 422 `webhook_url_refused`: other schemes; ' +
+          'IP addresses (in any spelling: `2130706433`, `0177.0.0.1`, `127.1`, `[::ffff:127.0.0.1]`) and host names resolving to ' +
+          'loopback, private (RFC 1918, 100.64.0.0/10), link-local, unique-local, multicast, unspecified, broadcast, reserved, ' +
+          'documentation or cloud metadata addresses; `localhost`, `*.localhost` and `*.internal`. Every delivery resolves the ' +
+          'host again and refuses the same addresses; redirects are not followed. A development deployment ' +
+          '(`WEBHOOK_ALLOW_PRIVATE_TARGETS=1`) accepts `http://` and any address.',
+      }),
     events: z.array(eventNameSchema).min(1).max(100),
     organizationId: z.uuid().optional(),
   })
@@ -46,7 +61,7 @@ const createWebhookEndpointRoute = createRoute({
   security,
   summary: 'Register an endpoint for signed event deliveries',
   request: { body: jsonBody(CreateWebhookEndpointSchema) },
-  responses: { 201: jsonResponse('Created', CreatedWebhookEndpointSchema), ...problemResponses(400, 401, 403, 404) },
+  responses: { 201: jsonResponse('Created', CreatedWebhookEndpointSchema), ...problemResponses(400, 401, 403, 404, 422) },
 });
 
 const listWebhookEndpointsRoute = createRoute({
@@ -142,6 +157,11 @@ export function registerWebhookEndpoints(app: OpenAPIHono<AppEnv>) {
     const { em } = c.var;
     if (body.organizationId) await requireOrganization(c, 'webhookEndpoint.write', body.organizationId);
     else requireGlobal(c, 'webhookEndpoint.write');
+    const refusal = await webhookUrlRefusal(body.url, {
+      allowPrivate: c.var.config.WEBHOOK_ALLOW_PRIVATE_TARGETS ?? false,
+      ...(c.var.resolveHost ? { resolveHost: c.var.resolveHost } : {}),
+    });
+    if (refusal) throw new ApiError(422, 'webhook_url_refused', `Webhooks cannot be delivered there: ${refusal}.`, [{ field: 'url', message: refusal }]);
     const endpoint = em.create(WebhookEndpoint, {
       id: crypto.randomUUID(),
       url: body.url,

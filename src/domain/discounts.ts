@@ -3,7 +3,7 @@ import { parseDecimal, type Decimal } from './decimal.js';
 import { formatDay, parseDay } from './dates.js';
 import { DomainError } from './errors.js';
 import type { InvoiceLine } from './lines.js';
-import { allocate, assertNonNegativeMinorUnits, percentOf, sumMinor } from './money.js';
+import { addMinor, allocate, assertNonNegativeMinorUnits, percentOf, sumMinor } from './money.js';
 
 export type CouponDuration = 'once' | 'repeating' | 'forever';
 
@@ -119,7 +119,7 @@ export function proposeCouponLines(
       for (const line of lines) {
         const key = bucketOf(line);
         const bucket = buckets.get(key);
-        buckets.set(key, { sample: bucket?.sample ?? line, amount: (bucket?.amount ?? 0) + line.amount });
+        buckets.set(key, { sample: bucket?.sample ?? line, amount: addMinor(bucket?.amount ?? 0, line.amount) });
       }
       const ordered = [...buckets.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, bucket]) => bucket);
       const parts = allocate(discount, ordered.map((bucket) => Math.max(0, bucket.amount)));

@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './decimal.js';
 export * from './money.js';
+export * from './limits.js';
 export * from './dates.js';
 export * from './calendar.js';
 export * from './proration.js';

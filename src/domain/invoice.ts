@@ -3,7 +3,7 @@ import { formatDay, parseDay, type EpochDay } from './dates.js';
 import { proposeCouponLines, type Coupon } from './discounts.js';
 import { DomainError } from './errors.js';
 import { isChargeLine, type InvoiceLine, type InvoiceLineType } from './lines.js';
-import { assertMinorUnits, assertNonNegativeMinorUnits, currencyExponent, sumMinor } from './money.js';
+import { addMinor, assertMinorUnits, assertNonNegativeMinorUnits, currencyExponent, sumMinor } from './money.js';
 import { resolveSubscription, type ResolvedSubscription, type Subscription } from './subscription.js';
 import { checkUsageWindows, proposeSubscriptionLines, type UsageAggregate } from './subscription-lines.js';
 import { proposeTaxLines, taxRateOf, type OrganizationProfile } from './tax.js';
@@ -299,7 +299,7 @@ export function computeInvoice(input: ComputeInvoiceInput): InvoiceProposal {
     if (line.amount === already) continue;
     delta.push({
       ...line,
-      amount: line.amount - already,
+      amount: addMinor(line.amount, -already),
       description: already === 0 ? line.description : `Adjustment: ${line.description}`,
     });
   }

@@ -108,6 +108,26 @@ describe('Idempotency-Key', () => {
     expect(await endpointsWithUrl(url)).toBe(1);
   });
 
+  it('replays the same JSON sent with other whitespace and key order, and writes nothing more', async () => {
+    const key = unique('reformatted');
+    const url = `https://erp.example.test/${key}`;
+    const first = await post('/v1/webhook-endpoints', JSON.stringify(endpointBody(url)), key);
+    expect(first.status).toBe(201);
+    const firstBody = await first.text();
+    const before = await rowCounts(stack);
+
+    const reordered = { organizationId, events: ['invoice.finalized'], url };
+    for (const body of [JSON.stringify(reordered, null, 2), `\n  ${JSON.stringify(endpointBody(url)).replaceAll(',', ' ,\t')}  \r\n`]) {
+      const replay = await post('/v1/webhook-endpoints', body, key);
+      expect({ status: replay.status, replayed: replay.headers.get('idempotent-replayed') }).toEqual({ status: 201, replayed: 'true' });
+      expect(await replay.text()).toBe(firstBody);
+    }
+    expect(await rowCounts(stack)).toEqual(before);
+    expect(await endpointsWithUrl(url)).toBe(1);
+    // Canonical form keeps what differs: the same keys with another value are another request.
+    await expectProblem(await post('/v1/webhook-endpoints', JSON.stringify({ ...reordered, events: ['invoice.paid'] }), key), 422, 'idempotency_key_reused');
+  });
+
   it('replays a PATCH even after the object changed since', async () => {
     const key = unique('patch');
     const first = await stack.request('PATCH', `/v1/organizations/${organizationId}`, { body: { billingEmail: 'first@example.test' }, headers: { 'idempotency-key': key } });

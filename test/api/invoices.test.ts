@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { billingStateQuery, billingStatusSearchAttribute } from '../../workflows/messages.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
+import { expectProblem } from './support/problems.js';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -99,8 +101,10 @@ describe('invoices through the real stack (API → billing workflow → PostgreS
     expect(preview.status).toBe('draft');
     expect(preview.total).toBe(2_000);
     expect(preview.lines.every((line) => line.periodStart === nextPeriod)).toBe(true);
-    const today = await get<{ lines: unknown[] }>(`/v1/organizations/${root.id}/upcoming-invoice`);
-    expect(today.lines).toEqual([]);
+    const billedNow = await get<{ lines: unknown[] }>(`/v1/organizations/${root.id}/upcoming-invoice?asOf=${encodeURIComponent(new Date().toISOString())}`);
+    expect(billedNow.lines).toEqual([]);
+    // Without asOf: the next invoice, the one of the next period.
+    expect(await get(`/v1/organizations/${root.id}/upcoming-invoice`)).toEqual({ ...preview, asOf: nextPeriod });
     const childShare = await get<{ total: number }>(`/v1/organizations/${child.id}/upcoming-invoice?asOf=${encodeURIComponent(nextPeriod)}`);
     expect(childShare.total).toBe(2_000);
     const bySubscription = await get<{ total: number }>(`/v1/subscriptions/${subscription.id}/upcoming-invoice?asOf=${encodeURIComponent(nextPeriod)}`);
@@ -113,5 +117,42 @@ describe('invoices through the real stack (API → billing workflow → PostgreS
     const lonely = await post<{ id: string }>('/v1/organizations', { name: `Empty ${suffix}`, currency: 'USD' }, 201);
     const run = await post<{ invoices: unknown[] }>(`/v1/organizations/${lonely.id}/invoices/run`, undefined, 200);
     expect(run.invoices).toEqual([]);
+  });
+
+  it('answers a run of a poisoned account with 422 amount_overflow at once, and the account needs attention until its closing can be computed', async () => {
+    const { root, subscription } = await account();
+    const [row] = await stack.sql<{ plan_id: string }>('select plan_id from subscriptions where id = $1', [subscription.id]);
+    const planId = row!.plan_id;
+    // Below the API's price bound no plan overflows; one written before the bound (here straight into the table) does.
+    await stack.sql('update plans set base_price = $1 where id = $2', [Number.MAX_SAFE_INTEGER, planId]);
+    const handle = stack.temporal.workflow.getHandle(`billing:${root.id}`);
+    const runStarted = Date.now();
+    const refused = await expectProblem(await stack.request('POST', `/v1/organizations/${root.id}/invoices/run`), 422, 'amount_overflow');
+    // Within the default deadline (5 s), not after retries: the closing is not retried.
+    expect(Date.now() - runStarted).toBeLessThan(5_000);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(refused.details).toMatchObject({ billingDay: today });
+    expect(await handle.query(billingStateQuery)).toMatchObject({ status: 'needs_attention', lastError: { code: 'amount_overflow', billingDay: today } });
+    expect((await handle.describe()).typedSearchAttributes.get(billingStatusSearchAttribute)).toBe('needs_attention');
+    // Asked again the same day: refused again, reported once.
+    await expectProblem(await stack.request('POST', `/v1/organizations/${root.id}/invoices/run`), 422, 'amount_overflow');
+    const events = await stack.sql<{ payload: Record<string, unknown>; dedupe_key: string }>(
+      "select payload, dedupe_key from webhook_events where organization_id = $1 and type = 'billing.failed'",
+      [root.id],
+    );
+    expect(events).toEqual([{ dedupe_key: `billing.failed:${root.id}:${today}:amount_overflow`, payload: expect.objectContaining({ accountId: root.id, billingDay: today, code: 'amount_overflow' }) }]);
+    const audits = await stack.sql<{ actor_type: string; target_id: string; after: Record<string, unknown> }>(
+      "select actor_type, target_id, after from audit_events where organization_id = $1 and action = 'billing.failed'",
+      [root.id],
+    );
+    expect(audits).toEqual([{ actor_type: 'workflow', target_id: root.id, after: expect.objectContaining({ billingDay: today, code: 'amount_overflow' }) }]);
+    expect(await stack.sql('select id from invoices where organization_id = $1', [root.id])).toEqual([]);
+
+    // Fixed: the next run closes the day and the account is back to normal.
+    await stack.sql('update plans set base_price = 1000 where id = $1', [planId]);
+    const run = await post<{ invoices: InvoiceView[] }>(`/v1/organizations/${root.id}/invoices/run`, undefined, 200);
+    expect(run.invoices.map((invoice) => invoice.total)).toEqual([2_000]);
+    expect(await handle.query(billingStateQuery)).toMatchObject({ status: 'ok', lastError: null });
+    expect((await handle.describe()).typedSearchAttributes.get(billingStatusSearchAttribute)).toBe('ok');
   });
 });

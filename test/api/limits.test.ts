@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { expectProblem } from './support/problems.js';
 import { generateApiKey } from '../../src/api/auth/api-keys.js';
-import { bearer, call, rowCounts } from './support/world.js';
+import { bearer, call, createApiKey, rowCounts, signJwt, unique } from './support/world.js';
 
 let stack: TestStack;
 let organizationId: string;
@@ -122,6 +122,48 @@ describe('rate limit', () => {
   it('counts each caller separately', async () => {
     const other = await createApiKeyDirectly(limited);
     expect((await limited.request('GET', '/v1/applications', { headers: { authorization: other } })).status).toBe(200);
+  });
+});
+
+describe('failed authentication', () => {
+  let guarded: TestStack;
+  let seatKey: string;
+  beforeAll(async () => {
+    guarded = await startTestStack({ authFailureLimit: 5 });
+    seatKey = bearer((await createApiKey(guarded, { scopes: ['seats:verify'], platformRole: 'platform_admin' })).key);
+  });
+  afterAll(async () => {
+    await guarded.stop();
+  });
+
+  const verifySeat = (authorization: string) =>
+    guarded.request('POST', '/v1/seats/verify', { body: { userId: 'ann', applicationSlug: 'reports', externalOrgId: 'acme' }, headers: { authorization } });
+
+  it('answers 429 with Retry-After after 5 failures from one address (X-Forwarded-For is not trusted), while valid credentials still work', async () => {
+    // The seat key's first use is recorded by the app; from then on the fast lane answers it from memory.
+    expect((await verifySeat(seatKey)).status).toBe(200);
+    const bogusKey = `Bearer lf_sk_${'x'.repeat(43)}`;
+    for (let index = 0; index < 5; index += 1) {
+      const refused = await guarded.request('GET', '/v1/applications', { headers: { authorization: bogusKey, 'x-forwarded-for': `203.0.113.${index}` } });
+      await expectProblem(refused, 401, 'invalid_credentials');
+    }
+    const failures: [string, Promise<Response>][] = [
+      ['a bogus key', guarded.request('GET', '/v1/applications', { headers: { authorization: bogusKey, 'x-forwarded-for': '198.51.100.7' } })],
+      ['no credentials', guarded.request('GET', '/v1/applications', { headers: { authorization: '' } })],
+      ['a bogus key on the fast lane', verifySeat(bogusKey)],
+    ];
+    for (const [, answer] of failures) {
+      const limited = await answer;
+      const retryAfter = Number(limited.headers.get('retry-after'));
+      expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60).toBe(true);
+      await expectProblem(limited, 429, 'authentication_rate_limited');
+    }
+
+    expect((await guarded.request('GET', '/v1/applications')).status).toBe(200);
+    expect((await guarded.request('GET', '/v1/applications', { headers: { authorization: bearer(await signJwt(unique('person'), 'platform_admin')) } })).status).toBe(200);
+    expect((await verifySeat(seatKey)).status).toBe(200);
+    const freshKey = bearer((await createApiKey(guarded, { scopes: ['read'], platformRole: 'platform_admin' })).key);
+    expect((await guarded.request('GET', '/v1/applications', { headers: { authorization: freshKey } })).status).toBe(200);
   });
 });
 

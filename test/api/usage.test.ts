@@ -313,6 +313,52 @@ describe('refusals', () => {
     expect(await batch(good)).toEqual({ accepted: 4, duplicates: 0 });
   });
 
+  it('bounds properties (4,096 bytes, 50 keys, 128-character keys, 5 levels) and refuses NUL or a lone surrogate in them, on the fast lane, the app and in batches alike', async () => {
+    const calls = await metric('count');
+    const acme = await customer([perUnit(calls)]);
+    const key = bearer((await createApiKey(stack, { scopes: ['usage:write'], organizationId: acme.organizationId })).key);
+    const lane = await startLaneServer(stack);
+    const event = (properties: unknown) => ({ eventId: unique('evt'), metricCode: calls, organizationId: acme.organizationId, properties });
+    const keys = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, index) => [`k${index}`, index]));
+    const atBounds = [{ blob: 'x'.repeat(4_085) }, keys(50), { ['k'.repeat(128)]: 1 }, { a: [[[[1]]]] }, { a: { b: { c: { d: 'é\t\u202e' } } } }];
+    const beyond: [unknown, string][] = [
+      [{ blob: 'x'.repeat(4_086) }, 'properties'],
+      [{ blob: 'é'.repeat(2_043) }, 'properties'],
+      [keys(51), 'properties'],
+      [{ a: keys(51) }, 'properties.a'],
+      [{ ['k'.repeat(129)]: 1 }, 'properties'],
+      [{ a: [[[[[1]]]]] }, 'properties'],
+      [{ a: { b: 'x\u0000' } }, 'properties.a.b'],
+      [{ a: ['ok', '\ud800'] }, 'properties.a.1'],
+      [{ 'a\u0000': 1 }, 'properties'],
+      [{ a: { '\udc00': 1 } }, 'properties.a'],
+    ];
+    try {
+      // The key's first use goes to the app; after it the lane takes the key's valid events.
+      expect((await lane.post('/v1/usage', event({}), key)).status).toBe(202);
+      const before = await storedState(acme.organizationId);
+      for (const [properties, field] of beyond) {
+        for (const response of [await lane.post('/v1/usage', event(properties), key), await post('/v1/usage', event(properties))]) {
+          const problem = await expectProblem(response, 400, 'validation_failed');
+          expect([properties, problem.errors?.map((error) => error.field)]).toEqual([properties, [field]]);
+        }
+        const batched = await expectProblem(await post('/v1/usage/batch', { events: [event({}), event(properties)] }), 400, 'validation_failed');
+        expect([properties, batched.errors?.map((error) => error.field)]).toEqual([properties, [`events.1.${field}`]]);
+      }
+      expect(await storedState(acme.organizationId)).toEqual(before);
+      const handed = lane.handedToApp();
+
+      const accepted = atBounds.map(event);
+      for (const sent of accepted.slice(0, 2)) expect((await lane.post('/v1/usage', sent, key)).status).toBe(202);
+      expect(lane.handedToApp()).toBe(handed);
+      expect(await batch(accepted.slice(2))).toEqual({ accepted: 3, duplicates: 0 });
+      const stored = await stack.sql<{ eventId: string; properties: unknown }>('select event_id as "eventId", properties from usage_events where event_id = any($1)', [accepted.map((sent) => sent.eventId)]);
+      expect(new Map(stored.map((row) => [row.eventId, row.properties]))).toEqual(new Map(accepted.map((sent) => [sent.eventId, sent.properties])));
+    } finally {
+      await lane.close();
+    }
+  });
+
   it('answers an unknown organization, metric or department with a clear 4xx', async () => {
     const calls = await metric('count');
     const acme = await customer([perUnit(calls)]);

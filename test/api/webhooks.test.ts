@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Webhook } from 'standardwebhooks';
-import { ensureSchedules } from '../../src/temporal/schedules.js';
+import { ensureSchedules, type ScheduleDefinition } from '../../src/temporal/schedules.js';
 import { workflowIds } from '../../src/temporal/workflow-ids.js';
 import { dispatchWebhookEvents, recordWebhookEvent } from '../../src/webhooks/outbox.js';
+import { systemHostResolver, type HostResolver } from '../../src/webhooks/targets.js';
 import type { webhookDispatchSweep } from '../../workflows/webhook-delivery.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { eventually } from '../workflow/support/subscriptions.js';
@@ -20,17 +21,19 @@ interface Received {
   body: string;
 }
 
-/** A local webhook receiver; a path answers 503 as many times as `failFirst` says, then 204. */
+/** A local webhook receiver; a path answers 503 as many times as `failFirst` says, then 204, or always 302 once `redirect`ed. */
 interface Receiver {
   url(path: string): string;
   received(path: string): Received[];
   failFirst(path: string, times: number): void;
+  redirect(path: string, location: string): void;
   close(): Promise<void>;
 }
 
 async function startReceiver(): Promise<Receiver> {
   const received: Received[] = [];
   const failuresLeft = new Map<string, number>();
+  const redirects = new Map<string, string>();
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -38,7 +41,10 @@ async function startReceiver(): Promise<Receiver> {
       const path = request.url ?? '/';
       received.push({ path, headers: request.headers as Record<string, string>, body: Buffer.concat(chunks).toString('utf8') });
       const left = failuresLeft.get(path) ?? 0;
-      if (left > 0) {
+      const location = redirects.get(path);
+      if (location) {
+        response.writeHead(302, { location }).end();
+      } else if (left > 0) {
         failuresLeft.set(path, left - 1);
         response.writeHead(503).end('try again later');
       } else {
@@ -52,6 +58,7 @@ async function startReceiver(): Promise<Receiver> {
     url: (path) => `${base}${path}`,
     received: (path) => received.filter((request) => request.path === path),
     failFirst: (path, times) => void failuresLeft.set(path, times),
+    redirect: (path, location) => void redirects.set(path, location),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
@@ -84,8 +91,18 @@ let catalog: Catalog;
 let a: Tenant;
 let b: Tenant;
 
+/** What the next lookups of a name answer, one entry per lookup; other names go to the system resolver. */
+const answers = new Map<string, string[]>();
+const resolveHost: HostResolver = async (hostname) => {
+  const next = answers.get(hostname);
+  if (!next) return systemHostResolver(hostname);
+  const address = next.length > 1 ? next.shift()! : next[0]!;
+  return [{ address, family: 4 }];
+};
+
 beforeAll(async () => {
-  stack = await startTestStack({ webhookRetry: retry });
+  // Development rules (the harness's default): receivers listen on 127.0.0.1.
+  stack = await startTestStack({ webhookRetry: retry, webhookTargets: { resolveHost } });
   receiver = await startReceiver();
   catalog = await createCatalog(stack);
   a = await createTenant(stack, catalog, { label: 'hooks-a' });
@@ -284,7 +301,40 @@ describe('delivery of a recorded event', () => {
     await delivered(eventId);
     const [delivery] = await deliveriesOf(endpoint.id);
     expect(delivery).toMatchObject({ status: 'failed', attempts: retry.maximumAttempts, lastResponseStatus: null });
-    expect(delivery!.lastError).toMatch(/fetch failed|ECONNREFUSED/);
+    expect(delivery!.lastError).toMatch(/ECONNREFUSED/);
+  });
+
+  it('does not follow a redirect: a 302 is a failed attempt with its status, and its Location is never requested', async () => {
+    const organizationId = await createOrganization();
+    const endpoint = await createEndpoint(organizationId, ['invoice.paid']);
+    const elsewhere = await startReceiver();
+    try {
+      receiver.redirect(endpoint.path, elsewhere.url('/stolen'));
+      const eventId = await recordAndDispatch({ organizationId, type: 'invoice.paid', data: {}, dedupeKey: `redirect:${randomUUID()}` });
+      await delivered(eventId);
+      expect(receiver.received(endpoint.path)).toHaveLength(retry.maximumAttempts);
+      expect(elsewhere.received('/stolen')).toEqual([]);
+      const [delivery] = await deliveriesOf(endpoint.id);
+      expect(delivery).toMatchObject({ status: 'failed', attempts: retry.maximumAttempts, lastResponseStatus: 302, lastError: 'endpoint answered HTTP 302' });
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
+  it('connects to the address it resolved and checked, whatever DNS answers a moment later', async () => {
+    const organizationId = await createOrganization();
+    const host = `pinned-${randomUUID()}.hooks.test`;
+    const path = `/${randomUUID()}`;
+    // The first answer is the receiver; any later one an address nobody listens on.
+    answers.set(host, ['127.0.0.1', '127.0.0.2']);
+    const endpoint = await call<{ id: string }>(stack, 'POST', '/v1/webhook-endpoints', {
+      body: { url: `http://${host}:${new URL(receiver.url('/')).port}${path}`, events: ['invoice.paid'], organizationId },
+    });
+    const eventId = await recordAndDispatch({ organizationId, type: 'invoice.paid', data: {}, dedupeKey: `pinned:${randomUUID()}` });
+    await delivered(eventId);
+    expect(receiver.received(path).map((request) => request.headers.host)).toEqual([`${host}:${new URL(receiver.url('/')).port}`]);
+    expect(await deliveriesOf(endpoint.id)).toMatchObject([{ status: 'succeeded', attempts: 1 }]);
+    expect(answers.get(host)).toEqual(['127.0.0.2']);
   });
 });
 
@@ -322,7 +372,7 @@ describe('the outbox', () => {
 
     // Its own schedule id: the real `webhook-dispatch-sweep` belongs to the deployment's task queue.
     const scheduleId = `webhook-dispatch-sweep-test-${randomUUID()}`;
-    const definition = { scheduleId, spec: { intervals: [{ every: '1 hour' }] }, workflowType: 'webhookDispatchSweep' };
+    const definition: ScheduleDefinition = { scheduleId, spec: { intervals: [{ every: '1 hour' }] }, workflowType: 'webhookDispatchSweep' };
     await ensureSchedules(stack.temporal, stack.taskQueue, [definition]);
     await ensureSchedules(stack.temporal, stack.taskQueue, [definition]);
     const schedule = stack.temporal.schedule.getHandle(scheduleId);

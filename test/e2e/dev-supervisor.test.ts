@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Client, Connection } from '@temporalio/client';
 import { freePort, portAnswers } from '../../scripts/lib/ports.js';
+import { stripeEventBody, stripeSignature } from '../support/stripe-webhook-events.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'ledgerflow-dev-'));
@@ -37,6 +39,16 @@ async function waitForOutput(supervisor: Supervisor, text: string, timeoutMs: nu
   }
 }
 
+/** Delivers a Stripe event the endpoint acknowledges and ignores, signed with `secret` (or unsigned). */
+async function deliverStripeEvent(api: string, secret: string | undefined): Promise<Response> {
+  const body = stripeEventBody({ id: `evt_dev_${randomUUID()}`, type: 'customer.created', created: Math.floor(Date.now() / 1000), object: { id: 'cus_dev', object: 'customer' } });
+  return fetch(`${api}/v1/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(secret ? { 'stripe-signature': stripeSignature(body, { secret }) } : {}) },
+    body,
+  });
+}
+
 async function stop(supervisor: Supervisor) {
   supervisor.child.kill('SIGINT');
   return supervisor.exited;
@@ -47,7 +59,7 @@ afterAll(() => {
 });
 
 describe('npm start (scripts/dev.ts)', () => {
-  it('brings every part up, prints where each listens, stops them all on Ctrl-C, and keeps workflows across a restart', async () => {
+  it('brings every part up, prints where each listens and a Stripe webhook secret it verifies, stops them all on Ctrl-C, and keeps workflows and the secret across a restart', async () => {
     const ports = {
       PORT: await freePort(),
       EMBEDDED_POSTGRES_PORT: await freePort(),
@@ -60,6 +72,7 @@ describe('npm start (scripts/dev.ts)', () => {
 
     const first = startSupervisor(env);
     let organizationId: string;
+    let stripeWebhookSecret: string;
     try {
       await waitForOutput(first, 'Ctrl-C stops everything.', 180_000);
       for (const address of [api, `${api}/docs`, `http://127.0.0.1:${ports.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${ports.STRIPE_MOCK_PORT}`]) {
@@ -77,6 +90,14 @@ describe('npm start (scripts/dev.ts)', () => {
       });
       expect(created.status).toBe(201);
       organizationId = ((await created.json()) as { id: string }).id;
+
+      // A development Stripe webhook secret, printed and kept: events signed with it are verified.
+      stripeWebhookSecret = readFileSync(join(dataDir, 'stripe-webhook-secret'), 'utf8').trim();
+      expect(stripeWebhookSecret).toMatch(/^whsec_[\w-]{40,}$/);
+      expect(first.output()).toContain(stripeWebhookSecret);
+      expect((await deliverStripeEvent(api, stripeWebhookSecret)).status).toBe(200);
+      expect((await deliverStripeEvent(api, undefined)).status).toBe(400);
+      expect((await deliverStripeEvent(api, 'whsec_not_the_development_secret')).status).toBe(400);
     } finally {
       expect(await stop(first)).toBe(0);
     }
@@ -86,6 +107,9 @@ describe('npm start (scripts/dev.ts)', () => {
     try {
       await waitForOutput(second, 'Ctrl-C stops everything.', 180_000);
       expect(second.output()).toContain('database schema is up to date');
+      expect(readFileSync(join(dataDir, 'stripe-webhook-secret'), 'utf8').trim()).toBe(stripeWebhookSecret);
+      expect(second.output()).toContain(stripeWebhookSecret);
+      expect((await deliverStripeEvent(api, stripeWebhookSecret)).status).toBe(200);
       const connection = await Connection.connect({ address: `127.0.0.1:${ports.TEMPORAL_DEV_PORT}` });
       try {
         const description = await new Client({ connection }).workflow.getHandle(`billing:${organizationId}`).describe();

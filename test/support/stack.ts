@@ -14,6 +14,7 @@ import { createStripeClient } from '../../src/integrations/stripe.js';
 import { createTemporalClient, type TemporalClientHandle } from '../../src/temporal/client.js';
 import { temporalLogger } from '../../src/temporal/logging.js';
 import { createWorker } from '../../src/temporal/worker.js';
+import type { HostResolver } from '../../src/webhooks/targets.js';
 import { sharedServer } from './servers.js';
 
 export const testAdminKey = 'lf_test_admin_key_0123456789abcdef0123456789';
@@ -80,6 +81,8 @@ export async function startTestStack(
   options: {
     clock?: Clock;
     rateLimitPerMinute?: number;
+    /** Failed authentications allowed per client address a minute (default: more than any suite sends from 127.0.0.1). */
+    authFailureLimit?: number;
     /** Where the stack's logger writes (at `logLevel`, default `trace`), e.g. to capture lines. */
     logDestination?: pino.DestinationStream;
     logLevel?: pino.LevelWithSilent;
@@ -87,6 +90,17 @@ export async function startTestStack(
     stripeApiUrl?: string;
     /** The worker's webhook delivery retry schedule (tests use intervals of milliseconds). */
     webhookRetry?: ActivityDeps['webhookRetry'];
+    /**
+     * How long the API waits for a workflow's answer to an update (`WORKFLOW_UPDATE_TIMEOUT_MS`; default 30 s:
+     * a whole suite on two cores can keep a workflow task waiting longer than production's 10 s).
+     */
+    workflowUpdateTimeoutMs?: number;
+    /**
+     * Whether webhook endpoints may be `http://` and private (`WEBHOOK_ALLOW_PRIVATE_TARGETS`; default
+     * true, as in development: receivers listen on 127.0.0.1), and how the API and the worker resolve
+     * their host names (default the system resolver).
+     */
+    webhookTargets?: { allowPrivate?: boolean; resolveHost?: HostResolver };
   } = {},
 ): Promise<TestStack> {
   const clock = options.clock ?? systemClock;
@@ -101,12 +115,21 @@ export async function startTestStack(
   const address = sharedServer('temporalAddress');
   const stripe = createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_ledgerflow', STRIPE_API_URL: options.stripeApiUrl ?? sharedServer('stripeApiUrl') });
   const taskQueue = `suite-${randomUUID()}`;
+  const { allowPrivate: allowPrivateWebhookTargets = true, resolveHost } = options.webhookTargets ?? {};
   const nativeConnection = await NativeConnection.connect({ address });
   const worker: Worker = await createWorker({
     connection: nativeConnection,
     namespace: 'default',
     taskQueue,
-    deps: { orm, stripe, clock, logger, ...(options.webhookRetry ? { webhookRetry: options.webhookRetry } : {}) },
+    deps: {
+      orm,
+      stripe,
+      clock,
+      logger,
+      allowPrivateWebhookTargets,
+      ...(resolveHost ? { resolveHost } : {}),
+      ...(options.webhookRetry ? { webhookRetry: options.webhookRetry } : {}),
+    },
     shutdownGraceMs: 5_000,
     workflowBundle: { codePath: sharedServer('workflowBundle') },
   });
@@ -121,7 +144,10 @@ export async function startTestStack(
       LEDGERFLOW_ADMIN_KEY: testAdminKey,
       JWT_HS256_SECRET: testJwtSecret,
       RATE_LIMIT_PER_MINUTE: options.rateLimitPerMinute ?? 100_000,
+      WORKFLOW_UPDATE_TIMEOUT_MS: options.workflowUpdateTimeoutMs ?? 30_000,
+      AUTH_FAILURE_LIMIT: options.authFailureLimit ?? 100_000,
       STRIPE_WEBHOOK_SECRET: testStripeWebhookSecret,
+      WEBHOOK_ALLOW_PRIVATE_TARGETS: allowPrivateWebhookTargets,
     },
     orm,
     temporal,
@@ -130,6 +156,7 @@ export async function startTestStack(
     logger,
     readiness: dependencyChecks(orm, connection),
     apiKeyCache,
+    ...(resolveHost ? { resolveHost } : {}),
   };
   const server: ServerType = await new Promise((resolve) => {
     const started = serveApi(deps, { hostname: '127.0.0.1', port: 0 }, () => resolve(started));

@@ -15,6 +15,12 @@ describe('loadConfig', () => {
     expect(config.DATABASE_URL).toBeUndefined();
   });
 
+  it('refuses private webhook targets unless WEBHOOK_ALLOW_PRIVATE_TARGETS says otherwise', () => {
+    expect(loadConfig({}).WEBHOOK_ALLOW_PRIVATE_TARGETS).toBe(false);
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE_TARGETS: '1' }).WEBHOOK_ALLOW_PRIVATE_TARGETS).toBe(true);
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE_TARGETS: '0' }).WEBHOOK_ALLOW_PRIVATE_TARGETS).toBe(false);
+  });
+
   it('treats an empty value as unset', () => {
     const config = loadConfig({ PORT: '', DATABASE_URL: '' });
     expect(config.PORT).toBe(3000);
@@ -29,6 +35,7 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['LEDGERFLOW_ADMIN_KEY', 'too-short'],
     ['STRIPE_SECRET_KEY', 'pk_test_publishable'],
+    ['WEBHOOK_ALLOW_PRIVATE_TARGETS', 'sometimes'],
   ])('names %s when its value %p is invalid', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^  - ${name}: `, 'm'));

@@ -1,12 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import temporalProtos from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { BillingActivities } from '../../activities/billing.js';
+import { withDomainFailures } from '../../activities/domain-failures.js';
 import type { ClosedPeriod, InvoicingActivities } from '../../activities/invoicing.js';
-import { MS_PER_DAY, formatDay, parseDay } from '../../src/domain/index.js';
-import { billingStateQuery, runNowUpdate } from '../../workflows/messages.js';
+import { DomainError, MS_PER_DAY, formatDay, parseDay } from '../../src/domain/index.js';
+import { billingStateQuery, billingStatusSearchAttribute, runNowUpdate, type BillingFailure } from '../../workflows/messages.js';
 import { sharedServer } from '../support/servers.js';
 import { recordHistory } from './support/subscriptions.js';
 
@@ -19,12 +22,19 @@ beforeAll(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: testServer } },
   });
+  // The Java test server takes custom search attributes through the operator API, as a real namespace does.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: { [billingStatusSearchAttribute.name]: temporalProtos.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD },
+  });
 }, 120_000);
 afterAll(async () => {
   await env?.teardown();
 });
 
-type CycleActivities = Pick<BillingActivities, 'recordBillingCycleStarted'> & Pick<InvoicingActivities, 'nextBillingDay' | 'closeBillingDay'>;
+type CycleActivities = Pick<BillingActivities, 'recordBillingCycleStarted'> &
+  Pick<InvoicingActivities, 'nextBillingDay' | 'closeBillingDay'> &
+  Partial<Pick<InvoicingActivities, 'recordBillingFailure'>>;
 
 /** The first day of the month after `day`. */
 function nextMonthStart(day: string): string {
@@ -153,6 +163,72 @@ describe('billingCycle in the time-skipping environment', () => {
       // The run after the closing starts from the day the closing answered; nobody asked after today.
       expect(await handle.query(billingStateQuery)).toMatchObject({ lastBilledDay: today, nextRunDay: nextMonthStart(today) });
       expect(asked).toEqual([null]);
+      await handle.terminate('test over');
+    });
+  });
+
+  it('puts an account whose closing overflows in needs_attention, reports it once a day, answers runNow at once with the code, and recovers when a closing succeeds', async () => {
+    const today = formatDay(Math.floor((await env.currentTimeMs()) / MS_PER_DAY));
+    let poisoned = true;
+    const closed: string[] = [];
+    const reported: BillingFailure[] = [];
+    const overflow = () => new DomainError('AMOUNT_OVERFLOW', 'amount sum exceeds the safe integer range', {});
+    const worker = await workerWith(
+      // The activities' own wrapper turns the domain's error into a failure the workflow does not retry.
+      withDomainFailures({
+        recordBillingCycleStarted: async () => '2027-01-01T00:00:00.000Z',
+        nextBillingDay: async (_accountId: string, _afterDay: string | null, asOf: string) => {
+          if (poisoned) throw overflow();
+          return asOf;
+        },
+        closeBillingDay: async ({ billingDay }: { accountId: string; billingDay: string }) => {
+          closed.push(billingDay);
+          if (poisoned) throw overflow();
+          const invoice: ClosedPeriod = { invoiceId: `invoice-${billingDay}`, number: 'INV-1', status: 'paid', amountDue: 0, collectionMethod: 'charge_automatically' };
+          return { invoice, nextBillingDay: nextMonthStart(billingDay) };
+        },
+        recordBillingFailure: async ({ failure }: { accountId: string; failure: BillingFailure }) => void reported.push(failure),
+      }),
+      'billing-poisoned',
+    );
+    await worker.runUntil(async () => {
+      // An account billed before, so asking for its next billing day computes what is due (and overflows too).
+      const yesterday = formatDay(parseDay(today) - 1);
+      const handle = await env.client.workflow.start('billingCycle', {
+        workflowId: 'billing:org-poisoned',
+        taskQueue: 'billing-poisoned',
+        args: [{ organizationId: 'org-poisoned', startedAt: '2027-01-01T00:00:00.000Z', lastBilledDay: yesterday }],
+      });
+      const firstRunId = (await handle.describe()).runId;
+      const days = [0, 1, 2, 3].map((offset) => formatDay(parseDay(today) + offset));
+      await env.sleep(3 * MS_PER_DAY);
+      // One closing a day, not a retry a minute: no loop, and a history that stays small.
+      expect(closed).toEqual(days);
+      expect(reported.map((failure) => [failure.billingDay, failure.code])).toEqual(days.map((day) => [day, 'amount_overflow']));
+      const history = await handle.fetchHistory();
+      expect(history.events?.length).toBeLessThan(120);
+      const state = await handle.query(billingStateQuery);
+      expect(state).toMatchObject({ status: 'needs_attention', lastBilledDay: yesterday, lastError: { code: 'amount_overflow', billingDay: days[3] } });
+      expect((await handle.describe()).typedSearchAttributes.get(billingStatusSearchAttribute)).toBe('needs_attention');
+
+      const refused = await handle.executeUpdate(runNowUpdate).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+      const cause = (refused as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(cause).toBeInstanceOf(ApplicationFailure);
+      expect(cause.type).toBe('DomainError');
+      expect(cause.details?.[0]).toMatchObject({ code: 'amount_overflow', billingDay: days[3] });
+
+      poisoned = false;
+      const recovered = await handle.executeUpdate(runNowUpdate);
+      expect(recovered.invoice?.invoiceId).toBe(`invoice-${days[3]}`);
+      expect(await handle.query(billingStateQuery)).toMatchObject({ status: 'ok', lastError: null, lastBilledDay: days[3] });
+      expect((await handle.describe()).typedSearchAttributes.get(billingStatusSearchAttribute)).toBe('ok');
+      // The run that failed, reported and recovered (it continued as new after the closing).
+      expect((await handle.describe()).runId).not.toBe(firstRunId);
+      await recordHistory('billing-needs-attention', handle, firstRunId);
       await handle.terminate('test over');
     });
   });

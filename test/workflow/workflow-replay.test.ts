@@ -29,6 +29,8 @@ describe('recorded workflow histories', () => {
         'collection-declined-then-paid.json',
         'collection-paid-then-refunded.json',
         'billing-first-closing.json',
+        // A closing the domain refuses, then a recovery (the billing-needs-attention patch).
+        'billing-needs-attention.json',
       ]),
     );
   });

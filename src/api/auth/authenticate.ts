@@ -1,10 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { HttpBindings } from '@hono/node-server';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { Member, platformRoleValues, scopeValues, type PlatformRole } from '../../db/entities/index.js';
 import { findApiKeyCredential, recordApiKeyUse, type ApiKeyCredential } from '../../db/repositories/api-keys.js';
+import { configDefaults } from '../../config.js';
 import type { ApiConfig, AppEnv } from '../context.js';
+import { clientAddress, type RateLimiter } from '../middleware/rate-limit.js';
 import type { ApiKeyCredentialCache } from './credential-cache.js';
 import { ApiError } from '../problem.js';
 import { apiKeyPrefix, hashApiKey } from './api-keys.js';
@@ -68,9 +71,12 @@ export function cachedApiKeyPrincipal(cache: ApiKeyCredentialCache | undefined, 
   return credential && usable(credential, now) && usedRecently(credential, now) ? apiKeyPrincipalOf(credential) : undefined;
 }
 
-async function userPrincipal(em: EntityManager, token: string, key: JwtKey, config: ApiConfig): Promise<Principal> {
+async function userPrincipal(em: EntityManager, token: string, key: JwtKey, config: ApiConfig, now: number): Promise<Principal> {
   const options = {
     algorithms: key instanceof Uint8Array ? ['HS256'] : ['RS256', 'ES256', 'PS256', 'EdDSA'],
+    // A token without `exp` would be good forever, wherever it leaks.
+    requiredClaims: ['exp'],
+    currentDate: new Date(now),
     ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
     ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
   };
@@ -78,6 +84,8 @@ async function userPrincipal(em: EntityManager, token: string, key: JwtKey, conf
     throw invalid();
   });
   if (!payload.sub) throw invalid();
+  const lifetime = payload.exp! - (payload.iat ?? Math.floor(now / 1000));
+  if (lifetime > (config.JWT_MAX_LIFETIME_SECONDS ?? configDefaults.JWT_MAX_LIFETIME_SECONDS)) throw invalid();
   const claimedRole = payload.platform_role;
   const platformRole = platformRoleValues.find((role) => role === claimedRole) ?? null;
   const members = await em.find(Member, { userId: payload.sub });
@@ -94,11 +102,17 @@ async function userPrincipal(em: EntityManager, token: string, key: JwtKey, conf
 /**
  * Resolves `Authorization: Bearer …` to a principal: the operator's bootstrap key, an API key
  * (`lf_sk_…`, looked up by hash), or a person's JWT mapped to their memberships.
+ *
+ * Each refusal (401) takes a token from the client address's bucket in `failures`; with none left
+ * the refusal is a 429 instead. Credentials are checked first, so valid ones always work: the limit
+ * bounds what guessing and broken clients cost, it never locks out a neighbour behind the same address.
  */
-export function authenticate(config: ApiConfig): MiddlewareHandler<AppEnv> {
+export function authenticate(config: ApiConfig, failures: RateLimiter): MiddlewareHandler<AppEnv> {
   const key = jwtKey(config);
   const bootstrapDigest = config.LEDGERFLOW_ADMIN_KEY ? digest(config.LEDGERFLOW_ADMIN_KEY) : undefined;
-  return async (c, next) => {
+  const trustedProxyHops = config.TRUSTED_PROXY_HOPS ?? configDefaults.TRUSTED_PROXY_HOPS;
+
+  const principalOf = async (c: Context<AppEnv>): Promise<Principal> => {
     const match = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
     const token = match?.[1];
     if (!token) {
@@ -106,9 +120,8 @@ export function authenticate(config: ApiConfig): MiddlewareHandler<AppEnv> {
         'www-authenticate': 'Bearer',
       });
     }
-    let principal: Principal;
     if (bootstrapDigest && timingSafeEqual(digest(token), bootstrapDigest)) {
-      principal = {
+      return {
         kind: 'bootstrap_key',
         id: 'bootstrap',
         platformRole: 'platform_admin',
@@ -116,13 +129,21 @@ export function authenticate(config: ApiConfig): MiddlewareHandler<AppEnv> {
         confinedTo: null,
         memberships: new Map(),
       };
-    } else if (token.startsWith(apiKeyPrefix)) {
-      principal = await apiKeyPrincipal(c.get('orm').em, c.get('apiKeyCache'), token, c.get('clock').now().getTime());
-    } else if (key && token.split('.').length === 3) {
-      principal = await userPrincipal(c.var.orm.em.fork(), token, key, config);
-    } else {
-      throw invalid();
     }
+    if (token.startsWith(apiKeyPrefix)) return apiKeyPrincipal(c.get('orm').em, c.get('apiKeyCache'), token, c.get('clock').now().getTime());
+    if (key && token.split('.').length === 3) return userPrincipal(c.var.orm.em.fork(), token, key, config, c.get('clock').now().getTime());
+    throw invalid();
+  };
+
+  return async (c, next) => {
+    const principal = await principalOf(c).catch((error: unknown) => {
+      if (!(error instanceof ApiError && error.status === 401)) throw error;
+      const retryAfter = failures.take(clientAddress((c.env as Partial<HttpBindings> | undefined)?.incoming, trustedProxyHops));
+      if (retryAfter === undefined) throw error;
+      throw new ApiError(429, 'authentication_rate_limited', `Too many failed authentications from this address; retry in ${retryAfter} s.`, undefined, {
+        'retry-after': String(retryAfter),
+      });
+    });
     c.set('principal', principal);
     c.set('logger', c.get('logger').child({ principal: principal.id }));
     await next();

@@ -26,6 +26,7 @@ export function requestContext(deps: AppDeps, shared: Pick<AppEnv['Variables'], 
     c.set('seatVerdicts', shared.seatVerdicts);
     c.set('usageIngestion', shared.usageIngestion);
     if (deps.apiKeyCache) c.set('apiKeyCache', deps.apiKeyCache);
+    if (deps.resolveHost) c.set('resolveHost', deps.resolveHost);
     c.header('x-request-id', requestId);
     const started = performance.now();
     await next();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { IdempotencyRecord } from '../../db/entities/index.js';
+import { comparableBody } from '../canonical-json.js';
 import type { AppEnv } from '../context.js';
 import { ApiError } from '../problem.js';
 
@@ -17,6 +18,14 @@ const readOnlyPosts = new Set(['/v1/seats/verify']);
  * events is recorded the same way, in one guarded write.
  */
 const selfCommittingPosts = new Set(['/v1/usage', '/v1/usage/batch']);
+/**
+ * POST routes that wait on a workflow's answer (up to WORKFLOW_UPDATE_TIMEOUT_MS): they run on a
+ * plain fork, so no connection sits in an open transaction meanwhile, and what they persisted (the
+ * audit row) is flushed in one short transaction once they answered with a success. The workflow's
+ * work is idempotent on its own (a billing day closed again answers the same invoice), so they keep
+ * no idempotency record.
+ */
+const workflowWaitingPosts = [/^\/v1\/organizations\/[^/]+\/invoices\/run$/];
 
 /** Whether this request was left to commit its own work: no transaction, no `em`. */
 export function outsideUnitOfWork(c: Context<AppEnv>): boolean {
@@ -43,9 +52,10 @@ function withoutShownOnceFields(body: string, fields: readonly string[] | undefi
  * Each mutation runs in one transaction: its rows, its audit events and its idempotency record
  * commit together, and a failed request (any 4xx or 5xx) writes nothing.
  *
- * With `Idempotency-Key`, the same key and body replay the stored first response; the same key
- * with another body is a 422; the same key while the first request is still running is a 409
- * (a transaction-scoped advisory lock tells, without waiting).
+ * With `Idempotency-Key`, the same key and body (as parsed JSON: spacing and key order aside)
+ * replay the stored first response; the same key with another body is a 422; the same key while
+ * the first request is still running is a 409 (a transaction-scoped advisory lock tells, without
+ * waiting).
  */
 export function unitOfWork(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -57,6 +67,14 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
     if (readMethods.has(c.req.method)) {
       c.set('em', em);
       return next();
+    }
+    if (c.req.method === 'POST' && workflowWaitingPosts.some((path) => path.test(c.req.path))) {
+      c.set('em', em);
+      await next();
+      if (c.error || c.res.status >= 400) return;
+      await em.flush();
+      for (const task of committed) await task();
+      return;
     }
     const key = c.req.header('idempotency-key');
     if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
@@ -78,7 +96,7 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
             throw new ApiError(409, 'idempotency_key_in_flight', 'A request with this Idempotency-Key is still being processed.');
           }
           requestHash = createHash('sha256')
-            .update(`${c.req.method} ${c.req.path}\n${await c.req.text()}`)
+            .update(`${c.req.method} ${c.req.path}\n${comparableBody(await c.req.text())}`)
             .digest('hex');
           const now = c.var.clock.now();
           const first = await tx.findOne(IdempotencyRecord, { principalId, key });

@@ -1,4 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/core';
+import { MAX_USAGE_PERIOD_QUANTITY } from '../../domain/limits.js';
 import { Metric, aggregationValues } from './metric.js';
 import { Subscription } from './subscription.js';
 
@@ -71,7 +72,11 @@ const UsageAggregateSchema = defineEntity({
     { name: 'usage_aggregates_organization_period_index', properties: ['organizationId', 'periodStart'] },
     { name: 'usage_aggregates_metric_id_index', properties: ['metric'] },
   ],
-  checks: [{ name: 'usage_aggregates_period_order', expression: '"period_end" > "period_start"' }],
+  checks: [
+    { name: 'usage_aggregates_period_order', expression: '"period_end" > "period_start"' },
+    // MAX_USAGE_PERIOD_QUANTITY (src/domain/limits.ts): a write past it fails, and its events are refused.
+    { name: 'usage_aggregates_quantity_bound', expression: `"quantity" >= -${MAX_USAGE_PERIOD_QUANTITY} and "quantity" <= ${MAX_USAGE_PERIOD_QUANTITY}` },
+  ],
 });
 
 export class UsageAggregate extends UsageAggregateSchema.class {}

@@ -1,7 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
+  computeInvoice,
   Decimal,
   decimalToString,
+  formatDay,
+  parseDay,
   usageWindows,
   type ComputeInvoiceInput,
   type InvoiceLine as DomainInvoiceLine,
@@ -294,4 +297,62 @@ export function nextPeriodBoundary(subscriptions: readonly DomainSubscription[],
     }
   }
   return next;
+}
+
+/** How far ahead to look for the next period boundary: beyond the longest interval (a year). */
+const horizonDays = 800;
+export const horizonAfter = (day: string) => formatDay(parseDay(day) + horizonDays);
+
+/** Which part of an account a billing-day lookup is about: one subscription, or (by default) all of it. */
+export type BillingScope = { subscriptionId?: string };
+
+/** Whether billing `loaded` would charge a fee or usage: prorations alone (an upgrade, a seat change) wait for the next period's invoice. */
+const chargesDue = (loaded: LoadedAccount) => computeInvoice(loaded.input).lines.some((line) => line.type !== 'proration');
+
+/**
+ * The billing cycle's next billing day after `afterDay` (null: nothing billed yet): `today` when
+ * a fee is already due (a subscription added since the last closing), else the first day on
+ * which a subscription of the account starts a period, or null when none will. `accountId` may
+ * be a child (its share) and `scope` one subscription, for previews.
+ */
+export async function nextBillingDayOf(em: EntityManager, accountId: string, afterDay: string | null, today: string, scope: BillingScope = {}): Promise<string | null> {
+  if (afterDay !== null && afterDay < today) {
+    const dueNow = await loadBillingAccount(em, accountId, today, scope);
+    if (dueNow && chargesDue(dueNow)) return today;
+  }
+  const horizon = horizonAfter(afterDay ?? today);
+  const loaded = await loadBillingAccount(em, accountId, horizon, scope);
+  if (!loaded) return null;
+  return nextPeriodBoundary(loaded.input.subscriptions, afterDay, horizon);
+}
+
+/** The last day the billing account of `organizationId` (its hierarchy's root) was invoiced ("YYYY-MM-DD"), null before its first invoice. */
+async function lastInvoicedDay(em: EntityManager, organizationId: string): Promise<string | null> {
+  const [row] = await em.execute<{ day: string | null }[]>(
+    `with recursive chain(id, parent_id) as (
+       select id, parent_id from organizations where id = ?
+       union all
+       select o.id, o.parent_id from organizations o join chain on o.id = chain.parent_id
+     )
+     select ${dayOf('max(i.billing_date)')} as day from invoices i where i.organization_id = (select id from chain where parent_id is null)`,
+    [organizationId],
+  );
+  return row?.day ?? null;
+}
+
+/**
+ * The billing day of the next invoice with lines for `organizationId` (a billing account, or a
+ * child for its share) or one subscription, as the cycle reaches it: its next check (today, or
+ * tomorrow when today is invoiced already) asks `nextBillingDayOf` after the last invoice, and
+ * a closing that would issue nothing is passed over for the next one. The cycle counts from its
+ * last closing instead, which is later only when that closing issued nothing (no invoice row).
+ */
+export async function upcomingBillingDay(em: EntityManager, organizationId: string, today: string, scope: BillingScope = {}): Promise<string> {
+  const lastInvoiced = await lastInvoicedDay(em, organizationId);
+  const check = lastInvoiced !== null && lastInvoiced >= today ? formatDay(parseDay(today) + 1) : today;
+  const next = (await nextBillingDayOf(em, organizationId, lastInvoiced, check, scope)) ?? check;
+  const day = next > check ? next : check;
+  const closing = await loadBillingAccount(em, organizationId, day, scope);
+  if (!closing || computeInvoice(closing.input).lines.length > 0) return day;
+  return (await nextBillingDayOf(em, organizationId, day, day, scope)) ?? day;
 }

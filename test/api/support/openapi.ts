@@ -2,8 +2,14 @@ import type { TestStack } from '../../support/stack.js';
 
 /** The parts of an OpenAPI 3.1 document the tests read. */
 export interface OpenApiDocument {
-  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: JsonSchema }> }> }>>;
+  paths: Record<string, Record<string, OpenApiOperation>>;
   components: { schemas: Record<string, JsonSchema> };
+}
+
+export interface OpenApiOperation {
+  parameters?: { name: string; in: 'path' | 'query' | 'header'; schema: JsonSchema }[];
+  requestBody?: { content: Record<string, { schema: JsonSchema }> };
+  responses: Record<string, { content?: Record<string, { schema: JsonSchema }> }>;
 }
 
 export interface JsonSchema {
@@ -112,4 +118,24 @@ export function responseSchema(doc: OpenApiDocument, method: string, path: strin
   const response = doc.paths[path]?.[method.toLowerCase()]?.responses[String(status)];
   const [contentType, media] = Object.entries(response?.content ?? {})[0] ?? [];
   return contentType && media ? { contentType, schema: media.schema } : undefined;
+}
+
+/** The JSON body schema a documented operation takes, if it takes one. */
+export function requestBodySchema(doc: OpenApiDocument, method: string, path: string): JsonSchema | undefined {
+  return doc.paths[path]?.[method.toLowerCase()]?.requestBody?.content['application/json']?.schema;
+}
+
+const typesOf = (schema: JsonSchema) => (schema.type === undefined ? [] : Array.isArray(schema.type) ? schema.type : [schema.type]);
+
+/**
+ * The path of every field of `schema` that takes a string (alone or as one of its alternatives),
+ * through nested objects and arrays (an array's fields at its first item).
+ */
+export function stringFieldPaths(doc: OpenApiDocument, schema: JsonSchema, at: (string | number)[] = []): (string | number)[][] {
+  const resolved = resolve(doc, schema);
+  const alternatives = (resolved.anyOf ?? resolved.oneOf ?? []).map((option) => resolve(doc, option));
+  if (typesOf(resolved).includes('string') || alternatives.some((option) => typesOf(option).includes('string'))) return [at];
+  if (resolved.allOf) return resolved.allOf.flatMap((part) => stringFieldPaths(doc, part, at));
+  if (resolved.items) return stringFieldPaths(doc, resolved.items, [...at, 0]);
+  return Object.entries(resolved.properties ?? {}).flatMap(([name, property]) => stringFieldPaths(doc, property, [...at, name]));
 }
