@@ -10,7 +10,7 @@ import { sharedServer } from '../support/servers.js';
 import { startTestStack, testAdminKey, type TestStack } from '../support/stack.js';
 import { eventually } from '../workflow/support/subscriptions.js';
 import { expectProblem } from './support/problems.js';
-import { createCustomer, createMetric, days, iso, perUnit, readUsage, sendBatch, startFor, storedUsage, type Charge, type UsageSummary } from './support/usage.js';
+import { createCustomer, createMetric, days, iso, perUnit, readUsage, sendBatch, startFor, storedUsage, type Charge, type CustomerOptions, type UsageSummary } from './support/usage.js';
 import { bearer, call, createApiKey, unique } from './support/world.js';
 import { startLaneServer } from './support/fast-lane.js';
 import { writeUsageGuarded, type UsageRow } from '../../src/db/repositories/usage.js';
@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 const metric = (aggregation: MetricDefinition['aggregation'], field?: string) => createMetric(stack, aggregation, field);
-const customer = (charges: Charge[], options: { seats?: number; startAt?: string } = {}) => createCustomer(stack, charges, options);
+const customer = (charges: Charge[], options: CustomerOptions = {}) => createCustomer(stack, charges, options);
 
 function post(path: string, body: unknown, authorization?: string) {
   return stack.request('POST', path, { body, ...(authorization ? { headers: { authorization } } : {}) });
@@ -206,32 +206,44 @@ describe('recording usage', () => {
     const peak = await metric('max', 'cpus');
     const now = Date.now();
     const startAt = startFor(10, 3);
-    const acme = await customer([perUnit(storage), perUnit(peak)], { startAt });
-    const at = (ago: number) => iso(now - days(ago));
-    await batch([
-      { eventId: 'e3', metricCode: storage, organizationId: acme.organizationId, timestamp: at(1), properties: { gb: 30 } },
-      { eventId: 'e1', metricCode: storage, organizationId: acme.organizationId, timestamp: at(3), properties: { gb: 99 } },
-    ]);
-    await batch([{ eventId: 'e2', metricCode: storage, organizationId: acme.organizationId, timestamp: at(2), properties: { gb: 50 } }]);
-    await batch([{ eventId: 'old', metricCode: storage, organizationId: acme.organizationId, timestamp: at(70), properties: { gb: 7 } }]);
-    await batch([
-      { eventId: 'p2', metricCode: peak, organizationId: acme.organizationId, timestamp: at(1), properties: { cpus: 4 } },
-      { eventId: 'p1', metricCode: peak, organizationId: acme.organizationId, timestamp: at(2), properties: { cpus: 16 } },
-    ]);
-    // A tie on the timestamp goes to the greater eventId, whichever arrives first.
-    const tie = at(0.5);
-    await batch([{ eventId: 'e9', metricCode: storage, organizationId: acme.organizationId, timestamp: tie, properties: { gb: 9 } }]);
-    await batch([{ eventId: 'e8', metricCode: storage, organizationId: acme.organizationId, timestamp: tie, properties: { gb: 8 } }]);
+    // The subscription starts three periods back, so its billing cycle closes them at once; the
+    // account's row, held as a closing holds it, keeps them open while the events arrive.
+    const closing = new pg.Client({ connectionString: stack.databaseUrl });
+    await closing.connect();
+    const holdClosing = async (organizationId: string) => {
+      await closing.query('begin');
+      await closing.query('select id from organizations where id = $1 for no key update', [organizationId]);
+    };
+    try {
+      const acme = await customer([perUnit(storage), perUnit(peak)], { startAt, beforeSubscribing: holdClosing });
+      const at = (ago: number) => iso(now - days(ago));
+      await batch([
+        { eventId: 'e3', metricCode: storage, organizationId: acme.organizationId, timestamp: at(1), properties: { gb: 30 } },
+        { eventId: 'e1', metricCode: storage, organizationId: acme.organizationId, timestamp: at(3), properties: { gb: 99 } },
+      ]);
+      await batch([{ eventId: 'e2', metricCode: storage, organizationId: acme.organizationId, timestamp: at(2), properties: { gb: 50 } }]);
+      await batch([{ eventId: 'old', metricCode: storage, organizationId: acme.organizationId, timestamp: at(70), properties: { gb: 7 } }]);
+      await batch([
+        { eventId: 'p2', metricCode: peak, organizationId: acme.organizationId, timestamp: at(1), properties: { cpus: 4 } },
+        { eventId: 'p1', metricCode: peak, organizationId: acme.organizationId, timestamp: at(2), properties: { cpus: 16 } },
+      ]);
+      // A tie on the timestamp goes to the greater eventId, whichever arrives first.
+      const tie = at(0.5);
+      await batch([{ eventId: 'e9', metricCode: storage, organizationId: acme.organizationId, timestamp: tie, properties: { gb: 9 } }]);
+      await batch([{ eventId: 'e8', metricCode: storage, organizationId: acme.organizationId, timestamp: tie, properties: { gb: 8 } }]);
 
-    const all = await usage(`subscriptionId=${acme.subscriptionId}&from=${startAt}&to=${iso(now + 1000)}`);
-    const calendar = { interval: 'month' as const, anchor: startAt };
-    const current = periodContaining(calendar, at(0).slice(0, 10));
-    const older = periodContaining(calendar, at(70).slice(0, 10));
-    expect(older.start < current.start).toBe(true);
-    const summary = (code: string, start: string) => all.find((item) => item.metricCode === code && item.periodStart.startsWith(start));
-    expect(summary(storage, older.start)).toMatchObject({ quantity: '7', events: 1 });
-    expect(summary(storage, current.start)).toMatchObject({ quantity: '9', events: 5 });
-    expect(summary(peak, current.start)).toMatchObject({ quantity: '16', events: 2 });
+      const all = await usage(`subscriptionId=${acme.subscriptionId}&from=${startAt}&to=${iso(now + 1000)}`);
+      const calendar = { interval: 'month' as const, anchor: startAt };
+      const current = periodContaining(calendar, at(0).slice(0, 10));
+      const older = periodContaining(calendar, at(70).slice(0, 10));
+      expect(older.start < current.start).toBe(true);
+      const summary = (code: string, start: string) => all.find((item) => item.metricCode === code && item.periodStart.startsWith(start));
+      expect(summary(storage, older.start)).toMatchObject({ quantity: '7', events: 1 });
+      expect(summary(storage, current.start)).toMatchObject({ quantity: '9', events: 5 });
+      expect(summary(peak, current.start)).toMatchObject({ quantity: '16', events: 2 });
+    } finally {
+      await closing.end();
+    }
   });
 
   it('aggregates exactly as the domain does, for every aggregation, user and department, whatever the order and repeats', async () => {

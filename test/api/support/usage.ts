@@ -56,7 +56,14 @@ export async function createMetric(stack: TestStack, aggregation: MetricDefiniti
 export const perUnit = (metricCode: string, extra: Partial<Charge> = {}): Charge => ({ metricCode, model: 'per_unit', unitPrice: '0.01', ...extra });
 
 /** An organization subscribed to a plan of its own application, with a department and an external id. */
-export async function createCustomer(stack: TestStack, charges: Charge[], options: { seats?: number; startAt?: string } = {}): Promise<Customer> {
+export interface CustomerOptions {
+  seats?: number;
+  startAt?: string;
+  /** Runs once the organization exists, before it subscribes (and its billing cycle finds a fee due). */
+  beforeSubscribing?: (organizationId: string) => Promise<void>;
+}
+
+export async function createCustomer(stack: TestStack, charges: Charge[], options: CustomerOptions = {}): Promise<Customer> {
   const applicationSlug = unique('app');
   const planCode = unique('plan');
   await call(stack, 'POST', '/v1/applications', { body: { slug: applicationSlug, name: 'Reports' } });
@@ -65,6 +72,7 @@ export async function createCustomer(stack: TestStack, charges: Charge[], option
   const department = await call<{ id: string }>(stack, 'POST', `/v1/organizations/${organization.id}/departments`, { body: { name: unique('dept') } });
   const externalId = unique('ext');
   await call(stack, 'POST', `/v1/organizations/${organization.id}/external-ids`, { body: { applicationSlug, externalId } });
+  await options.beforeSubscribing?.(organization.id);
   const subscription = await call<{ id: string }>(stack, 'POST', '/v1/subscriptions', {
     body: { organizationId: organization.id, planCode, seats: options.seats ?? 1, ...(options.startAt ? { startAt: options.startAt } : {}) },
   });
