@@ -3,12 +3,14 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type Stripe from 'stripe';
 import type { Clock } from '../src/clock.js';
-import { Invoice, type CollectionMethod, type InvoiceStatus } from '../src/db/entities/index.js';
+import { Invoice } from '../src/db/entities/index.js';
 import { invoiceEventData, lockInvoice, markUncollectible, outstandingOf, recordReceipt } from '../src/db/repositories/invoice-payments.js';
+import { liveSubscriptionIdsOfInvoiceAccount } from '../src/db/repositories/subscriptions.js';
 import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
 import { workflowIds } from '../src/temporal/workflow-ids.js';
 import { dispatchWebhookEvents, recordWebhookEvent } from '../src/webhooks/outbox.js';
+import type { CollectionInvoice, PaymentFailure, ReminderRequest, StripePaymentReceipt } from '../workflows/messages/payment.js';
 import { withDomainFailures } from './domain-failures.js';
 
 export interface CollectionActivityDeps {
@@ -16,45 +18,6 @@ export interface CollectionActivityDeps {
   stripe: Stripe;
   clock: Clock;
   logger: Logger;
-}
-
-/** What `payment:<invoiceId>` needs to know of its invoice. */
-export interface CollectionInvoice {
-  invoiceId: string;
-  organizationId: string;
-  number: string | null;
-  status: InvoiceStatus;
-  collectionMethod: CollectionMethod;
-  currency: string;
-  /** Minor units the customer still owes (0 unless open). */
-  amountOwed: number;
-  dueAt: string | null;
-}
-
-export interface StripePaymentReceipt {
-  invoiceId: string;
-  paymentIntentId: string;
-  amount: number;
-  currency: string;
-  receivedAt: string;
-}
-
-export interface PaymentFailure {
-  invoiceId: string;
-  attempt: number;
-  paymentIntentId: string | null;
-  declineCode: string | null;
-  hard: boolean;
-  /** null: no retry follows. */
-  nextAttemptAt: string | null;
-}
-
-export interface ReminderRequest {
-  invoiceId: string;
-  /** `before_due:3`, `after_due:7`: one reminder per key and invoice. */
-  key: string;
-  relation: 'before_due' | 'after_due';
-  days: number;
 }
 
 function collectionInvoiceOf(invoice: Invoice): CollectionInvoice {
@@ -181,17 +144,7 @@ export function createCollectionActivities({ orm, clock, logger }: CollectionAct
 
     /** The live (not canceled) subscriptions of the invoice's account: its organization and every organization below it. */
     async accountSubscriptionIds(invoiceId: string): Promise<string[]> {
-      const rows = await orm.em.fork().transactional((em) =>
-        em.execute<{ id: string }[]>(
-          `with recursive account(id) as (
-             select organization_id from invoices where id = ?
-             union select o.id from organizations o join account a on o.parent_id = a.id
-           )
-           select s.id from subscriptions s join account a on s.organization_id = a.id where s.canceled_at is null order by s.id`,
-          [invoiceId],
-        ),
-      );
-      return rows.map((row) => row.id);
+      return orm.em.fork().transactional((em) => liveSubscriptionIdsOfInvoiceAccount(em, invoiceId));
     },
   });
 }

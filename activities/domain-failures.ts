@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { isDomainError, type DomainError } from '../src/domain/index.js';
-import { domainFailureType, type DomainFailureDetails } from '../workflows/messages.js';
+import { type DomainFailureDetails, domainFailureType } from '../workflows/messages/failures.js';
 
 /**
  * A domain error as the failure a workflow (and the API behind it) acts on: not retryable — the

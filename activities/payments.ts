@@ -3,13 +3,13 @@ import type Stripe from 'stripe';
 import type { Clock } from '../src/clock.js';
 import { Organization } from '../src/db/entities/index.js';
 import type { Orm } from '../src/db/orm.js';
-import type { ChargeResult } from '../src/domain/payments.js';
+import type { ChargeResult } from '../src/domain/payments/index.js';
 import { ensureOrganizationCustomer } from '../src/integrations/stripe-customers.js';
 import { createStripeGateway, StripeRequestRejectedError } from '../src/integrations/stripe.js';
 import type { Logger } from '../src/logger.js';
 import { withDomainFailures } from './domain-failures.js';
 
-export type { ChargeResult } from '../src/domain/payments.js';
+export type { ChargeResult } from '../src/domain/payments/index.js';
 
 export interface PaymentActivityDeps {
   orm: Orm;

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Clock } from '../src/clock.js';
-import { includedQuantity, termsForPeriod, thresholdsToRaise } from '../src/domain/index.js';
+import { MS_PER_DAY, includedQuantity, termsForPeriod, thresholdsToRaise } from '../src/domain/index.js';
 import type { Orm } from '../src/db/orm.js';
 import { raiseThresholdAlerts } from '../src/db/repositories/usage-alerts.js';
 import { currentPeriodTotals, ensureUsagePartitions, periodsEndedBetween, verifyPeriodAggregates } from '../src/db/repositories/usage-maintenance.js';
@@ -15,8 +15,6 @@ export interface UsageActivityDeps {
   logger: Logger;
 }
 
-const msPerDay = 86_400_000;
-
 /** The daily usage processing (workflows/usage-daily.ts): each step is idempotent, so a retry redoes nothing twice. */
 export function createUsageActivities({ orm, clock, logger }: UsageActivityDeps) {
   return withDomainFailures({
@@ -30,7 +28,7 @@ export function createUsageActivities({ orm, clock, logger }: UsageActivityDeps)
     /** Re-derives from the raw events the aggregates of every period that ended in the last `lookbackDays`. */
     async verifyUsageAggregates(lookbackDays: number): Promise<{ periods: number; checked: number; repaired: number }> {
       const now = clock.now();
-      const periods = await periodsEndedBetween(orm.em.fork(), new Date(now.getTime() - lookbackDays * msPerDay), now);
+      const periods = await periodsEndedBetween(orm.em.fork(), new Date(now.getTime() - lookbackDays * MS_PER_DAY), now);
       let checked = 0;
       let repaired = 0;
       for (const key of periods) {

@@ -2,11 +2,18 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Webhook } from 'standardwebhooks';
 import type { Clock } from '../src/clock.js';
 import type { Orm } from '../src/db/orm.js';
+import {
+  markWebhookDeliveryFailed,
+  recordWebhookAttempt,
+  resolveWebhookEventDeliveries,
+  staleUndispatchedWebhookEventIds,
+  webhookDelivery,
+} from '../src/db/repositories/webhook-events.js';
 import type { Logger } from '../src/logger.js';
-import { dispatchWebhookEvents, endpointReceivesEvent } from '../src/webhooks/outbox.js';
+import { dispatchWebhookEvents } from '../src/webhooks/outbox.js';
 import { postToPinnedAddresses } from '../src/webhooks/pinned-post.js';
 import { resolveWebhookTarget, WebhookTargetRefusedError, type HostResolver } from '../src/webhooks/targets.js';
-import type { WebhookDeliveryPlan } from '../workflows/webhook-delivery.js';
+import type { WebhookDeliveryPlan } from '../workflows/messages/webhook-delivery.js';
 
 /**
  * Exponential backoff of one delivery: 10 s, 20 s, 40 s … capped at 1 h; 80 attempts span
@@ -40,18 +47,6 @@ export interface WebhookActivityDeps {
   webhookRetry?: WebhookDeliveryPlan['retry'];
 }
 
-interface DeliveryRow {
-  status: 'pending' | 'succeeded' | 'failed';
-  url: string;
-  secret: string;
-  disabled_at: Date | null;
-  event_id: string;
-  type: string;
-  payload: Record<string, unknown>;
-  organization_id: string | null;
-  created_at: Date;
-}
-
 /** Rejects when `signal` aborts: bounds a step that cannot be cancelled itself (a DNS lookup). */
 const abortion = (signal: AbortSignal) =>
   new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
@@ -68,27 +63,6 @@ export function createWebhookActivities({
 }: WebhookActivityDeps) {
   const targetPolicy = { allowPrivate: allowPrivateWebhookTargets, ...(resolveHost ? { resolveHost } : {}) };
 
-  /** Writes one attempt and the delivery's new state; returns the attempt's number. */
-  async function recordAttempt(
-    deliveryId: string,
-    outcome: { attemptedAt: Date; succeeded: boolean; responseStatus: number | null; error: string | null; durationMs: number },
-  ): Promise<number> {
-    return orm.em.fork().transactional(async (em) => {
-      const [row] = await em.execute<{ attempts: number }[]>(
-        `update webhook_deliveries set attempts = attempts + 1, last_attempt_at = ?, last_response_status = ?, last_error = ?,
-           status = case when ? then 'succeeded' else status end, completed_at = case when ? then ? else completed_at end
-         where id = ? returning attempts`,
-        [outcome.attemptedAt, outcome.responseStatus, outcome.error, outcome.succeeded, outcome.succeeded, outcome.attemptedAt, deliveryId],
-      );
-      const attempt = row?.attempts ?? 0;
-      await em.execute(
-        `insert into webhook_delivery_attempts (delivery_id, attempt, attempted_at, response_status, error, duration_ms) values (?, ?, ?, ?, ?, ?)`,
-        [deliveryId, attempt, outcome.attemptedAt, outcome.responseStatus, outcome.error, outcome.durationMs],
-      );
-      return attempt;
-    });
-  }
-
   return {
     /**
      * The first step of `webhook-event:<id>`. On the event's first resolution it creates one
@@ -102,33 +76,10 @@ export function createWebhookActivities({
      */
     async resolveWebhookDeliveries(eventId: string): Promise<WebhookDeliveryPlan> {
       return orm.em.fork().transactional(async (em) => {
-        const [event] = await em.execute<{ dispatched_at: Date | null }[]>('select dispatched_at from webhook_events where id = ? for update', [
-          eventId,
-        ]);
-        if (!event) throw ApplicationFailure.retryable(`webhook event ${eventId} is not visible (yet)`, 'WebhookEventNotFound');
-        if (event.dispatched_at === null) {
-          await em.execute(
-            `with recursive event as (select id, organization_id, endpoint_id, type from webhook_events where id = ?),
-               ancestry(id) as (
-                 select organization_id from event where organization_id is not null
-                 union
-                 select o.parent_id from organizations o join ancestry a on o.id = a.id where o.parent_id is not null
-               )
-             insert into webhook_deliveries (id, event_id, endpoint_id, status, attempts, created_at)
-             select gen_random_uuid(), event.id, endpoint.id, 'pending', 0, ?
-             from event join webhook_endpoints endpoint on ${endpointReceivesEvent}
-             order by endpoint.created_at, endpoint.id
-             on conflict (event_id, endpoint_id) do nothing`,
-            [eventId, clock.now()],
-          );
-          await em.execute('update webhook_events set dispatched_at = ? where id = ?', [clock.now(), eventId]);
-        }
-        const pending = await em.execute<{ id: string }[]>(
-          `select id from webhook_deliveries where event_id = ? and status = 'pending' order by created_at, id`,
-          [eventId],
-        );
+        const pending = await resolveWebhookEventDeliveries(em, eventId, clock.now());
+        if (!pending) throw ApplicationFailure.retryable(`webhook event ${eventId} is not visible (yet)`, 'WebhookEventNotFound');
         logger.info({ eventId, deliveries: pending.length }, 'webhook event resolved');
-        return { deliveryIds: pending.map((row) => row.id), retry: webhookRetry };
+        return { deliveryIds: pending, retry: webhookRetry };
       });
     },
 
@@ -142,12 +93,7 @@ export function createWebhookActivities({
      * would be refused again.
      */
     async deliverWebhook(deliveryId: string): Promise<void> {
-      const [delivery] = await orm.em.fork().execute<DeliveryRow[]>(
-        `select d.status, ep.url, ep.secret, ep.disabled_at, e.id as event_id, e.type, e.payload, e.organization_id, e.created_at
-         from webhook_deliveries d join webhook_endpoints ep on ep.id = d.endpoint_id join webhook_events e on e.id = d.event_id
-         where d.id = ?`,
-        [deliveryId],
-      );
+      const delivery = await webhookDelivery(orm.em.fork(), deliveryId);
       if (!delivery || delivery.status !== 'pending') return;
       if (delivery.disabled_at !== null) {
         throw ApplicationFailure.nonRetryable(`webhook endpoint was disabled`, 'WebhookEndpointDisabled');
@@ -189,13 +135,13 @@ export function createWebhookActivities({
         const described = failure instanceof Error ? (refused ? failure.message : `${failure.name}: ${failure.message}`) : String(failure);
         error = truncate(described, 1000);
       }
-      const attempt = await recordAttempt(deliveryId, {
+      const attempt = await orm.em.fork().transactional((em) => recordWebhookAttempt(em, deliveryId, {
         attemptedAt,
         succeeded: error === null,
         responseStatus,
         error,
         durationMs: Math.round(performance.now() - started),
-      });
+      }));
       logger.info({ deliveryId, eventId: delivery.event_id, attempt, responseStatus, error }, 'webhook delivery attempted');
       if (error !== null) {
         throw refused ? ApplicationFailure.nonRetryable(error, 'WebhookTargetRefused') : ApplicationFailure.retryable(error, 'WebhookDeliveryFailed');
@@ -205,11 +151,7 @@ export function createWebhookActivities({
     /** The last step of a delivery whose retries are exhausted (or whose endpoint was disabled, or target refused). */
     async markWebhookDeliveryFailed(deliveryId: string, reason: string): Promise<void> {
       await orm.em.fork().transactional(async (em) => {
-        await em.execute(`update webhook_deliveries set status = 'failed', completed_at = ?, last_error = ? where id = ? and status = 'pending'`, [
-          clock.now(),
-          truncate(reason, 1000),
-          deliveryId,
-        ]);
+        await markWebhookDeliveryFailed(em, deliveryId, truncate(reason, 1000), clock.now());
       });
       logger.warn({ deliveryId, reason }, 'webhook delivery failed');
     },
@@ -220,16 +162,11 @@ export function createWebhookActivities({
      * workflow already started for one of them is skipped by its id.
      */
     async dispatchUndispatchedWebhookEvents(): Promise<number> {
-      const events = await orm.em.fork().transactional(async (em) =>
-        em.execute<{ id: string }[]>(
-          `select id from webhook_events where dispatched_at is null and created_at < now() - interval '${sweepMinimumAge}' order by created_at limit ?`,
-          [sweepBatchSize],
-        ),
-      );
+      const events = await orm.em.fork().transactional(async (em) => staleUndispatchedWebhookEventIds(em, sweepMinimumAge, sweepBatchSize));
       const { client, info } = Context.current();
       await dispatchWebhookEvents(
         { temporal: client, taskQueue: info.taskQueue, orm, logger },
-        events.map((event) => event.id),
+        events,
       );
       if (events.length) logger.info({ events: events.length }, 'webhook dispatch sweep started undispatched events');
       return events.length;

@@ -29,6 +29,7 @@ import { startStripeMock } from '../scripts/lib/stripe-mock.js';
 import { startTemporalDevServer } from '../scripts/lib/temporal-dev-server.js';
 import { systemClock } from '../src/clock.js';
 import { createOrm, migrateUp } from '../src/db/orm.js';
+import { formatDayOf } from '../src/domain/index.js';
 import { createStripeClient } from '../src/integrations/stripe.js';
 import { createTemporalClient } from '../src/temporal/client.js';
 import { workflowsPath } from '../src/temporal/worker.js';
@@ -107,7 +108,7 @@ type Activities = ReturnType<typeof createActivities>;
  * floor under the real run. `paid` collects the invoices recorded paid.
  */
 function inMemorySteps(real: Activities, paid: Set<string>): Activities {
-  const today = new Date().toISOString().slice(0, 10);
+  const today = formatDayOf(Date.now());
   const invoice = (invoiceId: string, status: 'open' | 'paid') => ({
     invoiceId,
     organizationId: invoiceId,

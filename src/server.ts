@@ -1,6 +1,7 @@
-import { serveApi } from './api/app.js';
-import { ApiKeyCredentialCache, listenForApiKeyChanges } from './api/auth/credential-cache.js';
-import { dependencyChecks } from './api/health.js';
+import { serveApi } from './api/serve.js';
+import { ApiKeyCredentialCache } from './api/auth/credential-cache.js';
+import { listenForApiKeyChanges } from './db/repositories/api-keys.js';
+import { dependencyChecks } from './api/routes/health.js';
 import { systemClock } from './clock.js';
 import { loadConfigOrExit } from './config.js';
 import { createOrm } from './db/orm.js';

@@ -13,31 +13,21 @@ import {
 } from '@temporalio/workflow';
 import type { BillingActivities } from '../activities/billing.js';
 import type { CollectionActivities } from '../activities/collection.js';
-import type { ClosedPeriod, InvoicingActivities } from '../activities/invoicing.js';
-import { MS_PER_DAY, formatDay, parseDay } from '../src/domain/index.js';
+import type { InvoicingActivities } from '../activities/invoicing.js';
+import { MS_PER_DAY, dayOf, formatDayOf, instantOfDay, midnightOf, parseDay } from '../src/domain/index.js';
 import {
-  billingStateQuery,
-  billingStatusSearchAttribute,
-  billingUnavailableFailureType,
-  domainFailureType,
-  nextRunAtQuery,
-  runNowUpdate,
+  type BillingCycleInput,
   type BillingCycleState,
   type BillingFailure,
   type BillingRunResult,
-  type DomainFailureDetails,
-} from './messages.js';
-
-export interface BillingCycleInput {
-  organizationId: string;
-  /** Carried across continue-as-new. */
-  startedAt?: string;
-  lastBilledDay?: string | null;
-  /** The next billing day as the closing before continue-as-new answered it: the new run starts from it. */
-  nextRunDay?: string | null;
-  /** The closing that failed, while the account needs attention. */
-  lastError?: BillingFailure | null;
-}
+  type ClosedPeriod,
+  billingStateQuery,
+  billingStatusSearchAttribute,
+  billingUnavailableFailureType,
+  nextRunAtQuery,
+  runNowUpdate,
+} from './messages/billing.js';
+import { type DomainFailureDetails, domainFailureType } from './messages/failures.js';
 
 // Every step is a short database transaction (or one workflow start): local activities, recorded
 // in the workflow's own task instead of a round trip through the server's activity queue each.
@@ -81,8 +71,8 @@ const recheckMs = MS_PER_DAY;
 /** Waits without billing before continuing as new, so the history of an idle account stays small. */
 const idleChecksPerRun = 30;
 
-const today = () => formatDay(Math.floor(Date.now() / MS_PER_DAY));
-const nextDayStart = () => (Math.floor(Date.now() / MS_PER_DAY) + 1) * MS_PER_DAY;
+const today = () => formatDayOf(Date.now());
+const nextDayStart = () => midnightOf(dayOf(Date.now()) + 1);
 
 /** A step that failed: a local activity's failure arrives as an `ActivityFailure` or as the activity's own `ApplicationFailure`. */
 type StepFailure = ActivityFailure | ApplicationFailure;
@@ -117,7 +107,7 @@ export async function billingCycle(input: BillingCycleInput): Promise<void> {
   /** What the last closing answered: its run, or the failure the `runNow` updates waiting for it fail with. */
   let lastOutcome: { run: BillingRunResult } | { failure: ApplicationFailure } | undefined;
   setHandler(billingStateQuery, () => state);
-  setHandler(nextRunAtQuery, () => (state.nextRunDay === null ? null : new Date(parseDay(state.nextRunDay) * MS_PER_DAY).toISOString()));
+  setHandler(nextRunAtQuery, () => (state.nextRunDay === null ? null : instantOfDay(state.nextRunDay)));
   setHandler(runNowUpdate, async () => {
     const ticket = ++requestedRuns;
     await condition(() => completedRuns >= ticket);
@@ -227,7 +217,7 @@ export async function billingCycle(input: BillingCycleInput): Promise<void> {
     } else {
       state.nextRunDay = next;
       // After a failure the closing waits for its retry too, unless a runNow asks.
-      const dueAt = Math.max(next === null ? Number.POSITIVE_INFINITY : parseDay(next) * MS_PER_DAY, retryAt);
+      const dueAt = Math.max(next === null ? Number.POSITIVE_INFINITY : midnightOf(parseDay(next)), retryAt);
       if (!runRequested() && Date.now() < dueAt) await condition(runRequested, Math.min(dueAt - Date.now(), recheckMs));
       if (!runRequested() && Date.now() < dueAt) continue;
     }

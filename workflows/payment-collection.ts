@@ -1,22 +1,21 @@
 import { ActivityFailure, ApplicationFailure, condition, getExternalWorkflowHandle, patched, proxyActivities, proxyLocalActivities, setHandler, type ExternalWorkflowHandle } from '@temporalio/workflow';
-import type { CollectionActivities, CollectionInvoice } from '../activities/collection.js';
+import type { CollectionActivities } from '../activities/collection.js';
 import type { ChargeResult, PaymentActivities } from '../activities/payments.js';
-import { DomainError, MS_PER_DAY, paymentReminders, resolveDunningPolicy, retryDelayMs, type DunningPolicy } from '../src/domain/index.js';
+import { DomainError, MS_PER_DAY, paymentReminders, resolveDunningPolicy, type DunningPolicy } from '../src/domain/index.js';
 import {
-  cancelForNonPaymentSignal,
   chargeRefundedSignal,
+  type CollectionInvoice,
   disputeOpenedSignal,
   invoiceVoidedSignal,
-  pastDueSignal,
-  paymentFailedSignal,
-  paymentRecordedSignal,
-  paymentRecoveredSignal,
-  paymentStateQuery,
-  paymentSucceededSignal,
-  type CollectionAttempt,
   type PaymentCollectionInput,
   type PaymentCollectionState,
-} from './messages.js';
+  paymentFailedSignal,
+  paymentRecordedSignal,
+  paymentStateQuery,
+  paymentSucceededSignal,
+} from './messages/payment.js';
+import { PaymentCollection, type Decline } from './payment-collection-state.js';
+import { cancelForNonPaymentSignal, pastDueSignal, paymentRecoveredSignal } from './messages/subscription.js';
 
 const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' } as const;
 
@@ -50,21 +49,6 @@ const { chargeInvoicePayment: chargeInWorkflowTask } = proxyLocalActivities<Paym
 const collectionInWorkflowTask = 'collection-in-workflow-task';
 
 /**
- * After the invoice is settled the workflow keeps listening this long (Stripe's window for
- * disputes), so a late webhook — a refund, a dispute, a PaymentIntent that succeeded after its
- * attempt timed out — still finds it. Then it completes.
- */
-const lateEventWindowDays = 120;
-
-/** When Stripe asks for action off-session or keeps processing, and the policy has no retry delay to wait for. */
-const defaultConfirmationWaitMs = 3 * MS_PER_DAY;
-
-interface Decline {
-  code: string | null;
-  hard: boolean;
-}
-
-/**
  * `payment:<invoiceId>`: collects one finalized invoice. `charge_automatically` charges the
  * organization's default payment method off-session, retries soft declines on the dunning
  * schedule, and writes the invoice off after the last failure (or a hard decline), canceling the
@@ -72,6 +56,9 @@ interface Decline {
  * reminders before and after it. The account's subscriptions are told when the invoice becomes
  * past due and when it is recovered. Stripe webhooks arrive as signals in any order and any
  * number of times: each event counts once, and each PaymentIntent is recorded once.
+ *
+ * This function is the wiring: signals, timers and activities around a `PaymentCollection`
+ * (workflows/payment-collection-state.ts), which holds the state and makes the decisions.
  */
 export async function paymentCollection(input: PaymentCollectionInput): Promise<PaymentCollectionState> {
   let policy: Required<DunningPolicy>;
@@ -83,94 +70,35 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
   }
   const { invoiceId } = input;
   const inWorkflowTask = patched(collectionInWorkflowTask);
-  const state: PaymentCollectionState = {
-    invoiceId,
-    organizationId: null,
-    collectionMethod: null,
-    invoiceStatus: null,
-    phase: 'starting',
-    amountOwed: 0,
-    attempts: [],
-    nextAttemptAt: null,
-    dueAt: null,
-    remindersSent: [],
-    pastDueSince: null,
-    recoveredAt: null,
-    subscriptionsCanceledAt: null,
-    stripePayments: [],
-    refundedByPaymentIntent: {},
-    disputes: [],
-    stripeEventIds: [],
-    listensUntil: null,
-  };
-  let currency = '';
-
-  /** Successful PaymentIntents as reported (by a charge's answer or a webhook), and those already recorded. */
-  const succeeded = new Map<string, { amount: number; currency: string; receivedAt: string }>();
-  const recorded = new Set<string>();
-  const failed = new Map<string, Decline>();
-  /** The API committed a payment or a void: read the invoice again. */
-  let invoiceChanged = false;
-
+  const collection = new PaymentCollection(invoiceId, policy);
+  const { state } = collection;
   const nowIso = () => new Date(Date.now()).toISOString();
-  const firstDelivery = (stripeEventId: string) => {
-    if (state.stripeEventIds.includes(stripeEventId)) return false;
-    state.stripeEventIds.push(stripeEventId);
-    return true;
-  };
 
   setHandler(paymentStateQuery, () => state);
-  setHandler(paymentSucceededSignal, (event) => {
-    if (!firstDelivery(event.stripeEventId) || succeeded.has(event.paymentIntentId)) return;
-    succeeded.set(event.paymentIntentId, { amount: event.amount, currency: event.currency, receivedAt: event.occurredAt });
-  });
-  setHandler(paymentFailedSignal, (event) => {
-    if (!firstDelivery(event.stripeEventId) || failed.has(event.paymentIntentId)) return;
-    failed.set(event.paymentIntentId, { code: event.failureCode, hard: event.hard });
-  });
-  setHandler(chargeRefundedSignal, (event) => {
-    if (!firstDelivery(event.stripeEventId)) return;
-    // Stripe reports the running total: the largest report is the latest, whatever the order.
-    state.refundedByPaymentIntent[event.paymentIntentId] = Math.max(state.refundedByPaymentIntent[event.paymentIntentId] ?? 0, event.amountRefunded);
-  });
-  setHandler(disputeOpenedSignal, (event) => {
-    if (!firstDelivery(event.stripeEventId) || state.disputes.some((dispute) => dispute.disputeId === event.disputeId)) return;
-    state.disputes.push(event);
-  });
-  setHandler(paymentRecordedSignal, () => void (invoiceChanged = true));
-  setHandler(invoiceVoidedSignal, () => void (invoiceChanged = true));
+  setHandler(paymentSucceededSignal, (event) => collection.paymentSucceeded(event));
+  setHandler(paymentFailedSignal, (event) => collection.paymentFailed(event));
+  setHandler(chargeRefundedSignal, (event) => collection.chargeRefunded(event));
+  setHandler(disputeOpenedSignal, (event) => collection.disputeOpened(event));
+  setHandler(paymentRecordedSignal, () => collection.invoiceMayHaveChanged());
+  setHandler(invoiceVoidedSignal, () => collection.invoiceMayHaveChanged());
 
-  const unrecordedPayments = () => [...succeeded.keys()].some((paymentIntentId) => !recorded.has(paymentIntentId));
-  const needsAttention = () => invoiceChanged || unrecordedPayments();
-  /** A success outranks a failure of the same PaymentIntent, whichever was reported first. */
-  const failureOf = (paymentIntentId: string) => (succeeded.has(paymentIntentId) ? undefined : failed.get(paymentIntentId));
-  const isOpen = () => state.invoiceStatus === 'open';
-
-  function take(invoice: CollectionInvoice): void {
-    state.invoiceStatus = invoice.status;
-    state.amountOwed = invoice.amountOwed;
-  }
+  const needsAttention = () => collection.needsAttention();
+  const isOpen = () => collection.isOpen();
 
   /** Records the Stripe payments reported so far and reads the invoice again if the API changed it. */
   async function catchUp(): Promise<void> {
-    for (const [paymentIntentId, receipt] of succeeded) {
-      if (recorded.has(paymentIntentId)) continue;
-      // The step reads the invoice under its lock: changes before it are seen; a signal during it asks again.
-      if (inWorkflowTask) invoiceChanged = false;
+    for (let next = collection.nextUnrecordedPayment(); next !== undefined; next = collection.nextUnrecordedPayment()) {
+      const { paymentIntentId, receipt } = next;
+      if (inWorkflowTask) collection.invoiceReadUnderLock();
       const outcome = await recordStripePayment({ invoiceId, paymentIntentId, ...receipt });
-      recorded.add(paymentIntentId);
-      state.stripePayments.push({ paymentIntentId, amount: receipt.amount, applied: outcome.recorded });
-      take(outcome.invoice);
+      collection.paymentRecorded(paymentIntentId, receipt, outcome.recorded, outcome.invoice);
     }
-    if (invoiceChanged) {
-      invoiceChanged = false;
-      take(await loadInvoiceForCollection(invoiceId));
-    }
+    if (collection.takeInvoiceReadRequest()) collection.take(await loadInvoiceForCollection(invoiceId));
   }
 
   /** Reads the invoice again whether or not the API's signal arrived (a lost signal must not cost a charge or a past-due notice). */
   async function stillOpen(): Promise<boolean> {
-    invoiceChanged = true;
+    collection.invoiceMayHaveChanged();
     await catchUp();
     return isOpen();
   }
@@ -195,16 +123,14 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
   }
 
   async function markPastDue(): Promise<void> {
-    if (state.pastDueSince !== null) return;
-    const since = nowIso();
-    state.pastDueSince = since;
-    await signalSubscriptions((handle) => handle.signal(pastDueSignal, { since }));
+    const since = collection.markPastDue(nowIso());
+    if (since !== null) await signalSubscriptions((handle) => handle.signal(pastDueSignal, { since }));
   }
 
   async function charge(attempt: number, organizationId: string): Promise<ChargeResult> {
     try {
       const chargeInvoicePayment = inWorkflowTask ? chargeInWorkflowTask : chargeThroughQueue;
-      return await chargeInvoicePayment({ invoiceId, attempt, amount: state.amountOwed, currency, organizationId });
+      return await chargeInvoicePayment({ invoiceId, attempt, amount: state.amountOwed, currency: collection.currency, organizationId });
     } catch (error) {
       // Stripe refused the request for good, or stayed unreachable: a failed attempt like a soft decline.
       if (!(error instanceof ActivityFailure)) throw error;
@@ -223,20 +149,10 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
       state.phase = 'charging';
       const startedMs = Date.now();
       const result = await charge(attempt, invoice.organizationId);
-      const record: CollectionAttempt = {
-        attempt,
-        startedAt: new Date(startedMs).toISOString(),
-        paymentIntentId: result.paymentIntentId ?? null,
-        outcome: result.outcome,
-        declineCode: result.outcome === 'declined' ? result.code : null,
-        hard: result.outcome === 'declined' && result.hard,
-      };
-      state.attempts.push(record);
-      const delay = retryDelayMs(policy, attempt);
+      const record = collection.attemptAnswered(attempt, startedMs, result, nowIso());
 
       let decline: Decline;
       if (result.outcome === 'succeeded') {
-        if (!succeeded.has(result.paymentIntentId)) succeeded.set(result.paymentIntentId, { amount: state.amountOwed, currency, receivedAt: nowIso() });
         continue;
       } else if (result.outcome === 'declined') {
         decline = { code: result.code, hard: result.hard };
@@ -244,23 +160,17 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
         // Stripe finishes it later and says so by webhook; without an answer by the next dunning step, the attempt has failed.
         const pending = result.paymentIntentId;
         state.phase = 'awaiting_confirmation';
-        const lastDelayDays = policy.retryDelaysDays.at(-1);
-        const confirmationWaitMs = delay ?? (lastDelayDays === undefined ? defaultConfirmationWaitMs : lastDelayDays * MS_PER_DAY);
-        await waitUntil(startedMs + confirmationWaitMs, () => !isOpen() || succeeded.has(pending) || failureOf(pending) !== undefined);
-        if (succeeded.has(pending)) {
+        const settledByWebhook = () => !isOpen() || collection.hasSucceeded(pending) || collection.failureOf(pending) !== undefined;
+        await waitUntil(collection.confirmationDeadlineMs(attempt, startedMs), settledByWebhook);
+        if (collection.hasSucceeded(pending)) {
           record.outcome = 'succeeded';
           continue;
         }
         if (!isOpen()) return;
-        const reported = failureOf(pending);
-        decline = reported ?? { code: 'confirmation_timeout', hard: false };
-        record.outcome = reported ? 'declined' : 'timed_out';
-        record.declineCode = decline.code;
-        record.hard = decline.hard;
+        decline = collection.confirmationMissed(record, pending);
       }
 
-      const nextAttemptMs = decline.hard || delay === null ? null : startedMs + delay;
-      state.nextAttemptAt = nextAttemptMs === null ? null : new Date(nextAttemptMs).toISOString();
+      const nextAttemptMs = collection.attemptFailed(attempt, startedMs, decline);
       await recordPaymentFailure({ invoiceId, attempt, paymentIntentId: record.paymentIntentId, declineCode: decline.code, hard: decline.hard, nextAttemptAt: state.nextAttemptAt });
       await markPastDue();
       if (nextAttemptMs === null) {
@@ -275,7 +185,7 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
 
   /** The last attempt failed: write the invoice off, then cancel the account's subscriptions (unless it is paid meanwhile). */
   async function writeOff(): Promise<void> {
-    take(await markInvoiceUncollectible(invoiceId));
+    collection.take(await markInvoiceUncollectible(invoiceId));
     if (state.invoiceStatus !== 'uncollectible') return;
     state.phase = 'awaiting_cancellation';
     await waitUntil(Date.now() + policy.cancelSubscriptionsAfterDays * MS_PER_DAY, () => state.invoiceStatus !== 'uncollectible');
@@ -312,16 +222,11 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
 
   /** A paid or voided invoice no longer holds the account past due. */
   async function recoverIfSettled(): Promise<void> {
-    if (state.pastDueSince === null || state.recoveredAt !== null || (state.invoiceStatus !== 'paid' && state.invoiceStatus !== 'void')) return;
-    state.recoveredAt = nowIso();
-    await signalSubscriptions((handle) => handle.signal(paymentRecoveredSignal));
+    if (collection.recover(nowIso())) await signalSubscriptions((handle) => handle.signal(paymentRecoveredSignal));
   }
 
   const invoice = await loadInvoiceForCollection(invoiceId);
-  take(invoice);
-  state.organizationId = invoice.organizationId;
-  state.collectionMethod = invoice.collectionMethod;
-  currency = invoice.currency;
+  collection.started(invoice);
   if (isOpen()) {
     if (invoice.collectionMethod === 'charge_automatically') await chargeAutomatically(invoice);
     else await awaitPayment(invoice);
@@ -329,9 +234,7 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
   await catchUp();
   await recoverIfSettled();
 
-  state.phase = 'settled';
-  const listensUntilMs = Date.now() + lateEventWindowDays * MS_PER_DAY;
-  state.listensUntil = new Date(listensUntilMs).toISOString();
+  const listensUntilMs = collection.settle(Date.now());
   while (Date.now() < listensUntilMs) {
     if (!(await condition(needsAttention, listensUntilMs - Date.now()))) break;
     await catchUp();

@@ -6,29 +6,46 @@ import {
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
-import type { PersistVerdict, SubscriptionActivities, SubscriptionMirror } from '../activities/subscriptions.js';
-import { DomainError, fixedFees, formatDay, parseDay, resolveSubscription, type InvoiceLine } from '../src/domain/index.js';
+import type { SubscriptionActivities } from '../activities/subscriptions.js';
+import {
+  SubscriptionRefusedError,
+  dayOf,
+  decideCancel,
+  decideCancelForNonPayment,
+  decidePause,
+  decidePlanChange,
+  decideResume,
+  decideSeatChange,
+  formatDay,
+  instantOfDay,
+  midnightOf,
+  nextWakeDay,
+  phaseInEffect,
+  settledOn,
+  statusAt,
+  type SubscriptionDecision,
+} from '../src/domain/index.js';
 import {
   cancelForNonPaymentSignal,
+  type CancelRequest,
   cancelUpdate,
+  type ChangePlanRequest,
   changePlanUpdate,
+  type ChangeSeatsRequest,
   changeSeatsUpdate,
   pastDueSignal,
   pauseUpdate,
   paymentRecoveredSignal,
+  type PersistVerdict,
   resumeUpdate,
-  subscriptionRefusal,
-  subscriptionStateQuery,
-  type CancelRequest,
-  type ChangePlanRequest,
-  type ChangeSeatsRequest,
   type SubscriptionChangeResult,
   type SubscriptionLifecycleInput,
-  type SubscriptionPhaseRecord,
+  type SubscriptionMirror,
+  subscriptionRefusal,
   type SubscriptionRefusalDetails,
   type SubscriptionSnapshot,
-} from './messages.js';
-import { calendarOf, changeLines, dayOf, domainSubscription, instantOfDay, periodOn, phaseOn, statusAt } from './subscription-terms.js';
+  subscriptionStateQuery,
+} from './messages/subscription.js';
 
 const { persistSubscription } = proxyActivities<SubscriptionActivities>({
   startToCloseTimeout: '30 seconds',
@@ -39,153 +56,21 @@ function refuse(kind: keyof typeof subscriptionRefusal, message: string, details
   throw ApplicationFailure.create({ message, type: subscriptionRefusal[kind], nonRetryable: true, details: [details] });
 }
 
-const today = () => dayOf(Date.now());
-
-/** A proposed next state, checked by the domain the way invoicing will read it. */
-interface Decision {
-  next: SubscriptionSnapshot;
-  effectiveAt: string;
-  prorationLines: InvoiceLine[];
-  checkAssignedSeats: boolean;
-}
-
-function validated(next: SubscriptionSnapshot, cancelAt: string | null = next.cancelAt): void {
+/** Runs a domain decision; its refusal fails the update (or its validator) with the matching failure type. */
+function decided<T>(decide: () => T): T {
   try {
-    resolveSubscription(domainSubscription(next, cancelAt));
+    return decide();
   } catch (error) {
-    if (error instanceof DomainError) refuse('invalid', error.message, { code: error.code.toLowerCase() });
+    if (error instanceof SubscriptionRefusedError) refuse(error.kind, error.message, error.details);
     throw error;
   }
 }
 
-function refuseIfCanceled(state: SubscriptionSnapshot): void {
-  if (state.canceledAt !== null) refuse('conflict', `subscription ${state.id} is canceled`, { code: 'subscription_canceled' });
-}
-
-/** Adds a phase in date order (a later entry wins a same-day tie) and returns its index. */
-function withPhase(phases: readonly SubscriptionPhaseRecord[], phase: SubscriptionPhaseRecord): { phases: SubscriptionPhaseRecord[]; index: number } {
-  const day = parseDay(phase.effectiveAt);
-  const index = phases.filter((existing) => parseDay(existing.effectiveAt) <= day).length;
-  return { phases: [...phases.slice(0, index), phase, ...phases.slice(index)], index };
-}
-
-function earliestChangeDay(state: SubscriptionSnapshot, now: number): number {
-  const applied = state.phases.filter((phase) => parseDay(phase.effectiveAt) <= now).map((phase) => parseDay(phase.effectiveAt));
-  return Math.max(parseDay(state.currentPeriodStart), ...applied);
-}
-
-function decidePlanChange(state: SubscriptionSnapshot, request: ChangePlanRequest, now: number): Decision {
-  refuseIfCanceled(state);
-  if (request.plan.applicationId !== state.applicationId) {
-    refuse('invalid', `plan ${request.plan.code} belongs to another application`, { code: 'plan_application_mismatch' });
-  }
-  const current = phaseOn(state, now);
-  let day: number;
-  if (request.effectiveAt !== undefined) {
-    day = parseDay(request.effectiveAt);
-    if (day < earliestChangeDay(state, now)) {
-      refuse('invalid', `a plan change cannot take effect before ${formatDay(earliestChangeDay(state, now))}`, { code: 'effective_date_too_early' });
-    }
-  } else {
-    const timing =
-      request.timing ??
-      (totalFee(request.plan, current.seats) > totalFee(current.plan, current.seats) ? 'immediate' : 'period_end');
-    day = timing === 'immediate' ? now : parseDay(state.currentPeriodEnd);
-  }
-  if (state.cancelAt !== null && day >= parseDay(state.cancelAt)) {
-    refuse('conflict', `subscription ${state.id} ends on ${state.cancelAt}`, { code: 'subscription_ending' });
-  }
-  // Scheduled terms that have not begun are superseded by the newer request.
-  const kept = { ...state, phases: state.phases.filter((phase) => parseDay(phase.effectiveAt) <= now) };
-  const replaced = phaseOn(kept, day);
-  if (replaced.plan.id === request.plan.id) {
-    refuse('conflict', `plan ${request.plan.code} v${request.plan.version} is already in effect then`, { code: 'plan_unchanged' });
-  }
-  const effectiveAt = formatDay(day);
-  const { phases, index } = withPhase(kept.phases, {
-    sequence: state.nextSequence,
-    kind: 'plan_change',
-    effectiveAt,
-    plan: request.plan,
-    seats: replaced.seats,
-    prorationLines: [],
-  });
-  return finishChange(state, phases, index, effectiveAt, false);
-}
-
-function totalFee(plan: SubscriptionPhaseRecord['plan'], seats: number): number {
-  const fees = fixedFees({ ...plan, charges: [] }, seats);
-  return fees.base + fees.seat;
-}
-
-function decideSeatChange(state: SubscriptionSnapshot, request: ChangeSeatsRequest, now: number): Decision {
-  refuseIfCanceled(state);
-  if (!Number.isSafeInteger(request.seats) || request.seats < 1) refuse('invalid', 'seats must be a positive integer', { code: 'seats_invalid' });
-  const day = request.effectiveAt === undefined ? now : parseDay(request.effectiveAt);
-  if (day > now) refuse('invalid', 'a seat change takes effect today or earlier in the current period', { code: 'effective_date_in_future' });
-  if (day < earliestChangeDay(state, now)) {
-    refuse('invalid', `a seat change cannot take effect before ${formatDay(earliestChangeDay(state, now))}`, { code: 'effective_date_too_early' });
-  }
-  const current = phaseOn(state, now);
-  if (current.seats === request.seats) refuse('conflict', `subscription ${state.id} already has ${request.seats} seats`, { code: 'seats_unchanged' });
-  const effectiveAt = formatDay(day);
-  // Scheduled terms keep their plan and take the new seat count.
-  const carried = state.phases.map((phase) => (parseDay(phase.effectiveAt) > now ? { ...phase, seats: request.seats } : phase));
-  const { phases, index } = withPhase(carried, {
-    sequence: state.nextSequence,
-    kind: 'seat_change',
-    effectiveAt,
-    plan: phaseOn(state, day).plan,
-    seats: request.seats,
-    prorationLines: [],
-  });
-  return finishChange(state, phases, index, effectiveAt, request.seats < current.seats);
-}
-
-function finishChange(state: SubscriptionSnapshot, phases: SubscriptionPhaseRecord[], index: number, effectiveAt: string, checkAssignedSeats: boolean): Decision {
-  const candidate: SubscriptionSnapshot = { ...state, phases, nextSequence: state.nextSequence + 1 };
-  validated(candidate);
-  const prorationLines = changeLines(domainSubscription(candidate), effectiveAt, `:change${index}:`);
-  const withLines = phases.map((phase, position) => (position === index ? { ...phase, prorationLines } : phase));
-  return { next: { ...candidate, phases: withLines }, effectiveAt, prorationLines, checkAssignedSeats };
-}
-
-function decideCancel(state: SubscriptionSnapshot, request: CancelRequest, now: number, nowIso: string): Decision | null {
-  refuseIfCanceled(state);
-  const trialing = now < parseDay(state.trialEnd);
-  if (request.at === 'period_end') {
-    if (request.refund === true) refuse('invalid', 'a refund is given only when canceling now', { code: 'refund_needs_cancel_now' });
-    // A trial ends unpaid: canceling "at period end" during it ends at the trial's end.
-    const cancelAt = trialing ? state.trialEnd : state.currentPeriodEnd;
-    if (state.cancelAt === cancelAt) return null;
-    validated(state, cancelAt);
-    return { next: { ...state, cancelAt }, effectiveAt: cancelAt, prorationLines: [], checkAssignedSeats: false };
-  }
-  // Without a refund the paid period is used up: access ends at its end, and nothing is credited.
-  const cancelAt = request.refund === true || trialing ? formatDay(now) : state.currentPeriodEnd;
-  validated(state, cancelAt);
-  const prorationLines = cancelAt === formatDay(now) ? changeLines(domainSubscription(state, cancelAt), cancelAt, ':cancel:') : [];
-  return { next: { ...state, cancelAt, canceledAt: nowIso }, effectiveAt: formatDay(now), prorationLines, checkAssignedSeats: false };
-}
-
-/** The state as of `now`: a due cancellation takes effect, a finished period rolls over, status follows. */
-function settled(state: SubscriptionSnapshot, now: number): { next: SubscriptionSnapshot; rolled: boolean } {
-  let next = state;
-  if (next.canceledAt === null && next.cancelAt !== null && now >= parseDay(next.cancelAt)) {
-    next = { ...next, canceledAt: instantOfDay(next.cancelAt) };
-  }
-  let rolled = false;
-  if (next.canceledAt === null && now >= parseDay(next.currentPeriodEnd)) {
-    const period = periodOn(calendarOf(next), now);
-    next = { ...next, currentPeriodStart: period.start, currentPeriodEnd: period.end };
-    rolled = true;
-  }
-  return { next: { ...next, status: statusAt(next, now) }, rolled };
-}
+const today = () => dayOf(Date.now());
 
 /** The row PostgreSQL mirrors for the state on day `now`. */
 function mirrorOf(state: SubscriptionSnapshot, now: number): SubscriptionMirror {
-  const current = phaseOn(state, now);
+  const current = phaseInEffect(state, now);
   return {
     id: state.id,
     organizationId: state.organizationId,
@@ -217,13 +102,6 @@ function mirrorOf(state: SubscriptionSnapshot, now: number): SubscriptionMirror 
 
 /** What the mirror shows, without the version: a change here is worth a write. */
 const visible = (mirror: SubscriptionMirror) => JSON.stringify({ ...mirror, version: 0 });
-
-/** The next billing day something happens by itself: trial end, a scheduled phase, cancellation, period end. */
-function nextWakeDay(state: SubscriptionSnapshot, now: number): number {
-  const days = [parseDay(state.currentPeriodEnd), parseDay(state.trialEnd), ...state.phases.map((phase) => parseDay(phase.effectiveAt))];
-  if (state.cancelAt !== null) days.push(parseDay(state.cancelAt));
-  return Math.min(...days.filter((day) => day > now));
-}
 
 /**
  * `subscription:<id>`: the source of truth for one subscription. Every change arrives as an
@@ -258,9 +136,9 @@ export async function subscriptionLifecycle(input: SubscriptionLifecycleInput): 
     transitions += 1;
   }
 
-  async function apply(decide: () => Decision | null): Promise<SubscriptionChangeResult> {
+  async function apply(decide: () => SubscriptionDecision | null): Promise<SubscriptionChangeResult> {
     return exclusive(async () => {
-      const decision = decide();
+      const decision = decided(decide);
       if (decision === null) return { state, effectiveAt: formatDay(today()), prorationLines: [] };
       await commit(decision.next, decision.checkAssignedSeats);
       return { state, effectiveAt: decision.effectiveAt, prorationLines: decision.prorationLines };
@@ -270,27 +148,18 @@ export async function subscriptionLifecycle(input: SubscriptionLifecycleInput): 
   const nowIso = () => new Date(Date.now()).toISOString();
   setHandler(subscriptionStateQuery, () => state);
   setHandler(changePlanUpdate, (request) => apply(() => decidePlanChange(state, request, today())), {
-    validator: (request: ChangePlanRequest) => void decidePlanChange(state, request, today()),
+    validator: (request: ChangePlanRequest) => void decided(() => decidePlanChange(state, request, today())),
   });
   setHandler(changeSeatsUpdate, (request) => apply(() => decideSeatChange(state, request, today())), {
-    validator: (request: ChangeSeatsRequest) => void decideSeatChange(state, request, today()),
+    validator: (request: ChangeSeatsRequest) => void decided(() => decideSeatChange(state, request, today())),
   });
   setHandler(cancelUpdate, (request) => apply(() => decideCancel(state, request, today(), nowIso())), {
-    validator: (request: CancelRequest) => void decideCancel(state, request, today(), nowIso()),
+    validator: (request: CancelRequest) => void decided(() => decideCancel(state, request, today(), nowIso())),
   });
-  // Pausing a paused subscription (or resuming a running one) is a retry: it changes nothing.
-  const decidePause = (): Decision | null => {
-    refuseIfCanceled(state);
-    if (state.pausedAt !== null) return null;
-    return { next: { ...state, pausedAt: nowIso() }, effectiveAt: formatDay(today()), prorationLines: [], checkAssignedSeats: false };
-  };
-  const decideResume = (): Decision | null => {
-    refuseIfCanceled(state);
-    if (state.pausedAt === null) return null;
-    return { next: { ...state, pausedAt: null }, effectiveAt: formatDay(today()), prorationLines: [], checkAssignedSeats: false };
-  };
-  setHandler(pauseUpdate, () => apply(decidePause), { validator: () => void decidePause() });
-  setHandler(resumeUpdate, () => apply(decideResume), { validator: () => void decideResume() });
+  const pause = () => decidePause(state, today(), nowIso());
+  const resume = () => decideResume(state, today());
+  setHandler(pauseUpdate, () => apply(pause), { validator: () => void decided(pause) });
+  setHandler(resumeUpdate, () => apply(resume), { validator: () => void decided(resume) });
   setHandler(pastDueSignal, ({ since }) =>
     exclusive(async () => {
       if (state.canceledAt === null && state.pastDueSince === null) await commit({ ...state, pastDueSince: since });
@@ -303,18 +172,14 @@ export async function subscriptionLifecycle(input: SubscriptionLifecycleInput): 
   );
   setHandler(cancelForNonPaymentSignal, () =>
     exclusive(async () => {
-      if (state.canceledAt !== null) return;
-      // Like canceling now without a refund: no credit for a period that was never paid (a trial ends today).
-      const now = today();
-      const cancelAt = now < parseDay(state.trialEnd) ? formatDay(now) : state.currentPeriodEnd;
-      const earlier = state.cancelAt !== null && parseDay(state.cancelAt) < parseDay(cancelAt) ? state.cancelAt : cancelAt;
-      await commit({ ...state, cancelAt: earlier, canceledAt: nowIso() });
+      const next = decideCancelForNonPayment(state, today(), nowIso());
+      if (next !== null) await commit(next);
     }),
   );
 
   for (;;) {
     const rolled = await exclusive(async () => {
-      const { next, rolled } = settled(state, today());
+      const { next, rolled } = settledOn(state, today());
       if (visible(mirrorOf(next, today())) !== lastWritten) await commit(next);
       return rolled;
     });
@@ -324,7 +189,7 @@ export async function subscriptionLifecycle(input: SubscriptionLifecycleInput): 
       return continueAsNew<typeof subscriptionLifecycle>({ snapshot: { ...state, run: state.run + 1 } });
     }
     const seen = transitions;
-    const wakeMs = nextWakeDay(state, today()) * 86_400_000;
+    const wakeMs = midnightOf(nextWakeDay(state, today()));
     await condition(() => transitions !== seen, Math.max(wakeMs - Date.now(), 1));
   }
   await condition(allHandlersFinished);

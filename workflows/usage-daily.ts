@@ -1,20 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { UsageActivities } from '../activities/usage.js';
-
-export interface UsageDailyInput {
-  /** Periods that ended this many days back get their aggregates re-derived (default 2: a missed run is caught up). */
-  lookbackDays?: number;
-  /** Months ahead that get a partition of their own (default 2). */
-  monthsAhead?: number;
-}
-
-export interface UsageDailyReport {
-  partitionsCreated: string[];
-  periodsVerified: number;
-  aggregatesChecked: number;
-  aggregatesRepaired: number;
-  alertsRaised: number;
-}
+import type { UsageDailyInput, UsageDailyReport } from './messages/usage.js';
 
 const { ensureUsagePartitions, verifyUsageAggregates, raiseMissedUsageAlerts } = proxyActivities<UsageActivities>({
   startToCloseTimeout: '1 hour',

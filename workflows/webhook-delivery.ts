@@ -1,15 +1,6 @@
 import { ActivityFailure, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { WebhookActivities } from '../activities/webhooks.js';
-
-export interface WebhookEventDeliveryInput {
-  eventId: string;
-}
-
-/** What a delivery workflow's first activity decided: where the event goes and how hard to retry. */
-export interface WebhookDeliveryPlan {
-  deliveryIds: string[];
-  retry: { initialIntervalMs: number; backoffCoefficient: number; maximumIntervalMs: number; maximumAttempts: number };
-}
+import type { WebhookEventDeliveryInput } from './messages/webhook-delivery.js';
 
 // Short database steps run as local activities: no round trip through the server per event.
 const { resolveWebhookDeliveries, markWebhookDeliveryFailed } = proxyLocalActivities<WebhookActivities>({

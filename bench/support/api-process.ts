@@ -1,6 +1,7 @@
 import { pino } from 'pino';
-import { serveApi } from '../../src/api/app.js';
-import { ApiKeyCredentialCache, listenForApiKeyChanges } from '../../src/api/auth/credential-cache.js';
+import { serveApi } from '../../src/api/serve.js';
+import { ApiKeyCredentialCache } from '../../src/api/auth/credential-cache.js';
+import { listenForApiKeyChanges } from '../../src/db/repositories/api-keys.js';
 import { systemClock } from '../../src/clock.js';
 import { createOrm } from '../../src/db/orm.js';
 import { createStripeClient } from '../../src/integrations/stripe.js';

@@ -1,43 +1,37 @@
-import { createServer, type RequestListener, type ServerOptions } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ZodError } from 'zod';
-import { registerApplications } from './applications.js';
-import type { AppDeps, AppEnv } from './context.js';
-import { unmatchedRequestHandler } from './allowed-methods.js';
-import { errorHandler, sendProblem, zodIssuesToFields } from './errors.js';
-import { registerHealth } from './health.js';
-import { registerApiKeys } from './api-keys.js';
-import { registerAuditEvents } from './audit-events.js';
+import { registerApplications } from './routes/applications.js';
+import type { AppDeps, AppEnv } from './http/context.js';
+import { unmatchedRequestHandler } from './http/allowed-methods.js';
+import { errorHandler, sendProblem, zodIssuesToFields } from './http/errors.js';
+import { registerHealth } from './routes/health.js';
+import { registerApiKeys } from './routes/api-keys.js';
+import { registerAuditEvents } from './routes/audit-events.js';
 import { authenticate } from './auth/authenticate.js';
-import { registerDepartments } from './departments.js';
+import { registerDepartments } from './routes/departments.js';
 import { registerDocs } from './docs.js';
-import { registerExternalIds } from './external-ids.js';
-import { registerMembers } from './members.js';
-import { registerMetrics } from './metrics.js';
+import { registerExternalIds } from './routes/external-ids.js';
+import { registerMembers } from './routes/members.js';
+import { registerMetrics } from './routes/metrics.js';
 import { patchWithoutBody } from './middleware/patch-without-body.js';
-import { RateLimiter, rateLimit } from './middleware/rate-limit.js';
+import { rateLimit } from './middleware/rate-limit.js';
 import { requestContext } from './middleware/request-context.js';
 import { unitOfWork } from './middleware/unit-of-work.js';
 import { wellFormedUrl } from './middleware/well-formed-url.js';
-import { registerOrganizations } from './organizations.js';
-import { registerPaymentMethods } from './payment-methods.js';
-import { registerPlans } from './plans.js';
-import { registerInvoicePayments } from './invoice-payments.js';
-import { registerInvoices } from './invoices.js';
-import { registerSeats } from './seats.js';
-import { SeatVerdicts } from '../db/repositories/seats.js';
-import { registerStripeWebhooks, exceptStripeWebhook } from './stripe-webhooks.js';
-import { registerSubscriptions } from './subscriptions.js';
-import { registerUsage } from './usage.js';
-import { UsageIngestion } from './usage-ingestion.js';
-import { fastLane } from './fast-lane.js';
-import { registerWebhookEndpoints } from './webhook-endpoints.js';
-import { ApiError, problem } from './problem.js';
-import { configDefaults } from '../config.js';
+import { registerOrganizations } from './routes/organizations.js';
+import { registerPaymentMethods } from './routes/payment-methods.js';
+import { registerPlans } from './routes/plans.js';
+import { registerInvoicePayments } from './routes/invoice-payments.js';
+import { registerInvoices } from './routes/invoices.js';
+import { registerSeats } from './routes/seats.js';
+import { registerStripeWebhooks, exceptStripeWebhook } from './routes/stripe-webhooks.js';
+import { registerSubscriptions } from './routes/subscriptions.js';
+import { registerUsage } from './routes/usage.js';
+import { registerWebhookEndpoints } from './routes/webhook-endpoints.js';
+import { ApiError, problem } from './http/problem.js';
+import { createSharedServices, type SharedServices } from './services.js';
 
 const maxBodyBytes = 1024 * 1024;
 
@@ -46,28 +40,6 @@ function validationFailed(error: ZodError, c: Context<AppEnv>) {
     c,
     problem(400, 'validation_failed', 'The request failed validation.', c.get('requestId'), zodIssuesToFields(error)),
   );
-}
-
-/** What an API process keeps across requests: the batching readers and writers, and the rate limiters. */
-export interface SharedServices {
-  seatVerdicts: SeatVerdicts;
-  usageIngestion: UsageIngestion;
-  rateLimiter: RateLimiter;
-  /** Failed authentications per client address. */
-  authFailures: RateLimiter;
-}
-
-export function createSharedServices(deps: AppDeps): SharedServices {
-  return {
-    seatVerdicts: new SeatVerdicts(deps.orm),
-    usageIngestion: new UsageIngestion({ orm: deps.orm, clock: deps.clock, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, logger: deps.logger }),
-    rateLimiter: new RateLimiter(deps.config.RATE_LIMIT_PER_MINUTE),
-    authFailures: new RateLimiter(
-      deps.config.AUTH_FAILURE_LIMIT ?? configDefaults.AUTH_FAILURE_LIMIT,
-      Date.now,
-      (deps.config.AUTH_FAILURE_WINDOW_SECONDS ?? configDefaults.AUTH_FAILURE_WINDOW_SECONDS) * 1000,
-    ),
-  };
 }
 
 /** Builds the HTTP API over injected services, so tests and the server wire it the same way. */
@@ -130,20 +102,4 @@ export function createApp(deps: AppDeps, shared: SharedServices = createSharedSe
   });
   registerDocs(app);
   return app;
-}
-
-/**
- * Serves the API over HTTP: the app, with the fast lane in front of it (seat verification and
- * single usage events, the hottest calls, without the general pipeline: `fastLane`).
- */
-export function serveApi(deps: AppDeps, listen: { hostname: string; port: number }, onListening?: (info: AddressInfo) => void): ServerType {
-  const shared = createSharedServices(deps);
-  const app = createApp(deps, shared);
-  const lane = fastLane(deps, shared);
-  return serve({
-    fetch: app.fetch,
-    ...listen,
-    // @hono/node-server calls it as http's createServer(options, listener), with the app as listener.
-    createServer: ((options: ServerOptions, app: RequestListener) => createServer(options, (request, response) => lane(request, response, app))) as typeof createServer,
-  }, onListening);
 }

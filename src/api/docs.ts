@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from './context.js';
+import type { AppEnv } from './http/context.js';
 
 /** Where the reference's scripts are served; their names carry a hash of their content. */
 export const docsAssetsPath = '/docs/assets';

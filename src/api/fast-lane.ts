@@ -1,15 +1,18 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { z } from '@hono/zod-openapi';
-import type { SharedServices } from './app.js';
 import type { Principal } from './auth/policy.js';
 import { cachedApiKeyPrincipal } from './auth/authenticate.js';
-import type { AppDeps } from './context.js';
+import type { AppDeps } from './http/context.js';
 import { requestIdFrom } from './middleware/request-context.js';
-import { VerifySeatSchema, verifySeat } from './seats.js';
-import { UsageEventSchema } from './usage.js';
+import { VerifySeatSchema, verifySeat, verifySeatPath } from './routes/seats.js';
+import type { SharedServices } from './services.js';
+import { UsageEventSchema, recordUsagePath, usageWriteAccess } from './routes/usage.js';
 
 /** Lane bodies are a few short fields; anything larger goes the general way. */
 const maxLaneBodyBytes = 16 * 1024;
+
+/** What a lane route answers when it leaves the request to the app (a refusal: the app words it). */
+const handOver = Symbol('hand over to the app');
 
 /** One route the lane answers: its body schema, and its success. */
 interface LaneRoute<S extends z.ZodType> {
@@ -32,19 +35,35 @@ const route = <S extends z.ZodType>(definition: LaneRoute<S>) => definition as u
  * body it read, so problems and their format come from one place (a credential the lane does not
  * know is the app's to refuse, and to count against its address). A refused usage event was not
  * recorded, so the app recording it again answers the same.
+ *
+ * What the app's middleware does (app.ts) and the lane does instead, one by one:
+ * - `requestContext`: the same request id (`requestIdFrom`) in `X-Request-Id`, the same completion log line;
+ *   the services come from `deps` and `shared` directly.
+ * - `wellFormedUrl`: skipped: the lane answers only its fixed paths, which have nothing to decode.
+ * - `bodyLimit`: bodies over `maxLaneBodyBytes` (far below the app's limit), or of unknown length, go to the app.
+ * - `authenticate`: only a cached API key whose use needs no recording (`cachedApiKeyPrincipal`); anything else
+ *   goes to the app, which also counts failures against the address.
+ * - `rateLimit`: the same limiter (`shared.rateLimiter`); over the rate goes to the app, which answers the 429.
+ * - `patchWithoutBody`: skipped: POST only.
+ * - `unitOfWork`: skipped: both routes commit outside it (their `readsOnly` and
+ *   `commitsItselfWithoutIdempotencyKey` markers); a usage event with an Idempotency-Key goes to the app.
+ * - the routes' validation: the routes' own schemas; a body they refuse goes to the app.
  */
 export function fastLane(deps: AppDeps, shared: SharedServices) {
   const services = { seatVerdicts: shared.seatVerdicts, orm: deps.orm, clock: deps.clock };
   const routes = new Map<string, LaneRoute<z.ZodType>>([
-    ['/v1/seats/verify', route({ schema: VerifySeatSchema, status: 200, answer: (principal, input) => verifySeat(principal, input, services) })],
+    [verifySeatPath, route({ schema: VerifySeatSchema, status: 200, answer: (principal, input) => verifySeat(principal, input, services) })],
     [
-      '/v1/usage',
+      recordUsagePath,
       route({
         schema: UsageEventSchema,
         status: 202,
         // With an Idempotency-Key the app keeps the key's record in the event's transaction.
         takes: (request) => request.headers['idempotency-key'] === undefined,
-        answer: (principal, input) => shared.usageIngestion.record(input, principal),
+        answer: async (principal, input) => {
+          const recorded = await shared.usageIngestion.record(input, usageWriteAccess(principal));
+          return recorded.ok ? recorded.value : handOver;
+        },
       }),
     ],
   ]);
@@ -64,6 +83,7 @@ export function fastLane(deps: AppDeps, shared: SharedServices) {
     if (!parsed.success) return false;
     if (shared.rateLimiter.take(principal.id) !== undefined) return false;
     const result = await lane.answer(principal, parsed.data);
+    if (result === handOver) return false;
     const requestId = requestIdFrom(request.headers['x-request-id'] as string | undefined);
     const payload = JSON.stringify(result);
     response.writeHead(lane.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'x-request-id': requestId });

@@ -1,7 +1,9 @@
-import { MikroORM, defineConfig, type Options } from '@mikro-orm/postgresql';
+import { MikroORM, defineConfig, type EntityManager, type Options } from '@mikro-orm/postgresql';
+import type { Pool } from 'pg';
 import { Migrator } from '@mikro-orm/migrations';
 import { entities } from './entities/index.js';
 import { migrationsList } from './migrations/index.js';
+import { sql } from './sql.js';
 
 export type Orm = MikroORM;
 
@@ -32,4 +34,14 @@ export async function createOrm(databaseUrl: string, poolMax?: number): Promise<
 export async function migrateUp(orm: Orm): Promise<string[]> {
   const applied = await orm.migrator.up();
   return applied.map((migration) => migration.name);
+}
+
+/** Resolves once PostgreSQL answers a query on the pool. */
+export async function pingDatabase(orm: Orm): Promise<void> {
+  await sql(orm.em.fork(), 'select 1');
+}
+
+/** The ORM's own `pg` pool, for named statements (`namedSql`) that skip the ORM's query layer. */
+export async function poolOf(em: EntityManager): Promise<Pool> {
+  return em.getConnection().getNativeClient();
 }

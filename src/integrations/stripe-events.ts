@@ -1,7 +1,12 @@
 import type Stripe from 'stripe';
-import { isHardDecline } from '../domain/payments.js';
+import { isHardDecline } from '../domain/payments/index.js';
 import { workflowIds } from '../temporal/workflow-ids.js';
-import type { ChargeRefundedEvent, DisputeOpenedEvent, PaymentFailedEvent, PaymentSucceededEvent } from '../../workflows/messages.js';
+import type {
+  ChargeRefundedEvent,
+  DisputeOpenedEvent,
+  PaymentFailedEvent,
+  PaymentSucceededEvent,
+} from '../../workflows/messages/payment.js';
 import { ownerFromMetadata, type StripeGateway } from './stripe.js';
 
 /** What one Stripe event asks Ledgerflow to do. */

@@ -1,8 +1,8 @@
 import Stripe from 'stripe';
 import type { Config } from '../config.js';
-import { isHardDecline, stripeIdempotencyKeys, type ChargeResult } from '../domain/payments.js';
+import { isHardDecline, stripeIdempotencyKeys, type ChargeResult } from '../domain/payments/index.js';
 
-export type { ChargeResult } from '../domain/payments.js';
+export type { ChargeResult } from '../domain/payments/index.js';
 
 /**
  * The Stripe client. STRIPE_API_URL points it at stripe-mock in development and tests; unset,

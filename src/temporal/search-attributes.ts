@@ -1,7 +1,7 @@
 import { isGrpcServiceError, type Connection } from '@temporalio/client';
 import temporalProtos from '@temporalio/proto';
 import type { Logger } from '../logger.js';
-import { billingStatusSearchAttribute } from '../../workflows/messages.js';
+import { billingStatusSearchAttribute } from '../../workflows/messages/billing.js';
 
 const { IndexedValueType } = temporalProtos.temporal.api.enums.v1;
 /** gRPC's ALREADY_EXISTS: the attribute is registered already. */

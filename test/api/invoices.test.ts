@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { billingStateQuery, billingStatusSearchAttribute } from '../../workflows/messages.js';
+import { billingStateQuery, billingStatusSearchAttribute } from '../../workflows/messages/billing.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { expectProblem } from './support/problems.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { billingStateQuery } from '../../workflows/messages.js';
+import { billingStateQuery } from '../../workflows/messages/billing.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;

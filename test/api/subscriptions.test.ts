@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { workflowIds } from '../../src/temporal/workflow-ids.js';
-import { pastDueSignal, paymentRecoveredSignal } from '../../workflows/messages.js';
+import { pastDueSignal, paymentRecoveredSignal } from '../../workflows/messages/subscription.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { startLaneServer } from './support/fast-lane.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { chargeModels } from '../../src/domain/charge-models/registry.js';
+import { chargeModels } from '../../src/domain/pricing/index.js';
 import { workflowIds } from '../../src/temporal/workflow-ids.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { eventually } from '../workflow/support/subscriptions.js';

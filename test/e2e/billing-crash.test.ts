@@ -17,7 +17,7 @@ import { loadBillingAccounts } from '../../scripts/lib/billing-accounts.js';
 import { seededRandom } from '../../scripts/lib/prng.js';
 import { createOrm, migrateUp } from '../../src/db/orm.js';
 import { formatDay, MS_PER_DAY } from '../../src/domain/index.js';
-import { billingStateQuery } from '../../workflows/messages.js';
+import { billingStateQuery } from '../../workflows/messages/billing.js';
 import { sharedServer } from '../support/servers.js';
 import { createSuiteDatabase, type SuiteDatabase } from '../support/stack.js';
 import { paymentIntentCreation, paymentIntentsSucceed, startStripeFaultProxy, type StripeFaultProxy } from '../support/stripe-fault-proxy.js';

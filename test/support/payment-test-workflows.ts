@@ -5,7 +5,12 @@
  */
 import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { ChargeInvoicePaymentInput, ChargeResult, PaymentActivities } from '../../activities/payments.js';
-import { chargeRefundedSignal, disputeOpenedSignal, paymentFailedSignal, paymentSucceededSignal } from '../../workflows/messages.js';
+import {
+  chargeRefundedSignal,
+  disputeOpenedSignal,
+  paymentFailedSignal,
+  paymentSucceededSignal,
+} from '../../workflows/messages/payment.js';
 
 const { chargeInvoicePayment, ensureStripeCustomer } = proxyActivities<PaymentActivities>({
   // Short, so a client timeout of the test's Stripe client (not this) decides each attempt.

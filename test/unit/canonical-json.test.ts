@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { canonicalJson, comparableBody } from '../../src/api/canonical-json.js';
+import { canonicalJson, comparableBody } from '../../src/api/http/canonical-json.js';
 
 describe('canonicalJson', () => {
   it.each([

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../../src/api/context.js';
-import { errorHandler } from '../../src/api/errors.js';
+import type { AppEnv } from '../../src/api/http/context.js';
+import { errorHandler } from '../../src/api/http/errors.js';
 import { RateLimiter, clientAddress, rateLimit } from '../../src/api/middleware/rate-limit.js';
 import type { Principal } from '../../src/api/auth/policy.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { jsonObjectSchema, textSchema } from '../../src/api/text.js';
+import { jsonObjectSchema, textSchema } from '../../src/api/http/text.js';
 
 const line = textSchema({ maxLength: 5 });
 const paragraph = textSchema({ maxLength: 20, multiline: true });

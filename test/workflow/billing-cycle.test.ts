@@ -7,9 +7,15 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { BillingActivities } from '../../activities/billing.js';
 import { withDomainFailures } from '../../activities/domain-failures.js';
-import type { ClosedPeriod, InvoicingActivities } from '../../activities/invoicing.js';
+import type { InvoicingActivities } from '../../activities/invoicing.js';
 import { DomainError, MS_PER_DAY, formatDay, parseDay } from '../../src/domain/index.js';
-import { billingStateQuery, billingStatusSearchAttribute, runNowUpdate, type BillingFailure } from '../../workflows/messages.js';
+import {
+  type BillingFailure,
+  type ClosedPeriod,
+  billingStateQuery,
+  billingStatusSearchAttribute,
+  runNowUpdate,
+} from '../../workflows/messages/billing.js';
 import { sharedServer } from '../support/servers.js';
 import { recordHistory } from './support/subscriptions.js';
 

@@ -13,7 +13,9 @@ import { ensureUsagePartitions } from '../../src/db/repositories/usage-maintenan
 import {
   MS_PER_DAY,
   computeInvoice,
+  dayOf,
   formatDay,
+  initialSnapshot,
   parseDay,
   usageWindows,
   type InvoiceProposal,
@@ -23,9 +25,8 @@ import {
 } from '../../src/domain/index.js';
 import { createStripeClient } from '../../src/integrations/stripe.js';
 import { workflowIds } from '../../src/temporal/workflow-ids.js';
-import { changePlanUpdate, changeSeatsUpdate, subscriptionStateQuery } from '../../workflows/messages.js';
+import { changePlanUpdate, changeSeatsUpdate, subscriptionStateQuery } from '../../workflows/messages/subscription.js';
 import type { subscriptionLifecycle } from '../../workflows/subscription-lifecycle.js';
-import { dayOf, initialSnapshot } from '../../workflows/subscription-terms.js';
 import { sharedServer } from '../support/servers.js';
 import { createSuiteDatabase, type SuiteDatabase } from '../support/stack.js';
 import { paymentIntentCreation, paymentIntentsDecline, paymentIntentsSucceed, startStripeFaultProxy, type StripeFaultProxy } from '../support/stripe-fault-proxy.js';

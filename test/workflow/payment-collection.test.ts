@@ -4,24 +4,23 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import type { CollectionActivities, CollectionInvoice } from '../../activities/collection.js';
+import type { CollectionActivities } from '../../activities/collection.js';
 import type { ChargeInvoicePaymentInput, ChargeResult, PaymentActivities } from '../../activities/payments.js';
 import type { SubscriptionActivities } from '../../activities/subscriptions.js';
-import { MS_PER_DAY, formatDay, stripeIdempotencyKeys, type DunningPolicy } from '../../src/domain/index.js';
+import { MS_PER_DAY, dayOf, formatDay, initialSnapshot, stripeIdempotencyKeys, type DunningPolicy } from '../../src/domain/index.js';
 import {
   chargeRefundedSignal,
+  type CollectionInvoice,
   disputeOpenedSignal,
   invoiceVoidedSignal,
+  type PaymentCollectionState,
   paymentFailedSignal,
   paymentRecordedSignal,
   paymentStateQuery,
   paymentSucceededSignal,
-  subscriptionStateQuery,
-  type PaymentCollectionState,
-  type PlanTerms,
-} from '../../workflows/messages.js';
+} from '../../workflows/messages/payment.js';
+import { type PlanTerms, subscriptionStateQuery } from '../../workflows/messages/subscription.js';
 import type { paymentCollection } from '../../workflows/payment-collection.js';
-import { dayOf, initialSnapshot } from '../../workflows/subscription-terms.js';
 import { sharedServer } from '../support/servers.js';
 import { eventually, recordHistory } from './support/subscriptions.js';
 

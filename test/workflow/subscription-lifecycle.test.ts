@@ -10,7 +10,7 @@ import { createSubscriptionActivities } from '../../activities/subscriptions.js'
 import { createWebhookActivities } from '../../activities/webhooks.js';
 import { systemClock } from '../../src/clock.js';
 import { createOrm, migrateUp, type Orm } from '../../src/db/orm.js';
-import { MS_PER_DAY, formatDay, parseDay, prorateChange } from '../../src/domain/index.js';
+import { MS_PER_DAY, dayOf, formatDay, initialSnapshot, instantOfDay, parseDay, periodOn, prorateChange } from '../../src/domain/index.js';
 import { workflowIds } from '../../src/temporal/workflow-ids.js';
 import {
   cancelUpdate,
@@ -18,10 +18,9 @@ import {
   changeSeatsUpdate,
   pastDueSignal,
   paymentRecoveredSignal,
-  subscriptionStateQuery,
   type PlanTerms,
-} from '../../workflows/messages.js';
-import { dayOf, initialSnapshot, instantOfDay, periodOn } from '../../workflows/subscription-terms.js';
+  subscriptionStateQuery,
+} from '../../workflows/messages/subscription.js';
 import type { subscriptionLifecycle } from '../../workflows/subscription-lifecycle.js';
 import { createSuiteDatabase, type SuiteDatabase } from '../support/stack.js';
 import { sharedServer } from '../support/servers.js';

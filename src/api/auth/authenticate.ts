@@ -6,10 +6,10 @@ import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { Member, platformRoleValues, scopeValues, type PlatformRole } from '../../db/entities/index.js';
 import { findApiKeyCredential, recordApiKeyUse, type ApiKeyCredential } from '../../db/repositories/api-keys.js';
 import { configDefaults } from '../../config.js';
-import type { ApiConfig, AppEnv } from '../context.js';
+import type { ApiConfig, AppEnv } from '../http/context.js';
 import { clientAddress, type RateLimiter } from '../middleware/rate-limit.js';
 import type { ApiKeyCredentialCache } from './credential-cache.js';
-import { ApiError } from '../problem.js';
+import { ApiError } from '../http/problem.js';
 import { apiKeyPrefix, hashApiKey } from './api-keys.js';
 import type { Principal } from './policy.js';
 

@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import type { AppEnv } from '../context.js';
-import { ApiError } from '../problem.js';
-import { nothingToChange } from '../schemas.js';
+import type { AppEnv } from '../http/context.js';
+import { ApiError } from '../http/problem.js';
+import { nothingToChange } from '../http/schemas.js';
 
 /**
  * A PATCH route's request without a body changes nothing: refused as its schema refuses `{}`

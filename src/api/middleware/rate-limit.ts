@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { isIPv6 } from 'node:net';
 import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from '../context.js';
-import { ApiError } from '../problem.js';
+import type { AppEnv } from '../http/context.js';
+import { ApiError } from '../http/problem.js';
 
 interface Bucket {
   tokens: number;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
-import type { AppDeps, AppEnv } from '../context.js';
+import type { AppDeps, AppEnv } from '../http/context.js';
 
 const acceptableRequestId = /^[\w.:-]{1,128}$/;
 

@@ -1,36 +1,65 @@
 import { createHash } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
 import { IdempotencyRecord } from '../../db/entities/index.js';
-import { comparableBody } from '../canonical-json.js';
-import type { AppEnv } from '../context.js';
-import { ApiError } from '../problem.js';
+import { tryLockIdempotencyKey } from '../../db/repositories/idempotency.js';
+import { MS_PER_DAY } from '../../domain/index.js';
+import { comparableBody } from '../http/canonical-json.js';
+import type { AppEnv } from '../http/context.js';
+import { ApiError } from '../http/problem.js';
 
-const keepIdempotencyMs = 24 * 60 * 60 * 1000;
+const keepIdempotencyMs = MS_PER_DAY;
 const readMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** How a POST route commits when it does not run in the unit of work's transaction. */
+type OwnCommit = 'reads-only' | 'commits-itself' | 'waits-on-workflow';
+const ownCommits = new Map<MiddlewareHandler<AppEnv>, OwnCommit>();
+
 /**
- * POST routes that only read (a query body too large or too private for a URL): no transaction, no
- * idempotency record, and no `em` — they fork one themselves if they need it.
+ * A marker a route module puts in its route's `middleware` (createRoute): it does nothing itself,
+ * the unit of work finds it among the request's matched handlers.
  */
-const readOnlyPosts = new Set(['/v1/seats/verify']);
+function ownCommit(kind: OwnCommit): MiddlewareHandler<AppEnv> {
+  const marker: MiddlewareHandler<AppEnv> = (_c, next) => next();
+  ownCommits.set(marker, kind);
+  return marker;
+}
+
 /**
- * POST routes that commit their own work when no Idempotency-Key asks for a stored response: a
- * single usage event joins a group commit shared with concurrent requests, and a batch of usage
- * events is recorded the same way, in one guarded write.
+ * A POST that only reads (a query body too large or too private for a URL): no transaction, no
+ * idempotency record, and no `em` — it forks one itself if it needs it.
  */
-const selfCommittingPosts = new Set(['/v1/usage', '/v1/usage/batch']);
+export const readsOnly = ownCommit('reads-only');
 /**
- * POST routes that wait on a workflow's answer (up to WORKFLOW_UPDATE_TIMEOUT_MS): they run on a
- * plain fork, so no connection sits in an open transaction meanwhile, and what they persisted (the
- * audit row) is flushed in one short transaction once they answered with a success. The workflow's
- * work is idempotent on its own (a billing day closed again answers the same invoice), so they keep
- * no idempotency record.
+ * A POST that commits its own work when no Idempotency-Key asks for a stored response (a single
+ * usage event joins a group commit shared with concurrent requests; a batch of usage events is
+ * recorded the same way, in one guarded write). With a key, it runs in the unit of work.
  */
-const workflowWaitingPosts = [/^\/v1\/organizations\/[^/]+\/invoices\/run$/];
+export const commitsItselfWithoutIdempotencyKey = ownCommit('commits-itself');
+/**
+ * A POST that waits on a workflow's answer (up to WORKFLOW_UPDATE_TIMEOUT_MS): it runs on a plain
+ * fork, so no connection sits in an open transaction meanwhile, and what it persisted (the audit
+ * row) is flushed in one short transaction once it answered with a success. The workflow's work is
+ * idempotent on its own (a billing day closed again answers the same invoice), so it keeps no
+ * idempotency record.
+ */
+export const waitsOnWorkflow = ownCommit('waits-on-workflow');
+
+function ownCommitOf(c: Context<AppEnv>): OwnCommit | undefined {
+  if (c.req.method !== 'POST') return undefined;
+  for (const route of matchedRoutes(c)) {
+    const kind = ownCommits.get(route.handler as MiddlewareHandler<AppEnv>);
+    if (kind !== undefined) return kind;
+  }
+  return undefined;
+}
+
+const leftOutside = (c: Context<AppEnv>, kind: OwnCommit | undefined) =>
+  kind === 'reads-only' || (kind === 'commits-itself' && c.req.header('idempotency-key') === undefined);
 
 /** Whether this request was left to commit its own work: no transaction, no `em`. */
 export function outsideUnitOfWork(c: Context<AppEnv>): boolean {
-  if (c.req.method !== 'POST') return false;
-  return readOnlyPosts.has(c.req.path) || (selfCommittingPosts.has(c.req.path) && c.req.header('idempotency-key') === undefined);
+  return leftOutside(c, ownCommitOf(c));
 }
 
 class RollBack extends Error {}
@@ -59,8 +88,9 @@ function withoutShownOnceFields(body: string, fields: readonly string[] | undefi
  */
 export function unitOfWork(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    // Seat verification reads, and single usage events commit, through their own batches.
-    if (outsideUnitOfWork(c)) return next();
+    const kind = ownCommitOf(c);
+    // Seat verification reads, and usage events commit, through their own batches.
+    if (leftOutside(c, kind)) return next();
     const em = c.get('orm').em.fork();
     const committed: (() => Promise<void>)[] = [];
     c.set('afterCommit', (task) => void committed.push(task));
@@ -68,7 +98,7 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
       c.set('em', em);
       return next();
     }
-    if (c.req.method === 'POST' && workflowWaitingPosts.some((path) => path.test(c.req.path))) {
+    if (kind === 'waits-on-workflow') {
       c.set('em', em);
       await next();
       if (c.error || c.res.status >= 400) return;
@@ -87,12 +117,7 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
         c.set('em', tx);
         let requestHash = '';
         if (key !== undefined) {
-          // `tx.execute`, not `tx.getConnection().execute`: the lock must be taken inside this
-          // transaction (a pooled connection outside it would release the lock at once).
-          const [lock] = await tx.execute<{ locked: boolean }[]>('select pg_try_advisory_xact_lock(?::bigint) as locked', [
-            lockId(principalId, key),
-          ]);
-          if (!lock?.locked) {
+          if (!(await tryLockIdempotencyKey(tx, lockId(principalId, key)))) {
             throw new ApiError(409, 'idempotency_key_in_flight', 'A request with this Idempotency-Key is still being processed.');
           }
           requestHash = createHash('sha256')

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from '../context.js';
-import { ApiError } from '../problem.js';
+import type { AppEnv } from '../http/context.js';
+import { ApiError } from '../http/problem.js';
 
 /**
  * Refuses a URL whose percent-encoding is not UTF-8 (the bytes of a lone surrogate, say): the

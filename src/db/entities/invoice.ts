@@ -1,11 +1,8 @@
 import { defineEntity, p } from '@mikro-orm/core';
-import type { InvoiceLineType } from '../../domain/index.js';
+import { collectionMethodValues, invoiceStatusValues, type InvoiceLineType } from '../../domain/index.js';
 import { Organization } from './organization.js';
 
-export const invoiceStatusValues = ['draft', 'open', 'paid', 'void', 'uncollectible'] as const;
-export type InvoiceStatus = (typeof invoiceStatusValues)[number];
-export const collectionMethodValues = ['charge_automatically', 'send_invoice'] as const;
-export type CollectionMethod = (typeof collectionMethodValues)[number];
+export { collectionMethodValues, invoiceStatusValues, type CollectionMethod, type InvoiceStatus } from '../../domain/index.js';
 
 /**
  * One invoice of a billing account (a root organization; its children's lines are consolidated

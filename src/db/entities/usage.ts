@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/core';
-import { MAX_USAGE_PERIOD_QUANTITY } from '../../domain/limits.js';
+import { MAX_USAGE_PERIOD_QUANTITY } from '../../domain/money/index.js';
 import { Metric, aggregationValues } from './metric.js';
 import { Subscription } from './subscription.js';
 
@@ -74,7 +74,7 @@ const UsageAggregateSchema = defineEntity({
   ],
   checks: [
     { name: 'usage_aggregates_period_order', expression: '"period_end" > "period_start"' },
-    // MAX_USAGE_PERIOD_QUANTITY (src/domain/limits.ts): a write past it fails, and its events are refused.
+    // MAX_USAGE_PERIOD_QUANTITY (src/domain/money/limits.ts): a write past it fails, and its events are refused.
     { name: 'usage_aggregates_quantity_bound', expression: `"quantity" >= -${MAX_USAGE_PERIOD_QUANTITY} and "quantity" <= ${MAX_USAGE_PERIOD_QUANTITY}` },
   ],
 });

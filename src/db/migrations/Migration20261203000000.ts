@@ -2,8 +2,8 @@ import { Migration } from '@mikro-orm/migrations';
 
 /**
  * A subscription's usage of a metric in a period is bounded (MAX_USAGE_PERIOD_QUANTITY,
- * src/domain/limits.ts): the write that would take an aggregate past it fails as a whole, so the
- * events are refused and nothing is recorded (src/api/usage-ingestion.ts).
+ * src/domain/money/limits.ts): the write that would take an aggregate past it fails as a whole, so the
+ * events are refused and nothing is recorded (src/usage/ingest.ts).
  */
 export class Migration20261203000000 extends Migration {
   override up(): void {

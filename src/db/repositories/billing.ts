@@ -1,6 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
   computeInvoice,
+  dateOfDay,
+  dayOfDate,
   Decimal,
   decimalToString,
   formatDay,
@@ -13,11 +15,13 @@ import {
   type UsageAggregate as DomainUsageAggregate,
 } from '../../domain/index.js';
 import type { InvoiceLine, PaymentTerms, Plan, PlanCharge } from '../entities/index.js';
+import { sql } from '../sql.js';
+import { organizationTree } from './organizations.js';
 
-/** "YYYY-MM-DD" of a UTC-midnight timestamp. */
-export const billingDay = (value: Date) => value.toISOString().slice(0, 10);
-/** The UTC midnight of a billing day. */
-export const dayStart = (day: string) => new Date(`${day}T00:00:00.000Z`);
+/** "YYYY-MM-DD" of a UTC-midnight timestamp (the domain's conversion, under the name the repositories use). */
+export const billingDay = dayOfDate;
+/** The UTC midnight of a billing day (the domain's conversion). */
+export const dayStart = dateOfDay;
 
 /** numeric(30,12) comes back padded ("0.010000000000"); the domain wants the plain decimal. */
 const plainDecimal = (value: string) => (value.includes('.') ? value.replace(/\.?0+$/, '') : value);
@@ -197,20 +201,12 @@ const dayOf = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-M
  * all), the target day's start.
  */
 const accountStatement = `with recursive
-  account as (select id, parent_id, currency, payment_terms, net_terms_days, tax_rate_percent from organizations where id = ?),
-  tree(id, parent_id, tax_rate_percent, depth) as (
-    select id, parent_id, tax_rate_percent, 0 from account
-    union all
-    select o.id, o.parent_id, o.tax_rate_percent, tree.depth + 1 from organizations o join tree on o.parent_id = tree.id
-  ),
-  chain(id, parent_id) as (
-    select id, parent_id from account
-    union all
-    select o.id, o.parent_id from organizations o join chain on o.id = chain.parent_id
-  ),
+  account as (select id, parent_id, currency, payment_terms, net_terms_days from organizations where id = $1),
+  ${organizationTree('tree', 'descendants', 'id = $1')},
+  ${organizationTree('chain', 'ancestors', 'id = $1')},
   subs as (
     select id, organization_id, department_id, start_date, trial_end, cancel_at, billing_anchor_day, created_at from subscriptions
-     where organization_id in (select id from tree) and id = coalesce(?::uuid, id)
+     where organization_id in (select id from tree) and id = coalesce($2::uuid, id)
   )
 select json_build_object(
   'profile', json_build_object('id', a.id, 'currency', a.currency, 'paymentTerms', a.payment_terms, 'netTermsDays', a.net_terms_days),
@@ -218,7 +214,7 @@ select json_build_object(
     select coalesce(sum(l.credit - l.debit), 0) from journal_lines l join journal_entries e on e.id = l.entry_id
      where e.organization_id = a.id and l.account = 'customer_credit') end,
   'organizations', (select json_agg(json_build_object('id', t.id, 'parentId', case when t.depth = 0 then null else t.parent_id end,
-    'taxRatePercent', t.tax_rate_percent::text) order by t.depth, t.id) from tree t),
+    'taxRatePercent', o.tax_rate_percent::text) order by t.depth, t.id) from tree t join organizations o on o.id = t.id),
   'plans', coalesce((select json_agg(json_build_object('id', p.id, 'code', p.code, 'name', p.name, 'currency', p.currency, 'interval', p.interval,
       'basePrice', p.base_price, 'seatPrice', p.seat_price, 'includedSeats', p.included_seats, 'trialDays', p.trial_days,
       'charges', coalesce((select json_agg(json_build_object('metric', json_build_object('code', m.code), 'model', c.model,
@@ -236,7 +232,7 @@ select json_build_object(
       'eventCount', u.event_count, 'latestAt', to_char(u.latest_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
       order by u.subscription_id, m.code, u.period_start, u.scope, u.department_key)
     from usage_aggregates u join metrics m on m.id = u.metric_id
-    where u.subscription_id in (select id from subs) and u.period_start < ? and (u.scope = 'total' or (u.scope = 'group' and u.user_key = ''))), '[]'),
+    where u.subscription_id in (select id from subs) and u.period_start < $3 and (u.scope = 'total' or (u.scope = 'group' and u.user_key = ''))), '[]'),
   'priorInvoices', coalesce((select json_agg(json_build_object('id', i.id,
       'lines', coalesce((select json_agg(json_build_object('key', l.key, 'type', l.type, 'description', l.description,
           'organizationId', l.organization_id, 'subscriptionId', l.subscription_id, 'departmentId', l.department_id, 'metricCode', l.metric_code,
@@ -259,7 +255,7 @@ export async function loadBillingAccount(
   targetDate: string,
   options: { subscriptionId?: string } = {},
 ): Promise<LoadedAccount | null> {
-  const [row] = await em.execute<{ document: AccountDocument }[]>(accountStatement, [accountId, options.subscriptionId || null, dayStart(targetDate)]);
+  const [row] = await sql<{ document: AccountDocument }>(em, accountStatement, [accountId, options.subscriptionId || null, dayStart(targetDate)]);
   if (!row) return null;
   const { document } = row;
   const plans = new Map(document.plans.map((plan) => [plan.id, toDomainPlan(plan)]));
@@ -328,12 +324,9 @@ export async function nextBillingDayOf(em: EntityManager, accountId: string, aft
 
 /** The last day the billing account of `organizationId` (its hierarchy's root) was invoiced ("YYYY-MM-DD"), null before its first invoice. */
 async function lastInvoicedDay(em: EntityManager, organizationId: string): Promise<string | null> {
-  const [row] = await em.execute<{ day: string | null }[]>(
-    `with recursive chain(id, parent_id) as (
-       select id, parent_id from organizations where id = ?
-       union all
-       select o.id, o.parent_id from organizations o join chain on o.id = chain.parent_id
-     )
+  const [row] = await sql<{ day: string | null }>(
+    em,
+    `with recursive ${organizationTree('chain', 'ancestors', 'id = $1')}
      select ${dayOf('max(i.billing_date)')} as day from invoices i where i.organization_id = (select id from chain where parent_id is null)`,
     [organizationId],
   );

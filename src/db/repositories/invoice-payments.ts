@@ -8,8 +8,9 @@ import {
   journalForWriteOff,
   type FinalizedTotals,
 } from '../../domain/index.js';
-import { recordWebhookEvent } from '../../webhooks/outbox.js';
 import { CreditNote, Invoice, Payment, type PaymentMethod } from '../entities/index.js';
+import { sql } from '../sql.js';
+import { recordWebhookEvent } from './webhook-events.js';
 import { postJournalEntry } from './journal.js';
 
 /**
@@ -85,9 +86,10 @@ interface Receipt {
  * balance; once nothing is owed the invoice is paid.
  */
 export async function recordReceipt(em: EntityManager, invoice: Invoice, receipt: Receipt, now: Date): Promise<{ payment: Payment | null; eventIds: string[] }> {
-  const [inserted] = await em.execute<{ id: string }[]>(
+  const [inserted] = await sql<{ id: string }>(
+    em,
     `insert into payments (id, invoice_id, amount, currency, method, reference, received_at, recorded_by, created_at)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (method, reference) do nothing returning id`,
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (method, reference) do nothing returning id`,
     [crypto.randomUUID(), invoice.id, receipt.amount, receipt.currency, receipt.method, receipt.reference, receipt.receivedAt, receipt.recordedBy, now],
   );
   if (!inserted) return { payment: null, eventIds: [] };
@@ -154,10 +156,11 @@ export async function markUncollectible(em: EntityManager, invoice: Invoice, now
 
 /** What is left to refund of each Stripe payment of the invoice, the most refundable first. */
 export async function refundableStripePayments(em: EntityManager, invoiceId: string): Promise<{ paymentId: string; paymentIntentId: string; refundable: number }[]> {
-  const rows = await em.execute<{ payment_id: string; reference: string; refundable: string }[]>(
+  const rows = await sql<{ payment_id: string; reference: string; refundable: string }>(
+    em,
     `select p.id as payment_id, p.reference, p.amount - coalesce(sum(n.amount), 0) as refundable
        from payments p left join credit_notes n on n.payment_id = p.id
-      where p.invoice_id = ? and p.method = 'stripe'
+      where p.invoice_id = $1 and p.method = 'stripe'
       group by p.id order by refundable desc, p.received_at, p.id`,
     [invoiceId],
   );

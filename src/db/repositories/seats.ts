@@ -1,5 +1,6 @@
 import { InFlightBatcher } from '../batcher.js';
-import type { Orm } from '../orm.js';
+import { poolOf, type Orm } from '../orm.js';
+import { namedSql } from '../sql.js';
 import type { Subscription } from '../entities/index.js';
 
 /** What a seat question finds (timestamps as JSON strings); null for an unknown organization. */
@@ -38,8 +39,7 @@ export class SeatVerdicts {
       maxInFlight: 2,
       maxBatch: 500,
       run: async (batch) => {
-        const pool = await orm.em.getConnection().getNativeClient();
-        const { rows } = await pool.query<SeatVerdictRow & { known: boolean }>({
+        const rows = await namedSql<SeatVerdictRow & { known: boolean }>(await poolOf(orm.em), {
           name: 'ledgerflow_seat_verdicts',
           text: `select e.organization_id is not null as known, e.organization_id as "organizationId", s.id as "subscriptionId", s.status,
                    to_json(s.current_period_end) #>> '{}' as "currentPeriodEnd", to_json(s.cancel_at) #>> '{}' as "cancelAt",

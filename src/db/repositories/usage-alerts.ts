@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { recordWebhookEvent } from '../../webhooks/outbox.js';
+import { recordWebhookEvent } from './webhook-events.js';
 import { linkCrossingEvents, recordCrossings, type ThresholdCrossing } from './usage.js';
 
 export interface RaisedAlerts {

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { dateOfDay } from '../../domain/index.js';
 import type { Aggregation } from '../entities/index.js';
-import { query } from './usage.js';
+import { sql } from '../sql.js';
 
 /**
  * The daily upkeep of usage metering: monthly partitions of the raw events, and re-deriving the
@@ -23,19 +24,19 @@ const nextMonth = (monthStart: Date) => new Date(Date.UTC(monthStart.getUTCFullY
 export async function ensureUsagePartitions(em: EntityManager, now: Date, monthsAhead: number): Promise<string[]> {
   return em.transactional(async (tx) => {
     // One job at a time; retries and overlapping runs find the work done.
-    await query(tx, `select pg_advisory_xact_lock(hashtext('usage_events partitions'))`);
-    const stranded = await query<{ month: string }>(
+    await sql(tx, `select pg_advisory_xact_lock(hashtext('usage_events partitions'))`);
+    const stranded = await sql<{ month: string }>(
       tx,
       `select distinct to_char(date_trunc('month', occurred_at at time zone 'UTC'), 'YYYY-MM-DD') as month from usage_events_default`,
     );
     const months = new Map<string, Date>();
     const want = (month: Date) => months.set(partitionName(month), month);
-    for (const { month } of stranded) want(new Date(`${month}T00:00:00Z`));
+    for (const { month } of stranded) want(dateOfDay(month));
     for (let month = monthStartOf(now), step = 0; step <= monthsAhead; month = nextMonth(month), step += 1) want(month);
 
     const existing = new Set(
       (
-        await query<{ name: string }>(
+        await sql<{ name: string }>(
           tx,
           `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'usage_events'::regclass`,
         )
@@ -45,18 +46,18 @@ export async function ensureUsagePartitions(em: EntityManager, now: Date, months
     const wanted = [...months].filter(([name]) => !existing.has(name)).map(([, month]) => month).sort((a, b) => a.getTime() - b.getTime());
     if (wanted.length === 0) return created;
     // Inserts routed to the default partition wait until the moved rows are out of it.
-    await query(tx, 'lock table usage_events_default in share row exclusive mode');
+    await sql(tx, 'lock table usage_events_default in share row exclusive mode');
     for (const month of wanted) {
       const name = partitionName(month);
       const [from, to] = [month.toISOString(), nextMonth(month).toISOString()];
-      await query(tx, `create table "${name}" (like usage_events including defaults including constraints)`);
-      await query(
+      await sql(tx, `create table "${name}" (like usage_events including defaults including constraints)`);
+      await sql(
         tx,
         `with moved as (delete from usage_events_default where occurred_at >= $1 and occurred_at < $2 returning *)
          insert into "${name}" select * from moved`,
         [from, to],
       );
-      await query(tx, `alter table usage_events attach partition "${name}" for values from ('${from}') to ('${to}')`);
+      await sql(tx, `alter table usage_events attach partition "${name}" for values from ('${from}') to ('${to}')`);
       created.push(name);
     }
     return created;
@@ -73,7 +74,7 @@ export interface AggregateKey {
 
 /** Subscriptions' periods, per metric, that ended in (since, until]. */
 export async function periodsEndedBetween(em: EntityManager, since: Date, until: Date): Promise<AggregateKey[]> {
-  return query<AggregateKey>(
+  return sql<AggregateKey>(
     em,
     `select subscription_id as "subscriptionId", metric_id as "metricId",
        to_char(period_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "periodStart", aggregation
@@ -91,13 +92,13 @@ export async function periodsEndedBetween(em: EntityManager, since: Date, until:
  */
 export async function verifyPeriodAggregates(em: EntityManager, key: AggregateKey, at: Date): Promise<{ checked: number; repaired: number }> {
   return em.transactional(async (tx) => {
-    const locked = await query<{ id: string }>(
+    const locked = await sql<{ id: string }>(
       tx,
       `select id from usage_aggregates where subscription_id = $1 and metric_id = $2 and period_start = $3
        order by scope, user_key, department_key for update`,
       [key.subscriptionId, key.metricId, key.periodStart],
     );
-    const [result] = await query<{ repaired: number; expected: number }>(
+    const [result] = await sql<{ repaired: number; expected: number }>(
       tx,
       `with contributions as (
          select e.*, g.scope,
@@ -157,7 +158,7 @@ export async function verifyPeriodAggregates(em: EntityManager, key: AggregateKe
 
 /** The period totals of every subscription whose period contains `at`, for the threshold check. */
 export async function currentPeriodTotals(em: EntityManager, at: Date): Promise<{ subscriptionId: string; metricId: string; periodStart: string; periodEnd: string; quantity: string }[]> {
-  return query(
+  return sql(
     em,
     `select subscription_id as "subscriptionId", metric_id as "metricId",
        to_char(period_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "periodStart",

@@ -1,30 +1,15 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
-import type { IncludedAllocation, SubscriptionCalendar } from '../../domain/index.js';
+import { dayOfDate, type IncludedAllocation, type SubscriptionCalendar } from '../../domain/index.js';
 import type { Aggregation, SubscriptionStatus } from '../entities/index.js';
+import { namedSql, sql } from '../sql.js';
+import { organizationTree } from './organizations.js';
 
 /**
  * SQL of usage metering. Every write is set-based: a batch of a thousand events is one statement
  * that records their keys, stores the new ones and folds them into the running aggregates, so the
  * whole batch commits or rolls back as one.
  */
-
-/**
- * Runs one statement with bound parameters (`$1`, …) on the EntityManager's transaction when it
- * has one, else on the pool. `em.execute` inlines parameters into the SQL text, which for a
- * 1,000-event batch means escaping and re-parsing a few hundred kilobytes of literal; binding
- * sends the payload as is, and `pg` turns arrays into PostgreSQL arrays.
- */
-export async function query<T>(em: EntityManager, text: string, parameters: readonly unknown[] = []): Promise<T[]> {
-  // The shape of a Kysely CompiledQuery for raw SQL (MikroORM builds the same one to stream rows).
-  const compiled = { sql: text, parameters, query: { kind: 'RawNode', sqlFragments: [text], parameters: [] }, queryId: { queryId: 'usage' } };
-  try {
-    const result = await em.getKysely().executeQuery<T>(compiled as unknown as Parameters<ReturnType<EntityManager['getKysely']>['executeQuery']>[0]);
-    return result.rows;
-  } catch (error) {
-    throw em.getPlatform().getExceptionConverter().convertException(error as Error);
-  }
-}
 
 /**
  * A timestamp column as an ISO 8601 UTC string: raw queries get timestamps as PostgreSQL's text
@@ -41,12 +26,12 @@ export interface MetricRef {
 
 export async function metricsByCode(em: EntityManager, codes: readonly string[]): Promise<MetricRef[]> {
   if (codes.length === 0) return [];
-  return query<MetricRef>(em, 'select id, code, aggregation, field from metrics where code = any($1::text[])', [codes]);
+  return sql<MetricRef>(em, 'select id, code, aggregation, field from metrics where code = any($1::text[])', [codes]);
 }
 
 export async function metricsById(em: EntityManager, ids: readonly string[]): Promise<MetricRef[]> {
   if (ids.length === 0) return [];
-  return query<MetricRef>(em, 'select id, code, aggregation, field from metrics where id = any($1::uuid[])', [ids]);
+  return sql<MetricRef>(em, 'select id, code, aggregation, field from metrics where id = any($1::uuid[])', [ids]);
 }
 
 export interface ChargeQuota {
@@ -60,7 +45,7 @@ export interface ChargeQuota {
 export async function chargesOfPlans(em: EntityManager, planIds: readonly string[]): Promise<Map<string, ChargeQuota[]>> {
   const charges = new Map<string, ChargeQuota[]>(planIds.map((id) => [id, []]));
   if (planIds.length === 0) return charges;
-  const rows = await query<ChargeQuota & { planId: string; included: string; hardLimit: string | null }>(
+  const rows = await sql<ChargeQuota & { planId: string; included: string; hardLimit: string | null }>(
     em,
     `select plan_id as "planId", metric_id as "metricId", included, allocation, hard_limit as "hardLimit"
      from plan_charges where plan_id = any($1::uuid[])`,
@@ -80,13 +65,9 @@ export async function chargesOfPlans(em: EntityManager, planIds: readonly string
 /** An organization and its ancestors (itself first), for every id that exists. */
 export async function ancestriesOf(em: EntityManager, organizationIds: readonly string[]): Promise<Map<string, string[]>> {
   if (organizationIds.length === 0) return new Map();
-  const rows = await query<{ origin: string; chain: string[] }>(
+  const rows = await sql<{ origin: string; chain: string[] }>(
     em,
-    `with recursive chain(origin, id, parent_id, depth) as (
-       select id, id, parent_id, 0 from organizations where id = any($1::uuid[])
-       union all
-       select chain.origin, o.id, o.parent_id, chain.depth + 1 from organizations o join chain on o.id = chain.parent_id
-     )
+    `with recursive ${organizationTree('chain', 'ancestors', 'id = any($1::uuid[])')}
      select origin, array_agg(id::text order by depth) as chain from chain group by origin`,
     [organizationIds],
   );
@@ -103,7 +84,7 @@ export interface ExternalOrganization {
 /** Organizations named by a product's own id for them (`externalOrgId` + `applicationSlug`). */
 export async function externalOrganizations(em: EntityManager, refs: readonly { applicationSlug: string; externalId: string }[]): Promise<ExternalOrganization[]> {
   if (refs.length === 0) return [];
-  return query<ExternalOrganization>(
+  return sql<ExternalOrganization>(
     em,
     `select a.slug as "applicationSlug", e.external_id as "externalId", e.organization_id as "organizationId", a.id as "applicationId"
      from unnest($1::text[], $2::text[]) as r(slug, external_id)
@@ -150,7 +131,7 @@ interface SubscriptionRow {
   phases: { effectiveAt: string; sequence: number; planId: string; seats: number }[] | null;
 }
 
-const day = (instant: string) => new Date(instant).toISOString().slice(0, 10);
+const day = (instant: string) => dayOfDate(new Date(instant));
 
 /** The columns of a `MeteredSubscription`, from `subscriptions s join plans p`. */
 const meteredSubscriptionColumns = `s.id, s.organization_id as "organizationId", s.application_id as "applicationId", s.plan_id as "planId", s.status,
@@ -193,7 +174,7 @@ export async function meteredSubscriptions(
   const organizationIds = scope.organizationIds ?? [];
   const subscriptionIds = scope.subscriptionIds ?? [];
   if (organizationIds.length === 0 && subscriptionIds.length === 0) return [];
-  const rows = await query<SubscriptionRow>(
+  const rows = await sql<SubscriptionRow>(
     em,
     `select ${meteredSubscriptionColumns}
      from subscriptions s join plans p on p.id = s.plan_id
@@ -220,14 +201,10 @@ export interface IngestionContext {
  * `writeUsageGuarded`, which checks under lock that no subscription read here has changed since.
  */
 export async function readIngestionContext(pool: Pool, organizationIds: readonly string[], departmentIds: readonly string[]): Promise<IngestionContext> {
-  const { rows } = await pool.query<{ ancestries: Record<string, string[]> | null; subscriptions: SubscriptionRow[] | null; departments: Record<string, string> | null }>({
+  const rows = await namedSql<{ ancestries: Record<string, string[]> | null; subscriptions: SubscriptionRow[] | null; departments: Record<string, string> | null }>(pool, {
     name: 'ledgerflow_usage_ingestion_context',
     text: `select
-       (with recursive chain(origin, id, parent_id, depth) as (
-          select id, id, parent_id, 0 from organizations where id = any($1::uuid[])
-          union all
-          select chain.origin, o.id, o.parent_id, chain.depth + 1 from organizations o join chain on o.id = chain.parent_id
-        )
+       (with recursive ${organizationTree('chain', 'ancestors', 'id = any($1::uuid[])')}
         select json_object_agg(origin, ids) from (select origin, array_agg(id::text order by depth) as ids from chain group by origin) a) as ancestries,
        (select json_agg(x order by x.id) from (
           select ${meteredSubscriptionColumns} from subscriptions s join plans p on p.id = s.plan_id where s.organization_id = any($1::uuid[])
@@ -246,7 +223,7 @@ export async function readIngestionContext(pool: Pool, organizationIds: readonly
 /** Departments among `ids`, with their organization. */
 export async function departmentOwners(em: EntityManager, ids: readonly string[]): Promise<Map<string, string>> {
   if (ids.length === 0) return new Map();
-  const rows = await query<{ id: string; organizationId: string }>(
+  const rows = await sql<{ id: string; organizationId: string }>(
     em,
     'select id, organization_id as "organizationId" from departments where id = any($1::uuid[])',
     [ids],
@@ -256,7 +233,7 @@ export async function departmentOwners(em: EntityManager, ids: readonly string[]
 
 /** Event ids among `eventIds` that this organization has already recorded. */
 export async function recordedEventIds(em: EntityManager, organizationId: string, eventIds: readonly string[]): Promise<Set<string>> {
-  const rows = await query<{ eventId: string }>(
+  const rows = await sql<{ eventId: string }>(
     em,
     'select event_id as "eventId" from usage_event_keys where organization_id = $1 and event_id = any($2::text[])',
     [organizationId, eventIds],
@@ -440,7 +417,7 @@ const guardedWrite = usageWriteStatement({ reportKeys: true, guarded: true });
 /** Stores events in one statement, in the EntityManager's transaction (see `usageWriteStatement`). */
 export async function writeUsage(em: EntityManager, rows: readonly UsageRow[], receivedAt: Date, options: { reportKeys?: boolean } = {}): Promise<UsageWritten> {
   const reportKeys = options.reportKeys === true;
-  const [row] = await query<UsageWriteRow>(em, reportKeys ? plainWrite.report : plainWrite.silent, [receivedAt, ...usageInput(rows)]);
+  const [row] = await sql<UsageWriteRow>(em, reportKeys ? plainWrite.report : plainWrite.silent, [receivedAt, ...usageInput(rows)]);
   return written(row, reportKeys);
 }
 
@@ -455,7 +432,7 @@ export async function writeUsageGuarded(
   receivedAt: Date,
   subscriptions: readonly { id: string; version: string }[],
 ): Promise<UsageWritten | 'stale'> {
-  const { rows: [row] } = await pool.query<UsageWriteRow>({
+  const [row] = await namedSql<UsageWriteRow>(pool, {
     name: 'ledgerflow_usage_write_guarded',
     text: guardedWrite,
     values: [receivedAt, ...usageInput(rows), subscriptions.map((subscription) => subscription.id), subscriptions.map((subscription) => subscription.version)],
@@ -477,7 +454,7 @@ export interface ThresholdCrossing {
 /** Records crossings; returns those not recorded before (the unique key decides, also under concurrency). */
 export async function recordCrossings(em: EntityManager, crossings: readonly ThresholdCrossing[], at: Date): Promise<(ThresholdCrossing & { id: string })[]> {
   if (crossings.length === 0) return [];
-  return query<ThresholdCrossing & { id: string }>(
+  return sql<ThresholdCrossing & { id: string }>(
     em,
     `insert into usage_threshold_crossings (id, organization_id, subscription_id, metric_id, period_start, period_end, threshold, quota, quantity, crossed_at)
      select gen_random_uuid(), c."organizationId", c."subscriptionId", c."metricId", c."periodStart", c."periodEnd", c.threshold, c.quota, c.quantity, $1::timestamptz
@@ -494,7 +471,7 @@ export async function recordCrossings(em: EntityManager, crossings: readonly Thr
 
 export async function linkCrossingEvents(em: EntityManager, links: readonly { crossingId: string; webhookEventId: string }[]): Promise<void> {
   if (links.length === 0) return;
-  await query(
+  await sql(
     em,
     `update usage_threshold_crossings c set webhook_event_id = l.event_id
      from unnest($1::uuid[], $2::uuid[]) as l(id, event_id) where c.id = l.id`,
@@ -504,7 +481,7 @@ export async function linkCrossingEvents(em: EntityManager, links: readonly { cr
 
 /** Thresholds already recorded for these subscriptions' periods, by `subscription metric periodStart` (ISO). */
 export async function recordedThresholds(em: EntityManager, subscriptionIds: readonly string[]): Promise<Map<string, number[]>> {
-  const rows = await query<{ subscriptionId: string; metricId: string; periodStart: string; threshold: number }>(
+  const rows = await sql<{ subscriptionId: string; metricId: string; periodStart: string; threshold: number }>(
     em,
     `select subscription_id as "subscriptionId", metric_id as "metricId", ${isoOf('period_start')} as "periodStart", threshold
      from usage_threshold_crossings where subscription_id = any($1::uuid[])`,
@@ -549,7 +526,7 @@ export interface UsageReadFilter {
 export async function readUsage(em: EntityManager, filter: UsageReadFilter): Promise<UsageReadRow[]> {
   if (filter.subscriptionIds.length === 0) return [];
   const sliced = filter.userId !== undefined || filter.departmentId !== undefined;
-  return query<UsageReadRow>(
+  return sql<UsageReadRow>(
     em,
     `with totals as (
        select subscription_id, metric_id, period_start, period_end, aggregation, quantity, event_count

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Orm } from '../../../src/db/orm.js';
-import type { PlanTerms } from '../../../workflows/messages.js';
+import type { PlanTerms } from '../../../workflows/messages/subscription.js';
 
 export const historiesDir = new URL('../histories/', import.meta.url);
 

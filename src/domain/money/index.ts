@@ -1,0 +1,3 @@
+export * from './decimal.js';
+export * from './money.js';
+export * from './limits.js';

@@ -1,0 +1,3 @@
+export * from './aggregation.js';
+export * from './metering.js';
+export * from './billing.js';
