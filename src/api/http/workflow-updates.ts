@@ -1,6 +1,6 @@
 import { WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import type { Context } from 'hono';
-import { configSchema } from '../../config.js';
+import { configDefaults } from '../../config.js';
 import type { AppEnv } from './context.js';
 
 /** Where the result of an update shows once the workflow has answered it. */
@@ -23,15 +23,13 @@ export class WorkflowUpdateTimeout extends Error {
   }
 }
 
-const defaultTimeoutMs = configSchema.shape.WORKFLOW_UPDATE_TIMEOUT_MS.parse(undefined);
-
 /**
  * Sends an update (`send` calls `executeUpdate`) with a deadline of `WORKFLOW_UPDATE_TIMEOUT_MS`
  * on every Temporal call it makes, so a workflow that does not answer (no worker, a wedged step)
  * never holds the request: it fails with `WorkflowUpdateTimeout`.
  */
 export async function sendWorkflowUpdate<T>(c: Context<AppEnv>, target: UpdateTarget, send: () => Promise<T>): Promise<T> {
-  const timeoutMs = c.var.config.WORKFLOW_UPDATE_TIMEOUT_MS ?? defaultTimeoutMs;
+  const timeoutMs = c.var.config.WORKFLOW_UPDATE_TIMEOUT_MS ?? configDefaults.WORKFLOW_UPDATE_TIMEOUT_MS;
   try {
     return await c.var.temporal.withDeadline(Date.now() + timeoutMs, send);
   } catch (error) {
