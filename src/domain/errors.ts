@@ -24,7 +24,8 @@ export type DomainErrorCode =
   | 'USAGE_PERIOD_MISMATCH'
   | 'UNBALANCED_JOURNAL'
   | 'INVALID_CREDIT_NOTE'
-  | 'INVALID_DUNNING_POLICY';
+  | 'INVALID_DUNNING_POLICY'
+  | 'INVALID_APPROVAL_RULE';
 
 export class DomainError extends Error {
   readonly code: DomainErrorCode;

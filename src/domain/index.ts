@@ -8,3 +8,4 @@ export * from './usage/index.js';
 export * from './invoice/index.js';
 export * from './ledger/index.js';
 export * from './payments/index.js';
+export * from './approval/index.js';

@@ -1,4 +1,5 @@
 import { ApiKey } from './api-key.js';
+import { ApprovalComment, ApprovalRequest, ApprovalRule } from './approval.js';
 import { Application } from './application.js';
 import { AuditEvent } from './audit-event.js';
 import { Department } from './department.js';
@@ -16,6 +17,7 @@ import { WebhookEndpoint } from './webhook-endpoint.js';
 import { WebhookDelivery, WebhookDeliveryAttempt, WebhookEvent } from './webhook-event.js';
 
 export { ApiKey, platformRoleValues, scopeValues, type PlatformRole, type Scope } from './api-key.js';
+export { ApprovalComment, ApprovalRequest, ApprovalRule, approvalStatusValues, approvalSubjectTypeValues } from './approval.js';
 export { Application } from './application.js';
 export { AuditEvent } from './audit-event.js';
 export { Department } from './department.js';
@@ -97,4 +99,7 @@ export const entities = [
   WebhookEvent,
   WebhookDelivery,
   WebhookDeliveryAttempt,
+  ApprovalRule,
+  ApprovalRequest,
+  ApprovalComment,
 ];
