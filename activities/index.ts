@@ -1,3 +1,4 @@
+import { createApprovalActivities } from './approvals.js';
 import { createBillingActivities, type BillingActivityDeps } from './billing.js';
 import { createCollectionActivities, type CollectionActivityDeps } from './collection.js';
 import { createInvoicingActivities } from './invoicing.js';
@@ -18,5 +19,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createPaymentActivities(deps),
     ...createCollectionActivities(deps),
     ...createWebhookActivities(deps),
+    ...createApprovalActivities(deps),
   };
 }

@@ -3,3 +3,4 @@ export { paymentCollection } from './payment-collection.js';
 export { subscriptionLifecycle } from './subscription-lifecycle.js';
 export { usageDailyProcessing } from './usage-daily.js';
 export { webhookDispatchSweep, webhookEventDelivery } from './webhook-delivery.js';
+export { approvalRequest } from './approval.js';

@@ -1,6 +1,7 @@
 import { isGrpcServiceError, type Connection } from '@temporalio/client';
 import temporalProtos from '@temporalio/proto';
 import type { Logger } from '../logger.js';
+import { approvalSearchAttributes } from '../../workflows/messages/approval.js';
 import { billingStatusSearchAttribute } from '../../workflows/messages/billing.js';
 
 const { IndexedValueType } = temporalProtos.temporal.api.enums.v1;
@@ -8,7 +9,12 @@ const { IndexedValueType } = temporalProtos.temporal.api.enums.v1;
 const grpcAlreadyExists: number = 6;
 
 /** The custom search attributes the workflows set; a namespace must know them before a workflow sets one. */
-export const ledgerflowSearchAttributes = [billingStatusSearchAttribute] as const;
+export const ledgerflowSearchAttributes = [
+  billingStatusSearchAttribute,
+  approvalSearchAttributes.organizationId,
+  approvalSearchAttributes.subjectType,
+  approvalSearchAttributes.status,
+] as const;
 
 /** As `temporal server start-dev` takes them: `--search-attribute BillingStatus=Keyword`. */
 export function devServerSearchAttributeArgs(): string[] {

@@ -4,4 +4,5 @@ export const workflowIds = {
   subscription: (subscriptionId: string) => `subscription:${subscriptionId}`,
   payment: (invoiceId: string) => `payment:${invoiceId}`,
   webhookEvent: (eventId: string) => `webhook-event:${eventId}`,
+  approval: (requestId: string) => `approval:${requestId}`,
 } as const;

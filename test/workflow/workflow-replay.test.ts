@@ -31,6 +31,9 @@ describe('recorded workflow histories', () => {
         'billing-first-closing.json',
         // A closing the domain refuses, then a recovery (the billing-needs-attention patch).
         'billing-needs-attention.json',
+        // Approvals: three levels with a quorum of 2, and a timeout escalating past the last level.
+        'approval-three-levels.json',
+        'approval-escalation.json',
       ]),
     );
   });

@@ -21,7 +21,7 @@ export interface ApprovalSubjectOutcome {
 }
 
 /**
- * One kind of thing that can wait for approval. `execute` carries the action out once the last
+ * One kind of thing that can wait for approval. `carryOut` carries the action out once the last
  * level approved, in the activity's transaction; it is keyed by the request id, so running it
  * again (a retried activity, a worker killed after the commit) finds what it made and makes
  * nothing twice. A subject that can no longer be carried out (the invoice was voided meanwhile)
@@ -29,7 +29,7 @@ export interface ApprovalSubjectOutcome {
  */
 export interface ApprovalSubject {
   subjectTypes: readonly ApprovalSubjectType[];
-  execute(tx: EntityManager, request: ApprovalRequest, deps: ApprovalSubjectDeps): Promise<ApprovalSubjectOutcome>;
+  carryOut(tx: EntityManager, request: ApprovalRequest, deps: ApprovalSubjectDeps): Promise<ApprovalSubjectOutcome>;
 }
 
 const subjects: readonly ApprovalSubject[] = [manualSubject];

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode } from '@mikro-orm/core';
 import { currentAssignment, type ApprovalRequestState, type ApprovalRuleCandidate, type ApprovalSubjectType } from '../../domain/index.js';
 import { ApprovalRequest, ApprovalRule } from '../entities/index.js';
 import { sql } from '../sql.js';
@@ -71,4 +72,9 @@ export async function writeApprovalState(tx: EntityManager, state: ApprovalReque
 /** The request row, or null when its transaction never committed (the workflow then ends without acting). */
 export async function findApprovalRequest(em: EntityManager, id: string): Promise<ApprovalRequest | null> {
   return em.findOne(ApprovalRequest, { id });
+}
+
+/** The request row, locked for the rest of the caller's transaction: carrying out its action serializes on it. */
+export async function lockApprovalRequest(tx: EntityManager, id: string): Promise<ApprovalRequest | null> {
+  return tx.findOne(ApprovalRequest, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
 }

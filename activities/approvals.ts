@@ -1,0 +1,88 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type Stripe from 'stripe';
+import { approvalSubjectFor } from '../src/approvals/subjects/index.js';
+import type { Clock } from '../src/clock.js';
+import type { Orm } from '../src/db/orm.js';
+import { approvalVersionOf, findApprovalRequest, lockApprovalRequest, writeApprovalState } from '../src/db/repositories/approvals.js';
+import { AuditEvent } from '../src/db/entities/index.js';
+import type { Logger } from '../src/logger.js';
+import { dispatchWebhookEvents, recordWebhookEvent } from '../src/webhooks/outbox.js';
+import type { ApprovalExecuteInput, ApprovalExecutionResult, ApprovalStateWrite } from '../workflows/messages/approval.js';
+import { withDomainFailures } from './domain-failures.js';
+import { workflowIds } from '../src/temporal/workflow-ids.js';
+
+export interface ApprovalActivityDeps {
+  orm: Orm;
+  stripe: Stripe;
+  clock: Clock;
+  logger: Logger;
+}
+
+export function createApprovalActivities({ orm, stripe, clock, logger }: ApprovalActivityDeps) {
+  async function dispatch(eventIds: string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    const { client, info } = Context.current();
+    await dispatchWebhookEvents({ temporal: client, taskQueue: info.taskQueue, orm, logger }, eventIds);
+  }
+
+  return withDomainFailures({
+    /** Fails (and is retried) until the API's transaction that opened the request has committed. */
+    async confirmApprovalRequest(requestId: string): Promise<void> {
+      if (!(await findApprovalRequest(orm.em.fork(), requestId))) throw ApplicationFailure.retryable(`approval request ${requestId} is not committed (yet)`, 'ApprovalRequestMissing');
+    },
+
+    /** Writes one transition: the row, its webhook events and its audit row, together or not at all. */
+    async writeApprovalTransition(write: ApprovalStateWrite): Promise<void> {
+      const { state } = write;
+      const eventIds = await orm.em.fork().transactional(async (tx) => {
+        if (!(await writeApprovalState(tx, state))) return [];
+        const row = await findApprovalRequest(tx, state.id);
+        const data = {
+          id: state.id,
+          organizationId: state.organizationId,
+          subjectType: state.subjectType,
+          subjectId: row?.subjectId ?? null,
+          status: state.status,
+          currentLevel: state.currentLevel,
+          requestedBy: state.requestedBy,
+          amount: row?.amount ?? null,
+          currency: row?.currency ?? null,
+          decidedAt: state.decidedAt,
+        };
+        const ids: string[] = [];
+        for (const type of write.events) {
+          ids.push(await recordWebhookEvent(tx, { organizationId: state.organizationId, type, data, dedupeKey: `${type}:${state.id}:${approvalVersionOf(state)}` }));
+        }
+        tx.create(AuditEvent, {
+          occurredAt: clock.now(),
+          actorType: write.actor === 'system' ? 'system' : 'user',
+          actorId: write.actor,
+          organizationId: state.organizationId,
+          action: write.auditAction,
+          targetType: 'approval_request',
+          targetId: state.id,
+          before: null,
+          after: { status: state.status, currentLevel: state.currentLevel, last: state.timeline.at(-1) ?? null, execution: state.execution },
+          requestId: workflowIds.approval(state.id),
+        });
+        return ids;
+      });
+      await dispatch(eventIds);
+    },
+
+    /** Carries out the approved action once: a request whose execution is recorded answers it again. */
+    async executeApprovedSubject(input: ApprovalExecuteInput): Promise<ApprovalExecutionResult> {
+      const { result, eventIds } = await orm.em.fork().transactional(async (tx) => {
+        const request = await lockApprovalRequest(tx, input.requestId);
+        if (!request) throw ApplicationFailure.nonRetryable(`approval request ${input.requestId} not found`);
+        if (request.execution) return { result: { status: request.execution.status, resultId: request.execution.resultId, detail: request.execution.detail }, eventIds: [] };
+        const outcome = await approvalSubjectFor(input.subjectType).carryOut(tx, request, { stripe, clock, logger });
+        return { result: { status: outcome.status, resultId: outcome.resultId, detail: outcome.detail }, eventIds: outcome.eventIds };
+      });
+      await dispatch(eventIds);
+      return result;
+    },
+  });
+}
+
+export type ApprovalActivities = ReturnType<typeof createApprovalActivities>;
