@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type Stripe from 'stripe';
-import { approvalSubjectFor } from '../src/approvals/subjects/index.js';
+import { ApprovalSubjectRefusal, approvalSubjectFor } from '../src/approvals/subjects/index.js';
 import type { Clock } from '../src/clock.js';
 import type { Orm } from '../src/db/orm.js';
 import { approvalVersionOf, findApprovalRequest, lockApprovalRequest, writeApprovalState } from '../src/db/repositories/approvals.js';
@@ -72,15 +72,21 @@ export function createApprovalActivities({ orm, stripe, clock, logger }: Approva
 
     /** Carries out the approved action once: a request whose execution is recorded answers it again. */
     async executeApprovedSubject(input: ApprovalExecuteInput): Promise<ApprovalExecutionResult> {
-      const { result, eventIds } = await orm.em.fork().transactional(async (tx) => {
-        const request = await lockApprovalRequest(tx, input.requestId);
-        if (!request) throw ApplicationFailure.nonRetryable(`approval request ${input.requestId} not found`);
-        if (request.execution) return { result: { status: request.execution.status, resultId: request.execution.resultId, detail: request.execution.detail }, eventIds: [] };
-        const outcome = await approvalSubjectFor(input.subjectType).carryOut(tx, request, { stripe, clock, logger });
-        return { result: { status: outcome.status, resultId: outcome.resultId, detail: outcome.detail }, eventIds: outcome.eventIds };
-      });
-      await dispatch(eventIds);
-      return result;
+      try {
+        const { result, eventIds } = await orm.em.fork().transactional(async (tx) => {
+          const request = await lockApprovalRequest(tx, input.requestId);
+          if (!request) throw ApplicationFailure.nonRetryable(`approval request ${input.requestId} not found`);
+          if (request.execution) return { result: { status: request.execution.status, resultId: request.execution.resultId, detail: request.execution.detail }, eventIds: [] };
+          const outcome = await approvalSubjectFor(input.subjectType).carryOut(tx, request, { stripe, clock, logger });
+          return { result: { status: outcome.status, resultId: outcome.resultId, detail: outcome.detail }, eventIds: outcome.eventIds };
+        });
+        await dispatch(eventIds);
+        return result;
+      } catch (error) {
+        // Rolled back: nothing of the action stays, and the request records why it was not carried out.
+        if (error instanceof ApprovalSubjectRefusal) return { status: 'failed', resultId: null, detail: error.message };
+        throw error;
+      }
     },
   });
 }

@@ -3,6 +3,8 @@ import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ZodError } from 'zod';
 import { registerApplications } from './routes/applications.js';
+import { registerApprovalRequests } from './routes/approval-requests.js';
+import { registerApprovalRules } from './routes/approval-rules.js';
 import type { AppDeps, AppEnv } from './http/context.js';
 import { unmatchedRequestHandler } from './http/allowed-methods.js';
 import { errorHandler, sendProblem, zodIssuesToFields } from './http/errors.js';
@@ -79,6 +81,8 @@ export function createApp(deps: AppDeps, shared: SharedServices = createSharedSe
   registerApiKeys(app);
   registerWebhookEndpoints(app);
   registerAuditEvents(app);
+  registerApprovalRules(app);
+  registerApprovalRequests(app);
   registerSubscriptions(app);
   registerSeats(app);
   registerInvoices(app);

@@ -13,6 +13,14 @@ export interface Principal {
   memberships: ReadonlyMap<string, OrganizationRole>;
 }
 
+/**
+ * The name a principal acts under where people are named (approvals, comments, named approvers):
+ * a person's user id (the JWT's `sub`), otherwise the key's principal id.
+ */
+export function actingUserId(principal: Principal): string {
+  return principal.kind === 'user' ? principal.id.slice('user:'.length) : principal.id;
+}
+
 interface Rule {
   scope: Scope;
   platform: readonly PlatformRole[];
@@ -59,6 +67,13 @@ export const policy = {
   // Product backends report usage with `usage:write` keys; people (JWT scopes read/write) never do.
   'usage.write': { scope: 'usage:write', platform: ['platform_admin'], organization: billingRoles },
   'usage.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: adminRoles },
+  // Global rules are the platform's; an organization's OWNER writes the rules scoped to it.
+  'approvalRule.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: ['OWNER'] },
+  'approvalRule.write': { scope: 'write', platform: ['platform_admin'], organization: ['OWNER'] },
+  'approvalRequest.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: adminRoles },
+  'approvalRequest.create': { scope: 'write', platform: ['platform_admin', 'finance'], organization: adminRoles },
+  // Who may send a decision at all; whether they decide this level is the workflow's validator's verdict.
+  'approvalRequest.decide': { scope: 'write', platform: ['platform_admin', 'finance'], organization: adminRoles },
   'paymentMethod.setup': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
 } as const satisfies Record<string, Rule>;
 

@@ -13,6 +13,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ZodError } from 'zod';
 import { DomainError } from '../../domain/index.js';
+import { approvalRefusalFailureType, type ApprovalRefusalDetails } from '../../../workflows/messages/approval.js';
 import { billingUnavailableFailureType } from '../../../workflows/messages/billing.js';
 import { domainFailureType } from '../../../workflows/messages/failures.js';
 import { subscriptionRefusal, type SubscriptionRefusalDetails } from '../../../workflows/messages/subscription.js';
@@ -51,6 +52,11 @@ function updateRefusal(failure: ApplicationFailure, requestId: string): Problem 
     case subscriptionRefusal.invalid: {
       const seats = details?.seatsToUnassign?.map((seat) => ({ field: 'seats', message: `unassign user ${seat.userId} (seat ${seat.seatId}) first` }));
       return problem(failure.type === subscriptionRefusal.conflict ? 409 : 422, details?.code ?? 'change_refused', failure.message, requestId, seats);
+    }
+    case approvalRefusalFailureType: {
+      // The validator's verdict: the decision never entered the workflow's history.
+      const code = (details as ApprovalRefusalDetails | undefined)?.code ?? 'not_an_approver';
+      return problem(code === 'already_decided' ? 409 : 403, code, failure.message, requestId);
     }
     case billingUnavailableFailureType:
       return problem(503, 'dependency_unavailable', failure.message, requestId);

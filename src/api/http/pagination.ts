@@ -21,9 +21,9 @@ interface Positioned {
 /** Every paged table is keyed by uuid; another id would fail in PostgreSQL, not as a 400. */
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The filter that starts a page after the cursor's row (keyset pagination: stable under inserts). */
-export function afterCursor(cursor: string | undefined) {
-  if (cursor === undefined) return {};
+/** Where a page starts: the position of the previous page's last row, or null for the first page. */
+export function cursorPosition(cursor: string | undefined): { at: Date; id: string } | null {
+  if (cursor === undefined) return null;
   let position: { at?: unknown; id?: unknown } | null;
   try {
     position = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { at?: unknown; id?: unknown } | null;
@@ -38,7 +38,14 @@ export function afterCursor(cursor: string | undefined) {
   if (Number.isNaN(at.getTime()) || !uuidPattern.test(position.id)) {
     throw new ApiError(400, 'cursor_invalid', 'The cursor is not one this API returned.');
   }
-  return { $or: [{ createdAt: { $gt: at } }, { createdAt: at, id: { $gt: position.id } }] };
+  return { at, id: position.id };
+}
+
+/** The filter that starts a page after the cursor's row (keyset pagination: stable under inserts). */
+export function afterCursor(cursor: string | undefined) {
+  const position = cursorPosition(cursor);
+  if (position === null) return {};
+  return { $or: [{ createdAt: { $gt: position.at } }, { createdAt: position.at, id: { $gt: position.id } }] };
 }
 
 export const pageOrder = { createdAt: 'asc', id: 'asc' } as const;

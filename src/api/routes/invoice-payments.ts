@@ -1,17 +1,19 @@
-import { createHash } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Context } from 'hono';
-import { CreditNote, Invoice, Payment } from '../../db/entities/index.js';
-import { creditNoteView, issueCreditNote, lockInvoice, outstandingOf, recordReceipt, refundableStripePayments, voidInvoice } from '../../db/repositories/invoice-payments.js';
+import { applicableApprovalRule, openApprovalRequest } from '../../approvals/open.js';
+import type { CreditNoteApprovalPayload } from '../../approvals/subjects/credit-note.js';
+import { ApprovalRequest, CreditNote, Invoice, Payment } from '../../db/entities/index.js';
+import { creditNotePlan, creditNoteView, issueCreditNote, lockInvoice, outstandingOf, recordReceipt, voidInvoice } from '../../db/repositories/invoice-payments.js';
 import { createStripeGateway, isTransientStripeError, StripeRequestRejectedError } from '../../integrations/stripe.js';
+import { uuidFromKey } from '../../ids.js';
 import { workflowIds } from '../../temporal/workflow-ids.js';
 import { dispatchWebhookEvents } from '../../webhooks/outbox.js';
 import type { paymentCollection } from '../../../workflows/index.js';
 import { invoiceVoidedSignal, paymentRecordedSignal } from '../../../workflows/messages/payment.js';
 import { requireOwnedObject } from '../http/access.js';
 import { audit } from '../http/audit.js';
-import type { Action } from '../auth/policy.js';
+import { actingUserId, type Action } from '../auth/policy.js';
 import type { AppEnv } from '../http/context.js';
 import { afterCursor, pageOrder, PageQuerySchema, pageSchema, toPage } from '../http/pagination.js';
 import { ApiError, problemResponses } from '../http/problem.js';
@@ -70,6 +72,14 @@ const CreditNoteSchema = z
   })
   .openapi('CreditNote');
 
+const PendingApprovalSchema = z
+  .object({
+    status: z.literal('pending_approval'),
+    approvalRequestId: z.uuid().openapi({ description: 'The approval request; once approved, the credit note is issued with this id.' }),
+    workflowId: z.string(),
+  })
+  .openapi('PendingApproval');
+
 const VoidedInvoiceSchema = z
   .object({
     id: z.uuid(),
@@ -126,9 +136,13 @@ const createCreditNoteRoute = createRoute({
   path: '/v1/invoices/{id}/credit-notes',
   tags,
   security,
-  summary: 'Issue a credit note against a paid invoice, credited to the balance or refunded through Stripe',
+  summary: 'Issue a credit note against a paid invoice, credited to the balance or refunded through Stripe (or, when an approval rule matches, open the approval request it waits for)',
   request: { params, body: jsonBody(CreateCreditNoteSchema) },
-  responses: { 201: jsonResponse('Issued', CreditNoteSchema), ...problemResponses(400, 401, 403, 404, 409, 422, 503) },
+  responses: {
+    201: jsonResponse('Issued', CreditNoteSchema),
+    202: jsonResponse('A credit_note or refund approval rule matched: the credit note is issued once the request is approved', PendingApprovalSchema),
+    ...problemResponses(400, 401, 403, 404, 409, 422, 503),
+  },
 });
 
 const listCreditNotesRoute = createRoute({
@@ -140,6 +154,8 @@ const listCreditNotesRoute = createRoute({
   request: { params, query: PageQuerySchema },
   responses: { 200: jsonResponse('A page of credit notes', pageSchema(CreditNoteSchema, 'CreditNotePage')), ...problemResponses(400, 401, 403, 404) },
 });
+
+const pendingApprovalView = (approvalRequestId: string) => ({ status: 'pending_approval' as const, approvalRequestId, workflowId: workflowIds.approval(approvalRequestId) });
 
 const invoiceNotFound = (id: string) => new ApiError(404, 'invoice_not_found', `No invoice ${id}.`);
 
@@ -204,9 +220,7 @@ type PaymentHandle = WorkflowHandle<typeof paymentCollection>;
 function creditNoteIdFor(c: Context<AppEnv>, invoiceId: string): string {
   const key = c.req.header('idempotency-key');
   if (key === undefined) return crypto.randomUUID();
-  const hex = createHash('sha256').update(`credit-note\n${c.var.principal.id}\n${key}\n${invoiceId}`).digest('hex');
-  const variant = ((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return uuidFromKey(`credit-note\n${c.var.principal.id}\n${key}\n${invoiceId}`);
 }
 
 /** Stripe's answer to a refund, as the caller's problem: unreachable is a 503 (retry), a refusal a 422. */
@@ -291,31 +305,32 @@ export function registerInvoicePayments(app: OpenAPIHono<AppEnv>) {
     // The same Idempotency-Key after its record expired: the credit note it made, not a second one.
     const issued = await em.findOne(CreditNote, { id: creditNoteId, invoice: invoice.id });
     if (issued) return c.json(creditNoteView(issued, invoice), 201);
-    if (invoice.status !== 'paid') {
-      throw new ApiError(409, 'invoice_not_paid', `Invoice ${invoice.number ?? id} is ${invoice.status}; credit notes are issued against paid invoices (void an open one).`, undefined, undefined, {
-        status: invoice.status,
-      });
-    }
-    const creditable = invoice.total - invoice.amountCredited;
-    if (body.amount > creditable) {
-      throw new ApiError(409, 'credit_exceeds_creditable', `Invoice ${invoice.number ?? id} has ${creditable} left to credit; ${body.amount} is more.`, undefined, undefined, {
-        creditable,
-      });
-    }
-    let refundOf: { paymentId: string; paymentIntentId: string } | null = null;
-    if (body.refund) {
-      const [payment] = await refundableStripePayments(em, invoice.id);
-      if (!payment || body.amount > payment.refundable) {
-        throw new ApiError(
-          409,
-          'refund_exceeds_stripe_payment',
-          `A refund goes back to one Stripe payment of the invoice, which has ${payment?.refundable ?? 0} left to refund; ${body.amount} is more (credit the balance instead).`,
-          undefined,
-          undefined,
-          { refundable: payment?.refundable ?? 0 },
-        );
-      }
-      refundOf = payment;
+    const waiting = await em.findOne(ApprovalRequest, { id: creditNoteId });
+    if (waiting) return c.json(pendingApprovalView(waiting.id), 202);
+    const plan = await creditNotePlan(em, invoice, body);
+    if ('refusal' in plan) throw new ApiError(409, plan.refusal.code, plan.refusal.message, undefined, undefined, plan.refusal.details);
+    const subject = { subjectType: body.refund ? ('refund' as const) : ('credit_note' as const), organizationId: invoice.organization.id, amount: body.amount, currency: invoice.currency };
+    const rule = await applicableApprovalRule(em, subject);
+    if (rule) {
+      // The request's id is the credit note's to be: once approved, the note is issued under it, exactly once.
+      const payload: CreditNoteApprovalPayload = { invoiceId: invoice.id, amount: body.amount, reason: body.reason, refund: body.refund, createdBy: principal.id };
+      const { eventIds } = await openApprovalRequest(
+        em,
+        { temporal: c.var.temporal, taskQueue: c.var.config.TEMPORAL_TASK_QUEUE, actor: { type: principal.kind, id: principal.id }, requestId: c.var.requestId, now: clock.now() },
+        {
+          ...subject,
+          id: creditNoteId,
+          subjectId: invoice.id,
+          payload: { ...payload },
+          title: `${body.refund ? 'Refund' : 'Credit note'} on invoice ${invoice.number ?? invoice.id}`,
+          description: body.reason,
+          requestedBy: actingUserId(principal),
+          ruleId: rule.id,
+          levels: rule.levels,
+        },
+      );
+      c.var.afterCommit(() => dispatchWebhookEvents({ temporal: c.var.temporal, taskQueue: c.var.config.TEMPORAL_TASK_QUEUE, orm: c.var.orm, logger: c.var.logger }, eventIds));
+      return c.json(pendingApprovalView(creditNoteId), 202);
     }
     const gateway = createStripeGateway(stripe);
     const { creditNote, eventIds } = await issueCreditNote(
@@ -325,7 +340,7 @@ export function registerInvoicePayments(app: OpenAPIHono<AppEnv>) {
         id: creditNoteId,
         amount: body.amount,
         reason: body.reason,
-        refundOf,
+        refundOf: plan.refundOf,
         createdBy: principal.id,
         refund: (noteId, paymentIntentId) =>
           gateway.refund({ paymentIntentId, amount: body.amount, idempotencyKey: `credit-note:${noteId}:refund` }).catch(refundFailure),

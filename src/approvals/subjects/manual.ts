@@ -1,4 +1,4 @@
-import type { ApprovalSubject } from './index.js';
+import type { ApprovalSubject } from './subject.js';
 
 /** A request someone opened by hand (a purchase, an exception): approving it records the decision and carries out nothing. */
 export const manualSubject: ApprovalSubject = {

@@ -49,7 +49,7 @@ export async function writeApprovalState(tx: EntityManager, state: ApprovalReque
   const columns = approvalStateColumns(state);
   const rows = await sql<{ id: string }>(
     tx,
-    `update approval_requests set status = $2, current_level = $3, current_role = $4, current_approvers = $5, decided_by = $6,
+    `update approval_requests set status = $2, current_level = $3, "current_role" = $4, current_approvers = $5, decided_by = $6,
        levels = $7::jsonb, timeline = $8::jsonb, execution = $9::jsonb, version = $10, decided_at = $11
      where id = $1 and version < $10 returning id`,
     [

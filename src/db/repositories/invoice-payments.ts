@@ -167,7 +167,46 @@ export async function refundableStripePayments(em: EntityManager, invoiceId: str
   return rows.map((row) => ({ paymentId: row.payment_id, paymentIntentId: row.reference, refundable: Number(row.refundable) }));
 }
 
-interface CreditNoteRequest {
+/** Why a credit note cannot be issued as asked; the API answers it as a 409, an approved request records it as failed. */
+export interface CreditNoteRefusal {
+  code: 'invoice_not_paid' | 'credit_exceeds_creditable' | 'refund_exceeds_stripe_payment';
+  message: string;
+  details: Record<string, string | number>;
+}
+
+/**
+ * Whether a credit note of `amount` can be issued against the (locked) invoice now, and which Stripe
+ * payment a refund goes back to: checked when it is asked for, and again when an approved one is issued.
+ */
+export async function creditNotePlan(
+  em: EntityManager,
+  invoice: Invoice,
+  ask: { amount: number; refund: boolean },
+): Promise<{ refusal: CreditNoteRefusal } | { refundOf: { paymentId: string; paymentIntentId: string } | null }> {
+  const name = invoice.number ?? invoice.id;
+  if (invoice.status !== 'paid') {
+    return { refusal: { code: 'invoice_not_paid', message: `Invoice ${name} is ${invoice.status}; credit notes are issued against paid invoices (void an open one).`, details: { status: invoice.status } } };
+  }
+  const creditable = invoice.total - invoice.amountCredited;
+  if (ask.amount > creditable) {
+    return { refusal: { code: 'credit_exceeds_creditable', message: `Invoice ${name} has ${creditable} left to credit; ${ask.amount} is more.`, details: { creditable } } };
+  }
+  if (!ask.refund) return { refundOf: null };
+  const [payment] = await refundableStripePayments(em, invoice.id);
+  if (!payment || ask.amount > payment.refundable) {
+    const refundable = payment?.refundable ?? 0;
+    return {
+      refusal: {
+        code: 'refund_exceeds_stripe_payment',
+        message: `A refund goes back to one Stripe payment of the invoice, which has ${refundable} left to refund; ${ask.amount} is more (credit the balance instead).`,
+        details: { refundable },
+      },
+    };
+  }
+  return { refundOf: { paymentId: payment.paymentId, paymentIntentId: payment.paymentIntentId } };
+}
+
+export interface CreditNoteRequest {
   id: string;
   amount: number;
   reason: string;

@@ -1,0 +1,101 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
+import { ApprovalRequest, AuditEvent, Organization } from '../db/entities/index.js';
+import { approvalRulesFor, approvalStateColumns, ruleCandidate } from '../db/repositories/approvals.js';
+import { ancestryOf } from '../db/repositories/organizations.js';
+import { chooseApprovalRule, openApproval, type ApprovalLevelSpec, type ApprovalRuleCandidate, type ApprovalSubjectType } from '../domain/index.js';
+import { workflowIds } from '../temporal/workflow-ids.js';
+import { recordWebhookEvent } from '../webhooks/outbox.js';
+import { approvalSearchAttributes, type ApprovalWorkflowInput } from '../../workflows/messages/approval.js';
+
+export interface ApprovalSubjectInput {
+  subjectType: ApprovalSubjectType;
+  organizationId: string;
+  amount: number | null;
+  currency: string | null;
+}
+
+/** The rule a subject must go through, or null when it proceeds at once. */
+export async function applicableApprovalRule(em: EntityManager, subject: ApprovalSubjectInput): Promise<ApprovalRuleCandidate | null> {
+  const ancestry = (await ancestryOf(em, subject.organizationId)) ?? [subject.organizationId];
+  const rules = (await approvalRulesFor(em, subject.subjectType)).map(ruleCandidate);
+  return chooseApprovalRule(rules, { subjectType: subject.subjectType, ancestry, amount: subject.amount, currency: subject.currency });
+}
+
+export interface OpenApprovalInput extends ApprovalSubjectInput {
+  id: string;
+  subjectId: string | null;
+  /** What the subject's action needs once approved. */
+  payload: Record<string, unknown>;
+  title: string;
+  description: string | null;
+  requestedBy: string;
+  ruleId: string | null;
+  levels: readonly ApprovalLevelSpec[];
+}
+
+export interface ApprovalOpening {
+  temporal: Client;
+  taskQueue: string;
+  /** Who opens it, as audit rows name actors. */
+  actor: { type: string; id: string };
+  /** The HTTP request id (audit rows). */
+  requestId: string;
+  now: Date;
+}
+
+/**
+ * Opens a request in the caller's transaction: the row, its `approval.requested` event and its
+ * audit row; then starts `approval:<id>` before the commit, so a committed request always has its
+ * workflow (which waits for the row, and ends without acting if the transaction rolled back).
+ * Returns the webhook event to dispatch after the commit.
+ */
+export async function openApprovalRequest(tx: EntityManager, opening: ApprovalOpening, input: OpenApprovalInput): Promise<{ request: ApprovalRequest; eventIds: string[] }> {
+  const state = openApproval({ id: input.id, organizationId: input.organizationId, subjectType: input.subjectType, requestedBy: input.requestedBy, levels: input.levels }, opening.now.toISOString());
+  const request = tx.create(ApprovalRequest, {
+    id: input.id,
+    organization: tx.getReference(Organization, input.organizationId),
+    subjectType: input.subjectType,
+    subjectId: input.subjectId,
+    subjectPayload: input.payload,
+    title: input.title,
+    description: input.description,
+    amount: input.amount,
+    currency: input.currency,
+    requestedBy: input.requestedBy,
+    ruleId: input.ruleId,
+    createdAt: opening.now,
+    ...approvalStateColumns(state),
+  });
+  const eventId = await recordWebhookEvent(tx, {
+    organizationId: input.organizationId,
+    type: 'approval.requested',
+    data: { id: input.id, organizationId: input.organizationId, subjectType: input.subjectType, subjectId: input.subjectId, title: input.title, amount: input.amount, currency: input.currency, requestedBy: input.requestedBy },
+    dedupeKey: `approval.requested:${input.id}`,
+  });
+  tx.create(AuditEvent, {
+    occurredAt: opening.now,
+    actorType: opening.actor.type,
+    actorId: opening.actor.id,
+    organizationId: input.organizationId,
+    action: 'approval_request.created',
+    targetType: 'approval_request',
+    targetId: input.id,
+    before: null,
+    after: { subjectType: input.subjectType, subjectId: input.subjectId, title: input.title, amount: input.amount, currency: input.currency, ruleId: input.ruleId, levels: input.levels },
+    requestId: opening.requestId,
+  });
+  await tx.flush();
+  const args: [ApprovalWorkflowInput] = [{ request: state }];
+  await opening.temporal.workflow.start('approvalRequest', {
+    workflowId: workflowIds.approval(input.id),
+    taskQueue: opening.taskQueue,
+    args,
+    typedSearchAttributes: [
+      { key: approvalSearchAttributes.organizationId, value: input.organizationId },
+      { key: approvalSearchAttributes.subjectType, value: input.subjectType },
+      { key: approvalSearchAttributes.status, value: 'pending' },
+    ],
+  });
+  return { request, eventIds: [eventId] };
+}
