@@ -31,9 +31,13 @@ describe('recorded workflow histories', () => {
         'billing-first-closing.json',
         // A closing the domain refuses, then a recovery (the billing-needs-attention patch).
         'billing-needs-attention.json',
-        // Approvals: three levels with a quorum of 2, and a timeout escalating past the last level.
+        // Approvals: three levels with a quorum of 2, and a timeout escalating past the last level;
+        // the -activity-writes pair was recorded before transitions were written in the workflow
+        // task (the approval-transitions-in-workflow-task patch keeps them replaying).
         'approval-three-levels.json',
         'approval-escalation.json',
+        'approval-three-levels-activity-writes.json',
+        'approval-escalation-activity-writes.json',
       ]),
     );
   });
