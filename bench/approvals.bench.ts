@@ -37,7 +37,7 @@ import { noopUpdate } from './support/update-round-trip-workflow.js';
 const REQUESTS = Number(process.argv[2] ?? 1_000);
 const BULK_SIZE = 100;
 /** How many updates the baseline's bulk has in flight at once: as many as the bulk route decides at once. */
-const BULK_CONCURRENCY = 8;
+const BULK_CONCURRENCY = 16;
 /** Requests decided (half one by one, half in one bulk) before measuring: the first workflow tasks load the bundle into the worker's isolates. */
 const WARM_UP = 20;
 const CREATORS = 16;

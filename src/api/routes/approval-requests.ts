@@ -27,7 +27,7 @@ const tags = ['Approvals'];
 const security = [{ bearer: [] }];
 const MAX_BULK_DECISIONS = 100;
 /** Bulk decisions go through their workflows a few at a time: each is its own update, none waits on a giant transaction. */
-const BULK_CONCURRENCY = 8;
+const BULK_CONCURRENCY = 16;
 
 /** A manual request no `manual` rule covers goes to the organization's OWNERs, one of whom decides. */
 const defaultManualLevels: ApprovalLevelSpec[] = [{ role: 'OWNER', approvers: [], quorum: 1, timeoutHours: null, onTimeout: null }];
