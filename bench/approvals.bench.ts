@@ -33,6 +33,7 @@ import { createStripeClient } from '../src/integrations/stripe.js';
 import { createTemporalClient } from '../src/temporal/client.js';
 import { createWorker } from '../src/temporal/worker.js';
 import { noopUpdate } from './support/update-round-trip-workflow.js';
+import { percentile, pool, sleep } from './support/measure.js';
 
 const REQUESTS = Number(process.argv[2] ?? 1_000);
 const BULK_SIZE = 100;
@@ -49,18 +50,7 @@ const DECIDER = 'bench-finance';
 const TARGET_BULK_P99_MS = 2_000;
 const TARGET_SINGLE_P99_MS = 200;
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Runs `work(i)` for i in [0, total) with `concurrency` workers. */
-async function pool(total: number, concurrency: number, work: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) await work(next++);
-    }),
-  );
-}
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
   return Array.from({ length: Math.ceil(items.length / size) }, (_, index) => items.slice(index * size, (index + 1) * size));

@@ -34,24 +34,14 @@ import { createStripeClient } from '../src/integrations/stripe.js';
 import { createTemporalClient } from '../src/temporal/client.js';
 import { workflowsPath } from '../src/temporal/worker.js';
 import { paymentIntentCreation, paymentIntentsSucceed, startStripeFaultProxy, type StripeFaultProxy } from '../test/support/stripe-fault-proxy.js';
+import { percentile, pool, sleep } from './support/measure.js';
 
 const SIZES = (process.argv[2] ?? '1000,10000').split(',').map(Number);
 const CONCURRENCY = Number(process.argv[3] ?? 64);
 const TARGET_SECONDS = 300;
 
 const tools = (name: string) => fileURLToPath(new URL(`../.tools/bin/${name}`, import.meta.url));
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Runs `work(i)` for i in [0, total) with `concurrency` workers. */
-async function pool(total: number, concurrency: number, work: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) await work(next++);
-    }),
-  );
-}
 
 /** CPU milliseconds of a process and its descendants, from /proc (clock ticks of 10 ms). */
 function treeCpuMillis(rootPid: number): number {

@@ -25,6 +25,7 @@ import { createStripeClient } from '../src/integrations/stripe.js';
 import { createTemporalClient } from '../src/temporal/client.js';
 import { createWorker } from '../src/temporal/worker.js';
 import { dispatchWebhookEvents, recordWebhookEvent } from '../src/webhooks/outbox.js';
+import { percentile, pool } from './support/measure.js';
 
 const EVENTS = Number(process.argv[2] ?? 1_000);
 const PRODUCERS = Number(process.argv[3] ?? 16);
@@ -33,7 +34,6 @@ const ORGANIZATIONS = 100;
 const TASK_QUEUE = 'webhooks-bench';
 const secret = `whsec_${Buffer.from('ledgerflow-webhooks-bench-secret').toString('base64')}`;
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 /** Counts requests by webhook-id and notes when each first arrived. */
 async function startReceiver() {
@@ -62,15 +62,6 @@ async function startReceiver() {
   };
 }
 
-/** Runs `work(i)` for i in [0, total) with `concurrency` workers. */
-async function pool(total: number, concurrency: number, work: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) await work(next++);
-    }),
-  );
-}
 
 function report(name: string, seconds: number, latencies: number[]) {
   const sorted = [...latencies].sort((a, b) => a - b);
