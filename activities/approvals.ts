@@ -35,18 +35,18 @@ export function createApprovalActivities({ orm, stripe, clock, logger }: Approva
     async writeApprovalTransition(write: ApprovalStateWrite): Promise<void> {
       const { state } = write;
       const eventIds = await orm.em.fork().transactional(async (tx) => {
-        if (!(await writeApprovalState(tx, state))) return [];
-        const row = await findApprovalRequest(tx, state.id);
+        const subject = await writeApprovalState(tx, state);
+        if (!subject) return [];
         const data = {
           id: state.id,
           organizationId: state.organizationId,
           subjectType: state.subjectType,
-          subjectId: row?.subjectId ?? null,
+          subjectId: subject.subjectId,
           status: state.status,
           currentLevel: state.currentLevel,
           requestedBy: state.requestedBy,
-          amount: row?.amount ?? null,
-          currency: row?.currency ?? null,
+          amount: subject.amount,
+          currency: subject.currency,
           decidedAt: state.decidedAt,
         };
         const ids: string[] = [];

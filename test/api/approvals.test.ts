@@ -108,6 +108,8 @@ describe('approvals through the real stack', () => {
 
     const events = await stack.sql<{ type: string }>(`select type from webhook_events where organization_id = $1 order by id`, [organizationId]);
     expect(events.map((event) => event.type).sort()).toEqual(['approval.approved', 'approval.level_approved', 'approval.level_approved', 'approval.requested']);
+    const [approvedEvent] = await stack.sql<{ payload: Record<string, unknown> }>(`select payload from webhook_events where organization_id = $1 and type = 'approval.approved'`, [organizationId]);
+    expect(approvedEvent?.payload).toMatchObject({ id: opened.id, status: 'approved', amount: 250_000, currency: 'USD', requestedBy: owner.userId, subjectType: 'manual' });
     const audits = await stack.sql<{ action: string; actor_id: string }>(`select action, actor_id from audit_events where target_id = $1 order by id`, [opened.id]);
     expect(audits.map((row) => row.action)).toEqual(['approval_request.created', 'approval_request.decided', 'approval_request.decided', 'approval_request.executed']);
     expect(audits[1]?.actor_id).toBe(finance.userId);

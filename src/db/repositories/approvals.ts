@@ -41,17 +41,24 @@ export function approvalStateColumns(state: ApprovalRequestState) {
   };
 }
 
+/** What the row knows of the request beyond the workflow's state (webhook events carry it). */
+export interface ApprovalSubjectColumns {
+  subjectId: string | null;
+  amount: number | null;
+  currency: string | null;
+}
+
 /**
  * Writes one state of the workflow, unless the row already holds this or a later one (an
- * activity retried after a later write). Returns whether it wrote.
+ * activity retried after a later write). Returns the row's subject columns when it wrote, else null.
  */
-export async function writeApprovalState(tx: EntityManager, state: ApprovalRequestState): Promise<boolean> {
+export async function writeApprovalState(tx: EntityManager, state: ApprovalRequestState): Promise<ApprovalSubjectColumns | null> {
   const columns = approvalStateColumns(state);
-  const rows = await sql<{ id: string }>(
+  const rows = await sql<{ subject_id: string | null; amount: string | null; currency: string | null }>(
     tx,
     `update approval_requests set status = $2, current_level = $3, "current_role" = $4, current_approvers = $5, decided_by = $6,
        levels = $7::jsonb, timeline = $8::jsonb, execution = $9::jsonb, version = $10, decided_at = $11
-     where id = $1 and version < $10 returning id`,
+     where id = $1 and version < $10 returning subject_id, amount, currency`,
     [
       state.id,
       columns.status,
@@ -66,7 +73,8 @@ export async function writeApprovalState(tx: EntityManager, state: ApprovalReque
       columns.decidedAt,
     ],
   );
-  return rows.length === 1;
+  const [row] = rows;
+  return row ? { subjectId: row.subject_id, amount: row.amount === null ? null : Number(row.amount), currency: row.currency } : null;
 }
 
 /** The request row, or null when its transaction never committed (the workflow then ends without acting). */
