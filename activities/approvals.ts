@@ -55,15 +55,15 @@ export function createApprovalActivities({ orm, stripe, clock, logger }: Approva
         }
         tx.create(AuditEvent, {
           occurredAt: clock.now(),
-          actorType: write.actor === 'system' ? 'system' : 'user',
-          actorId: write.actor,
+          actorType: write.origin?.actorType ?? (write.actor === 'system' ? 'system' : 'user'),
+          actorId: write.origin?.actorId ?? write.actor,
           organizationId: state.organizationId,
           action: write.auditAction,
           targetType: 'approval_request',
           targetId: state.id,
           before: null,
           after: { status: state.status, currentLevel: state.currentLevel, last: state.timeline.at(-1) ?? null, execution: state.execution },
-          requestId: workflowIds.approval(state.id),
+          requestId: write.origin?.requestId ?? workflowIds.approval(state.id),
         });
         return ids;
       });

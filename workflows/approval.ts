@@ -4,6 +4,7 @@ import { cancelApproval, cancelRefusalOf, decideApproval, levelDeadline, recordE
 import {
   type ApprovalCancelRequest,
   type ApprovalDecisionRequest,
+  type ApprovalOrigin,
   type ApprovalRequestState,
   type ApprovalWorkflowInput,
   approvalRefusalFailureType,
@@ -58,9 +59,9 @@ export async function approvalRequest(input: ApprovalWorkflowInput): Promise<App
     return turn;
   }
 
-  async function commit(transition: ApprovalTransition, actor: string, auditAction: string): Promise<void> {
+  async function commit(transition: ApprovalTransition, actor: string, auditAction: string, origin?: ApprovalOrigin): Promise<void> {
     const write = patched(transitionsInWorkflowTask) ? writeTransitionInTask : writeApprovalTransition;
-    await write({ state: transition.next, events: transition.events, actor, auditAction });
+    await write({ state: transition.next, events: transition.events, actor, auditAction, ...(origin ? { origin } : {}) });
     if (transition.next.status !== state.status) upsertSearchAttributes([{ key: approvalSearchAttributes.status, value: transition.next.status }]);
     state = transition.next;
     transitions += 1;
@@ -74,7 +75,7 @@ export async function approvalRequest(input: ApprovalWorkflowInput): Promise<App
         // Two decisions of one person admitted together: the second is refused here.
         const refusal = refusalOf(state, request.approver);
         if (refusal) refuse(refusal);
-        await commit(decideApproval(state, request.approver, request.decision, request.comment, nowIso()), request.approver.userId, 'approval_request.decided');
+        await commit(decideApproval(state, request.approver, request.decision, request.comment, nowIso()), request.approver.userId, 'approval_request.decided', request.origin);
         return state;
       }),
     {
@@ -86,11 +87,11 @@ export async function approvalRequest(input: ApprovalWorkflowInput): Promise<App
   );
   setHandler(
     cancelApprovalUpdate,
-    ({ userId }) =>
+    ({ userId, origin }) =>
       exclusive(async () => {
         const refusal = cancelRefusalOf(state, userId);
         if (refusal) refuse(refusal);
-        await commit(cancelApproval(state, userId, nowIso()), userId, 'approval_request.canceled');
+        await commit(cancelApproval(state, userId, nowIso()), userId, 'approval_request.canceled', origin);
         return state;
       }),
     {

@@ -6,7 +6,7 @@ import { registerApplications } from './routes/applications.js';
 import { registerApprovalRequests } from './routes/approval-requests.js';
 import { registerApprovalRules } from './routes/approval-rules.js';
 import type { AppDeps, AppEnv } from './http/context.js';
-import { unmatchedRequestHandler } from './http/allowed-methods.js';
+import { fixedPathsShadowParameters, unmatchedRequestHandler } from './http/allowed-methods.js';
 import { errorHandler, sendProblem, zodIssuesToFields } from './http/errors.js';
 import { registerHealth } from './routes/health.js';
 import { registerApiKeys } from './routes/api-keys.js';
@@ -68,7 +68,9 @@ export function createApp(deps: AppDeps, shared: SharedServices = createSharedSe
     exceptStripeWebhook(unitOfWork()),
   );
   app.onError(errorHandler);
-  app.notFound(unmatchedRequestHandler(app));
+  const unmatched = unmatchedRequestHandler(app);
+  app.notFound(unmatched);
+  app.use('/v1/*', fixedPathsShadowParameters(app, unmatched));
 
   registerHealth(app);
   registerApplications(app);

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
-import { ApprovalRequest, AuditEvent, Organization } from '../db/entities/index.js';
+import { ApprovalRequest, Organization } from '../db/entities/index.js';
 import { approvalRulesFor, approvalStateColumns, ruleCandidate } from '../db/repositories/approvals.js';
 import { ancestryOf } from '../db/repositories/organizations.js';
 import { chooseApprovalRule, openApproval, type ApprovalLevelSpec, type ApprovalRuleCandidate, type ApprovalSubjectType } from '../domain/index.js';
@@ -37,16 +37,12 @@ export interface OpenApprovalInput extends ApprovalSubjectInput {
 export interface ApprovalOpening {
   temporal: Client;
   taskQueue: string;
-  /** Who opens it, as audit rows name actors. */
-  actor: { type: string; id: string };
-  /** The HTTP request id (audit rows). */
-  requestId: string;
   now: Date;
 }
 
 /**
- * Opens a request in the caller's transaction: the row, its `approval.requested` event and its
- * audit row; then starts `approval:<id>` before the commit, so a committed request always has its
+ * Opens a request in the caller's transaction: the row and its `approval.requested` event (the
+ * caller writes the audit row of what it answers); then starts `approval:<id>` before the commit, so a committed request always has its
  * workflow (which waits for the row, and ends without acting if the transaction rolled back).
  * Returns the webhook event to dispatch after the commit.
  */
@@ -72,18 +68,6 @@ export async function openApprovalRequest(tx: EntityManager, opening: ApprovalOp
     type: 'approval.requested',
     data: { id: input.id, organizationId: input.organizationId, subjectType: input.subjectType, subjectId: input.subjectId, title: input.title, amount: input.amount, currency: input.currency, requestedBy: input.requestedBy },
     dedupeKey: `approval.requested:${input.id}`,
-  });
-  tx.create(AuditEvent, {
-    occurredAt: opening.now,
-    actorType: opening.actor.type,
-    actorId: opening.actor.id,
-    organizationId: input.organizationId,
-    action: 'approval_request.created',
-    targetType: 'approval_request',
-    targetId: input.id,
-    before: null,
-    after: { subjectType: input.subjectType, subjectId: input.subjectId, title: input.title, amount: input.amount, currency: input.currency, ruleId: input.ruleId, levels: input.levels },
-    requestId: opening.requestId,
   });
   await tx.flush();
   const args: [ApprovalWorkflowInput] = [{ request: state }];

@@ -54,6 +54,12 @@ const expectedAudit: Record<
   'DELETE /v1/webhook-endpoints/{id} (platform)': { action: 'webhook_endpoint.disabled', targetType: 'webhook_endpoint', table: 'webhook_endpoints', organization: 'none', before: true },
   // The delivery workflow marks the event dispatched right after the commit.
   'POST /v1/webhook-endpoints/{id}/test': { action: 'webhook_endpoint.test_sent', targetType: 'webhook_event', table: 'webhook_events', organization: 'target', before: false, rowInTransaction: false },
+  'POST /v1/approval-rules (organization)': { action: 'approval_rule.created', targetType: 'approval_rule', table: 'approval_rules', organization: 'target', before: false },
+  'POST /v1/approval-rules (platform)': { action: 'approval_rule.created', targetType: 'approval_rule', table: 'approval_rules', organization: 'none', before: false },
+  'PATCH /v1/approval-rules/{id} (organization)': { action: 'approval_rule.updated', targetType: 'approval_rule', table: 'approval_rules', organization: 'target', before: true },
+  'PATCH /v1/approval-rules/{id} (platform)': { action: 'approval_rule.updated', targetType: 'approval_rule', table: 'approval_rules', organization: 'none', before: true },
+  'POST /v1/approval-requests/{id}/comments': { action: 'approval_request.commented', targetType: 'approval_comment', table: 'approval_comments', organization: 'target', before: false },
+  'POST /v1/approval-requests': { action: 'approval_request.created', targetType: 'approval_request', table: 'approval_requests', organization: 'target', before: false },
   'POST /v1/subscriptions': { action: 'subscription.created', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: false, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/change-plan': { action: 'subscription.plan_changed', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/seats': { action: 'subscription.seats_changed', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
@@ -105,7 +111,9 @@ async function auditRowsFor(requestId: string): Promise<AuditRow[]> {
   return stack.sql<AuditRow>('select *, xmin::text as xmin from audit_events where request_id = $1', [requestId]);
 }
 
-const mutations = routeTable.filter((route) => route.method !== 'GET' && !route.readOnly && route.auditExempt === undefined);
+const mutations = routeTable.filter((route) => route.method !== 'GET' && !route.readOnly && route.auditExempt === undefined && route.auditedByWorkflow === undefined);
+/** Mutations whose workflow writes the audit row with its change (approval decisions and cancels). */
+const workflowAudited = routeTable.filter((route) => route.auditedByWorkflow !== undefined);
 /** Mutations that are their own record (the route table says why). */
 const exempt = routeTable.filter((route) => route.auditExempt !== undefined);
 
@@ -171,6 +179,27 @@ describe('the audit log', () => {
     expect(await auditRowsFor(response.headers.get('x-request-id')!)).toEqual([]);
     expect(await stack.sql('select id from stripe_events where id = $1', [eventId])).toEqual([{ id: eventId }]);
   });
+
+  it.each(workflowAudited.map((route) => [route.name, route.auditedByWorkflow, route] as const))(
+    '%s: its workflow writes one %s row naming the caller and the HTTP request',
+    async (_, action, route) => {
+      const caller = route.successCaller?.(ctx) ?? bootstrapAuthorization;
+      const response = await send(stack, await buildRequest(route, ctx), caller);
+      expect(response.status).toBe(route.successStatus);
+      const requestId = response.headers.get('x-request-id')!;
+      const rows = await auditRowsFor(requestId);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({
+        actor_type: route.successCaller ? 'user' : 'bootstrap_key',
+        organization_id: tenant.id,
+        action,
+        target_type: 'approval_request',
+        request_id: requestId,
+      });
+      const [changed] = await stack.sql<{ xmin: string }>('select xmin::text as xmin from approval_requests where id = $1', [rows[0]!.target_id]);
+      expect(changed?.xmin).toBe(rows[0]!.xmin);
+    },
+  );
 
   it('exempts only usage ingestion, whose event rows are the record', () => {
     expect(exempt.map((route) => route.name)).toEqual(['POST /v1/usage', 'POST /v1/usage/batch']);

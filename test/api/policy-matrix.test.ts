@@ -84,6 +84,16 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   'usage.write':                      row('ok   403  403  403  403  | 403  403  403  403  | 403  403  403  404  | 403  403  ok   403  | 403  | 404'),
   'usage.read':                       row('ok   ok   ok   ok   ok   | ok   ok   ok   403  | ok   ok   ok   404  | ok   ok   403  403  | ok   | 404'),
   'paymentMethod.setup':              row('ok   ok   403  403  403  | ok   ok   403  403  | ok   ok   403  404  | 403  ok   403  403  | ok   | 404'),
+  // Rules: an organization's are its OWNER's to read and write; global ones (below) the platform's.
+  'approvalRule.read':                row('ok   ok   ok   ok   ok   | ok   403  403  403  | ok   403  403  404  | ok   ok   403  403  | ok   | 404'),
+  'approvalRule.write':               row('ok   ok   403  403  403  | ok   403  403  403  | ok   403  403  404  | 403  ok   403  403  | ok   | 404'),
+  // Requests are their organization's admin roles' and the platform's, as subscriptions are (to read and comment on); finance also opens them.
+  'approvalRequest.read':             row('ok   ok   ok   ok   ok   | ok   ok   ok   403  | ok   ok   ok   404  | ok   ok   403  403  | ok   | 404'),
+  'approvalRequest.create':           row('ok   ok   403  ok   403  | ok   ok   ok   403  | ok   ok   ok   404  | 403  ok   403  403  | ok   | 404'),
+  // Only people decide, at a level they hold, never on their own request (docs/approvals.md): the
+  // table's requests are the bootstrap key's under one ADMIN level, which T's and P's admin roles
+  // hold and finance does not. Keys the policy lets send a decision get 403 not_an_approver.
+  'approvalRequest.decide':           row('403  403  403  403  403  | ok   ok   ok   403  | ok   ok   ok   404  | 403  403  403  403  | 403  | 404'),
   // Platform objects (no organization): only platform roles; an organization's object ids are
   // invisible to everyone else (404), platform-wide lists and creation are refused (403).
   'apiKey.read@platform':             row('ok   ok   ok   403  403  | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
@@ -93,6 +103,16 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   'webhookEndpoint.write@platform':   row('ok   ok   403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
   'webhookEndpoint.disable@platform': row('ok   ok   403  403  403  | 404  404  404  404  | 404  404  404  404  | 404  404  404  404  | 404  | 404'),
   'audit.read@platform':              row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
+  'approvalRule.read@platform':       row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
+  'approvalRule.write@platform':      row('ok   ok   403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
+  'approvalRule.update@platform':     row('ok   ok   403  403  403  | 404  404  404  404  | 404  404  404  404  | 404  404  404  404  | 404  | 404'),
+  // The requests a caller sees anywhere: people see at least their own, a key needs the read scope.
+  'approvalRequest.read@caller':      row('ok   ok   ok   ok   ok   | ok   ok   ok   ok   | ok   ok   ok   ok   | ok   ok   403  403  | ok   | ok'),
+  // Only the requester cancels: the table's requests are the bootstrap key's.
+  'approvalRequest.cancel@requester': row('ok   403  403  403  403  | 403  403  403  403  | 403  403  403  404  | 403  403  403  403  | 403  | 404'),
+  // Each id is decided on its own and refused in its result (an unseen id as not found), so the
+  // status answers only whether the caller may send decisions at all: a key needs the write scope.
+  'approvalRequest.decide@bulk':      row('ok   ok   403  ok   403  | ok   ok   ok   ok   | ok   ok   ok   ok   | 403  ok   403  403  | ok   | ok'),
 };
 
 let stack: TestStack;
@@ -150,7 +170,8 @@ describe.each(routeTable.map((route) => [route.name, route.matrixRow, route] as 
       const response = await send(stack, await buildRequest(route, ctx), callers[column]);
       const body = (await response.json()) as { code?: string };
       if (response.status === route.successStatus) actual[column] = 'ok';
-      else if (response.status === 403 && body.code === 'forbidden') actual[column] = '403';
+      // A route may refuse, with a code of its own, callers its action's policy lets through (keys never decide).
+      else if (response.status === 403 && (body.code === 'forbidden' || body.code === route.refusedBeyondPolicy)) actual[column] = '403';
       else if (response.status === 404 && body.code === route.notFound?.code) actual[column] = '404';
       else actual[column] = `unexpected ${response.status} ${body.code}`;
     }

@@ -80,7 +80,7 @@ describe.each(routeTable.map((route) => [route.name, route] as const))('%s', (_,
   it(`succeeds with ${route.successStatus} and the documented shape${route.creates ? `, adding one ${route.creates} row and one audit row` : ''}`, async () => {
     const request = await buildRequest(route, ctx);
     const before = await rowCounts(stack);
-    const response = await send(stack, request, bootstrapAuthorization);
+    const response = await send(stack, request, route.successCaller?.(ctx) ?? bootstrapAuthorization);
     const text = await response.text();
     expect({ status: response.status, text }).toEqual({ status: route.successStatus, text: expect.any(String) });
     expect(response.headers.get('content-type')).toContain('application/json');

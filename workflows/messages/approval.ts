@@ -11,15 +11,24 @@ export interface ApprovalWorkflowInput {
   request: ApprovalRequestState;
 }
 
+/** Who sent a decision or a cancel through the API, as its audit row names them: the principal and the HTTP request's id. */
+export interface ApprovalOrigin {
+  actorType: string;
+  actorId: string;
+  requestId: string;
+}
+
 /** A decision, with the facts about the decider the API authenticated (the validator judges eligibility from them). */
 export interface ApprovalDecisionRequest {
   approver: Approver;
   decision: ApprovalVerdict;
   comment: string | null;
+  origin?: ApprovalOrigin;
 }
 
 export interface ApprovalCancelRequest {
   userId: string;
+  origin?: ApprovalOrigin;
 }
 
 /** `ApplicationFailure` type of a refused decision or cancel; its first detail is `{ code }` (`not_an_approver` → 403, `already_decided` → 409, `not_the_requester` → 403). */
@@ -48,6 +57,8 @@ export interface ApprovalStateWrite {
   actor: string;
   /** The audit action, e.g. `approval_request.decided`. */
   auditAction: string;
+  /** The API call behind the transition; absent for a timer's and the action's (audit rows then name the workflow). */
+  origin?: ApprovalOrigin;
 }
 
 /** What the subject's action did once approved, as the activity reports it. */

@@ -10,8 +10,8 @@ import { approverRoles, timeoutActions, type ApprovalLevelSpec, type Approver } 
 import { workflowIds } from '../../temporal/workflow-ids.js';
 import { dispatchWebhookEvents } from '../../webhooks/outbox.js';
 import type { approvalRequest } from '../../../workflows/index.js';
-import { cancelApprovalUpdate, decideApprovalUpdate, type ApprovalRequestState } from '../../../workflows/messages/approval.js';
-import { actingUserId, decide, roleIn, type Principal } from '../auth/policy.js';
+import { cancelApprovalUpdate, decideApprovalUpdate, type ApprovalOrigin, type ApprovalRequestState } from '../../../workflows/messages/approval.js';
+import { actingUserId, decide, grantsScope, policy, roleIn, type Principal } from '../auth/policy.js';
 import { forbidden, requireOrganization } from '../http/access.js';
 import { toProblem } from '../http/errors.js';
 import { audit } from '../http/audit.js';
@@ -210,19 +210,32 @@ async function viewOf(em: Em, request: ApprovalRequest) {
   return requestView(request, comments);
 }
 
-/** Who may see a request: the policy's readers of its organization, and its requester. */
-async function visibleRequest(em: Em, principal: Principal, id: string): Promise<{ request: ApprovalRequest; ancestry: string[] } | null> {
+type Access = { request: ApprovalRequest; ancestry: string[] } | { refused: 'not_found' | 'forbidden' };
+
+/**
+ * Who may see a request: the policy's readers of its organization, and its requester. Someone who
+ * cannot see the organization is told the request does not exist; someone who can but lacks the
+ * role or scope is refused, as on every other object of an organization.
+ */
+async function requestAccess(em: Em, principal: Principal, id: string): Promise<Access> {
   const request = await em.findOne(ApprovalRequest, { id });
-  if (!request) return null;
+  if (!request) return { refused: 'not_found' };
   const ancestry = (await ancestryOf(em, request.organization.id)) ?? [request.organization.id];
-  const readable = decide(principal, 'approvalRequest.read', ancestry) === 'allow' || request.requestedBy === actingUserId(principal);
-  return readable ? { request, ancestry } : null;
+  if (request.requestedBy === actingUserId(principal)) return { request, ancestry };
+  const decision = decide(principal, 'approvalRequest.read', ancestry);
+  if (decision === 'allow') return { request, ancestry };
+  return { refused: decision === 'forbidden' ? 'forbidden' : 'not_found' };
 }
 
 async function requireRequest(c: Context<AppEnv>, id: string) {
-  const found = await visibleRequest(c.var.em, c.var.principal, id);
-  if (!found) throw requestNotFound(id);
-  return found;
+  const access = await requestAccess(c.var.em, c.var.principal, id);
+  if ('refused' in access) throw access.refused === 'forbidden' ? forbidden('approvalRequest.read') : requestNotFound(id);
+  return access;
+}
+
+/** A list or bulk call needs the action's scope before anything is looked up. */
+function requireScope(c: Context<AppEnv>, action: 'approvalRequest.read' | 'approvalRequest.decide'): void {
+  if (!grantsScope(c.var.principal.scopes, policy[action].scope)) throw forbidden(action);
 }
 
 const approverOf = (principal: Principal, ancestry: readonly string[]): Approver => {
@@ -234,6 +247,9 @@ const approverOf = (principal: Principal, ancestry: readonly string[]): Approver
     organizationRole: role === null ? null : role,
   };
 };
+
+/** The API call behind an update, so the workflow's audit row names the caller and this request as the API's own rows do. */
+const originOf = (c: Context<AppEnv>): ApprovalOrigin => ({ actorType: c.var.principal.kind, actorId: c.var.principal.id, requestId: c.var.requestId });
 
 const handleOf = (c: Context<AppEnv>, id: string) => c.var.temporal.workflow.getHandle<typeof approvalRequest>(workflowIds.approval(id));
 
@@ -251,7 +267,7 @@ async function sendDecision(c: Context<AppEnv>, request: ApprovalRequest, ancest
   const target = { workflowId: workflowIds.approval(request.id), location: `/v1/approval-requests/${request.id}`, ...(key === undefined ? {} : { updateId }) };
   try {
     return await sendWorkflowUpdate(c, target, () =>
-      handleOf(c, request.id).executeUpdate(decideApprovalUpdate, { args: [{ approver: approverOf(c.var.principal, ancestry), decision: body.decision, comment: body.comment ?? null }], updateId }),
+      handleOf(c, request.id).executeUpdate(decideApprovalUpdate, { args: [{ approver: approverOf(c.var.principal, ancestry), decision: body.decision, comment: body.comment ?? null, origin: originOf(c) }], updateId }),
     );
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) throw alreadyDecided(request);
@@ -282,7 +298,7 @@ export function registerApprovalRequests(app: OpenAPIHono<AppEnv>) {
     const rule = await applicableApprovalRule(em, subject);
     const { request, eventIds } = await openApprovalRequest(
       em,
-      { temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, actor: { type: principal.kind, id: principal.id }, requestId, now: clock.now() },
+      { temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, now: clock.now() },
       {
         ...subject,
         id: crypto.randomUUID(),
@@ -295,14 +311,17 @@ export function registerApprovalRequests(app: OpenAPIHono<AppEnv>) {
         levels: rule?.levels ?? defaultManualLevels,
       },
     );
+    const view = requestView(request, []);
+    audit(c, { action: 'approval_request.created', organizationId: body.organizationId, targetType: 'approval_request', targetId: request.id, after: view });
     c.var.afterCommit(() => dispatchWebhookEvents({ temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, orm: c.var.orm, logger: c.var.logger }, eventIds));
-    return c.json(requestView(request, []), 201);
+    return c.json(view, 201);
   });
 
   app.openapi(listRequestsRoute, async (c) => {
     const query = c.req.valid('query');
     const { em, principal } = c.var;
     if (query.organizationId !== undefined) await requireOrganization(c, 'approvalRequest.read', query.organizationId);
+    else requireScope(c, 'approvalRequest.read');
     const viewer: ApprovalViewer = {
       userId: actingUserId(principal),
       isPerson: principal.kind === 'user',
@@ -338,10 +357,14 @@ export function registerApprovalRequests(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(bulkDecideRoute, async (c) => {
     const body = c.req.valid('json');
+    requireScope(c, 'approvalRequest.decide');
     const results = await runBounded(body.ids, BULK_CONCURRENCY, async (id) => {
       const em = c.var.orm.em.fork();
-      const found = await visibleRequest(em, c.var.principal, id);
-      if (!found) return { id, status: 'not_found', error: { code: 'approval_request_not_found', detail: `No approval request ${id}.` } };
+      const found = await requestAccess(em, c.var.principal, id);
+      if ('refused' in found) {
+        const refusal = found.refused === 'forbidden' ? forbidden('approvalRequest.read') : requestNotFound(id);
+        return { id, status: found.refused, error: { code: refusal.code, detail: refusal.message } };
+      }
       try {
         const state = await sendDecision(c, found.request, found.ancestry, body);
         return { id, status: state.status };
@@ -360,17 +383,17 @@ export function registerApprovalRequests(app: OpenAPIHono<AppEnv>) {
     const { em, principal, clock } = c.var;
     const comment = em.create(ApprovalComment, { id: crypto.randomUUID(), request, userId: actingUserId(principal), body: c.req.valid('json').body, createdAt: clock.now() });
     const view = { id: comment.id, userId: comment.userId, body: comment.body, at: comment.createdAt.toISOString() };
-    audit(c, { action: 'approval_request.commented', organizationId: request.organization.id, targetType: 'approval_request', targetId: request.id, after: view });
+    audit(c, { action: 'approval_request.commented', organizationId: request.organization.id, targetType: 'approval_comment', targetId: comment.id, after: view });
     return c.json(view, 201);
   });
 
   app.openapi(cancelRoute, async (c) => {
     const { request } = await requireRequest(c, c.req.valid('param').id);
-    if (request.requestedBy !== actingUserId(c.var.principal)) throw forbidden('approvalRequest.create');
+    if (request.requestedBy !== actingUserId(c.var.principal)) throw new ApiError(403, 'not_the_requester', `Only the requester may cancel approval request ${request.id}.`);
     if (request.status !== 'pending') throw alreadyDecided(request);
     const target = { workflowId: workflowIds.approval(request.id), location: `/v1/approval-requests/${request.id}` };
     try {
-      await sendWorkflowUpdate(c, target, () => handleOf(c, request.id).executeUpdate(cancelApprovalUpdate, { args: [{ userId: actingUserId(c.var.principal) }] }));
+      await sendWorkflowUpdate(c, target, () => handleOf(c, request.id).executeUpdate(cancelApprovalUpdate, { args: [{ userId: actingUserId(c.var.principal), origin: originOf(c) }] }));
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) throw alreadyDecided(request);
       throw error;

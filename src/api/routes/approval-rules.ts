@@ -7,7 +7,7 @@ import { audit } from '../http/audit.js';
 import type { AppEnv } from '../http/context.js';
 import { afterCursor, pageOrder, PageQuerySchema, pageSchema, toPage } from '../http/pagination.js';
 import { ApiError, problemResponses } from '../http/problem.js';
-import { jsonBody, jsonResponse, uuidParam } from '../http/schemas.js';
+import { jsonBody, jsonResponse, patchBody, uuidParam } from '../http/schemas.js';
 import { textSchema } from '../http/text.js';
 
 const tags = ['Approvals'];
@@ -39,8 +39,8 @@ const CreateRuleSchema = z
   .openapi('CreateApprovalRule');
 
 const UpdateRuleSchema = z
-  .strictObject({ name: textSchema({ maxLength: 200 }).optional(), minAmount: minAmountSchema.optional(), currency: currencySchema.nullable().optional(), levels: levelsSchema.optional() })
-  .refine((body) => Object.keys(body).length > 0, { message: 'Name at least one field to change.' })
+  .strictObject({ name: textSchema({ maxLength: 200 }), minAmount: minAmountSchema, currency: currencySchema.nullable(), levels: levelsSchema })
+  .partial()
   .openapi('UpdateApprovalRule');
 
 const RuleSchema = z
@@ -93,7 +93,7 @@ const updateRuleRoute = createRoute({
   tags,
   security,
   summary: 'Change an approval rule; requests already open keep their snapshot',
-  request: { params, body: jsonBody(UpdateRuleSchema) },
+  request: { params, body: patchBody(UpdateRuleSchema) },
   responses: { 200: jsonResponse('The rule', RuleSchema), ...problemResponses(400, 401, 403, 404, 422) },
 });
 

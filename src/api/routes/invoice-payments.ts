@@ -316,7 +316,7 @@ export function registerInvoicePayments(app: OpenAPIHono<AppEnv>) {
       const payload: CreditNoteApprovalPayload = { invoiceId: invoice.id, amount: body.amount, reason: body.reason, refund: body.refund, createdBy: principal.id };
       const { eventIds } = await openApprovalRequest(
         em,
-        { temporal: c.var.temporal, taskQueue: c.var.config.TEMPORAL_TASK_QUEUE, actor: { type: principal.kind, id: principal.id }, requestId: c.var.requestId, now: clock.now() },
+        { temporal: c.var.temporal, taskQueue: c.var.config.TEMPORAL_TASK_QUEUE, now: clock.now() },
         {
           ...subject,
           id: creditNoteId,
@@ -329,8 +329,10 @@ export function registerInvoicePayments(app: OpenAPIHono<AppEnv>) {
           levels: rule.levels,
         },
       );
+      const pending = pendingApprovalView(creditNoteId);
+      audit(c, { action: 'approval_request.created', organizationId: invoice.organization.id, targetType: 'approval_request', targetId: creditNoteId, after: { ...pending, subjectType: subject.subjectType, ...payload } });
       c.var.afterCommit(() => dispatchWebhookEvents({ temporal: c.var.temporal, taskQueue: c.var.config.TEMPORAL_TASK_QUEUE, orm: c.var.orm, logger: c.var.logger }, eventIds));
-      return c.json(pendingApprovalView(creditNoteId), 202);
+      return c.json(pending, 202);
     }
     const gateway = createStripeGateway(stripe);
     const { creditNote, eventIds } = await issueCreditNote(

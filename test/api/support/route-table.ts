@@ -22,12 +22,16 @@ export interface RouteContext {
     webhookEndpointId: string;
     /** A platform_admin key with only the `read` scope: sees platform objects, may not change them. */
     readKeyAuthorization: string;
+    /** A global approval rule (no organization). */
+    approvalRuleId: string;
   };
 }
 
 /**
  * Platform-level variants get rows of their own in the policy matrix: without an organization,
- * keys, endpoints and the whole audit log are platform objects that only platform roles reach.
+ * keys, endpoints, approval rules and the whole audit log are platform objects that only platform
+ * roles reach. So do approval routes whose answer is not their action's alone: the requests a
+ * caller sees anywhere, cancels (the requester's) and bulk decisions (answered per id).
  */
 export type MatrixRow =
   | Action
@@ -37,7 +41,13 @@ export type MatrixRow =
   | 'webhookEndpoint.read@platform'
   | 'webhookEndpoint.write@platform'
   | 'webhookEndpoint.disable@platform'
-  | 'audit.read@platform';
+  | 'audit.read@platform'
+  | 'approvalRule.read@platform'
+  | 'approvalRule.write@platform'
+  | 'approvalRule.update@platform'
+  | 'approvalRequest.read@caller'
+  | 'approvalRequest.cancel@requester'
+  | 'approvalRequest.decide@bulk';
 
 type Params = Record<string, string>;
 type BodyBuilder = (ctx: RouteContext) => unknown;
@@ -54,7 +64,8 @@ export interface RouteCase {
   /** `organization`: the request names an organization or its object, so tenant isolation applies. */
   owner: 'organization' | 'catalog' | 'platform';
   successStatus: 200 | 201 | 202;
-  params?: (ctx: RouteContext) => Params;
+  /** Async when it must first create the object it names (the server picks the id). */
+  params?: (ctx: RouteContext) => Params | Promise<Params>;
   query?: (ctx: RouteContext) => Params;
   /** A valid body (async when it must first create something the body refers to). */
   body?: (ctx: RouteContext) => unknown;
@@ -70,6 +81,15 @@ export interface RouteCase {
   notFound?: { params?: Params; query?: Params; body?: BodyBuilder; code: string };
   /** A caller who can see the target but lacks the role or scope: 403. */
   forbidden: (ctx: RouteContext) => string;
+  /**
+   * The code of the 403 the route gives callers its action's policy allows but who may still not
+   * act (only people decide, at a level they hold; only the requester cancels).
+   */
+  refusedBeyondPolicy?: 'not_an_approver' | 'not_the_requester';
+  /** Who succeeds, where the bootstrap key cannot (only people decide approvals). */
+  successCaller?: (ctx: RouteContext) => string;
+  /** The audit action the route's workflow writes for the call, in the transaction of its change (test/api/audit.test.ts). */
+  auditedByWorkflow?: string;
 }
 
 export interface Overrides {
@@ -85,7 +105,7 @@ export interface BuiltRequest {
 }
 
 export async function buildRequest(route: RouteCase, ctx: RouteContext, overrides: Overrides = {}): Promise<BuiltRequest> {
-  const params = { ...route.params?.(ctx), ...overrides.params };
+  const params = { ...(await route.params?.(ctx)), ...overrides.params };
   const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = params[name];
     if (value === undefined) throw new Error(`${route.name}: no value for {${name}}`);
@@ -164,6 +184,48 @@ const usageEvent = (ctx: RouteContext, organizationId: string) => ({
   subscriptionId: ctx.target.subscriptionId,
 });
 const usageAuditExemption = "usage ingestion runs at 20,000 events/s: each event's usage_event_keys and usage_events rows are its record";
+
+/** Rules the table creates besides the fixtures: in XTS, the ISO 4217 code for testing, so no request here ever falls under one. */
+const inertRule = (organizationId?: string) => ({
+  name: unique('rule'),
+  subjectType: 'manual',
+  currency: 'XTS',
+  levels: [{ role: 'finance' }],
+  ...(organizationId === undefined ? {} : { organizationId }),
+});
+const manualRequest = (organizationId: string) => ({ organizationId, subjectType: 'manual', title: unique('purchase'), amount: 250_000, currency: 'USD' });
+/**
+ * Each organization's approvals, made on first use: its manual rule, one ADMIN level (which the
+ * organization's and its parent's admin roles hold, and no key: only people decide), and a
+ * request the bootstrap key opened under it.
+ */
+const approvalFixtures = new Map<string, Promise<{ ruleId: string; requestId: string }>>();
+function approvalsOf(ctx: RouteContext): Promise<{ ruleId: string; requestId: string }> {
+  const organizationId = ctx.target.id;
+  let made = approvalFixtures.get(organizationId);
+  if (!made) {
+    made = (async () => {
+      const rule = await call<{ id: string }>(ctx.stack, 'POST', '/v1/approval-rules', {
+        body: { name: 'Purchases', subjectType: 'manual', organizationId, levels: [{ role: 'ADMIN' }] },
+      });
+      const request = await call<{ id: string }>(ctx.stack, 'POST', '/v1/approval-requests', { body: manualRequest(organizationId) });
+      return { ruleId: rule.id, requestId: request.id };
+    })();
+    approvalFixtures.set(organizationId, made);
+  }
+  return made;
+}
+/** A pending request of the target that the bootstrap key opened: each decision or cancel uses one up. */
+async function pendingRequest(ctx: RouteContext): Promise<string> {
+  // The rule first, so the request waits on its ADMIN level.
+  await approvalsOf(ctx);
+  return (await call<{ id: string }>(ctx.stack, 'POST', '/v1/approval-requests', { body: manualRequest(ctx.target.id) })).id;
+}
+const ruleParams = async (ctx: RouteContext) => ({ id: (await approvalsOf(ctx)).ruleId });
+const requestParams = async (ctx: RouteContext) => ({ id: (await approvalsOf(ctx)).requestId });
+const pendingRequestParams = async (ctx: RouteContext) => ({ id: await pendingRequest(ctx) });
+const missingRule = { params: { id: missingId }, code: 'approval_rule_not_found' };
+const missingRequest = { params: { id: missingId }, code: 'approval_request_not_found' };
 
 /** Every `/v1` route of the API, once per variant (with or without an organization). */
 export const routeTable: RouteCase[] = [
@@ -1013,6 +1075,214 @@ export const routeTable: RouteCase[] = [
     notFound: missingOrg,
     forbidden: person('ADMIN'),
   },
+  {
+    name: 'POST /v1/approval-rules (organization)',
+    method: 'POST',
+    path: '/v1/approval-rules',
+    action: 'approvalRule.write',
+    matrixRow: 'approvalRule.write',
+    owner: 'organization',
+    successStatus: 201,
+    body: (ctx) => inertRule(ctx.target.id),
+    creates: 'approval_rules',
+    invalid: { body: (ctx) => ({ ...inertRule(ctx.target.id), levels: [{ role: 'OWNER', quorum: 0 }] }), field: 'levels.0.quorum' },
+    notFound: { body: () => inertRule(missingId), code: 'organization_not_found' },
+    forbidden: person('BILLING_ADMIN'),
+  },
+  {
+    name: 'POST /v1/approval-rules (platform)',
+    method: 'POST',
+    path: '/v1/approval-rules',
+    action: 'approvalRule.write',
+    matrixRow: 'approvalRule.write@platform',
+    owner: 'platform',
+    successStatus: 201,
+    body: () => inertRule(),
+    creates: 'approval_rules',
+    invalid: { body: () => ({ ...inertRule(), levels: [] }), field: 'levels' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/approval-rules (organization)',
+    method: 'GET',
+    path: '/v1/approval-rules',
+    action: 'approvalRule.read',
+    matrixRow: 'approvalRule.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: orgQuery,
+    invalid: { query: { organizationId: 'acme' }, field: 'organizationId' },
+    notFound: missingOrgQuery,
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'GET /v1/approval-rules (platform)',
+    method: 'GET',
+    path: '/v1/approval-rules',
+    action: 'approvalRule.read',
+    matrixRow: 'approvalRule.read@platform',
+    owner: 'platform',
+    successStatus: 200,
+    invalid: { query: { subjectType: 'lunch' }, field: 'subjectType' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/approval-rules/{id}',
+    method: 'GET',
+    path: '/v1/approval-rules/{id}',
+    action: 'approvalRule.read',
+    matrixRow: 'approvalRule.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: ruleParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingRule,
+    forbidden: person('MEMBER'),
+  },
+  {
+    // Only the name changes: the levels stay the ones decisions below are made at.
+    name: 'PATCH /v1/approval-rules/{id} (organization)',
+    method: 'PATCH',
+    path: '/v1/approval-rules/{id}',
+    action: 'approvalRule.write',
+    matrixRow: 'approvalRule.write',
+    owner: 'organization',
+    successStatus: 200,
+    params: ruleParams,
+    body: () => ({ name: unique('rule') }),
+    invalid: { body: () => ({ minAmount: -1 }), field: 'minAmount' },
+    notFound: missingRule,
+    forbidden: confinedKey('read'),
+  },
+  {
+    name: 'PATCH /v1/approval-rules/{id} (platform)',
+    method: 'PATCH',
+    path: '/v1/approval-rules/{id}',
+    action: 'approvalRule.write',
+    matrixRow: 'approvalRule.update@platform',
+    owner: 'platform',
+    successStatus: 200,
+    params: (ctx) => ({ id: ctx.platform.approvalRuleId }),
+    body: () => ({ name: unique('rule') }),
+    invalid: { body: () => ({ currency: 'usd' }), field: 'currency' },
+    notFound: missingRule,
+    forbidden: (ctx) => ctx.platform.readKeyAuthorization,
+  },
+  {
+    name: 'POST /v1/approval-requests',
+    method: 'POST',
+    path: '/v1/approval-requests',
+    action: 'approvalRequest.create',
+    matrixRow: 'approvalRequest.create',
+    owner: 'organization',
+    successStatus: 201,
+    body: (ctx) => manualRequest(ctx.target.id),
+    creates: 'approval_requests',
+    invalid: { body: (ctx) => ({ organizationId: ctx.target.id, subjectType: 'manual', title: 'Laptops', amount: 100 }), field: 'currency' },
+    notFound: { body: () => manualRequest(missingId), code: 'organization_not_found' },
+    forbidden: person('MEMBER'),
+  },
+  {
+    name: 'GET /v1/approval-requests (organization)',
+    method: 'GET',
+    path: '/v1/approval-requests',
+    action: 'approvalRequest.read',
+    matrixRow: 'approvalRequest.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: orgQuery,
+    invalid: { query: { status: 'waiting' }, field: 'status' },
+    notFound: missingOrgQuery,
+    forbidden: person('MEMBER'),
+  },
+  {
+    // What the caller sees wherever it is (their own requests, their organizations'), so no 404.
+    name: 'GET /v1/approval-requests (caller)',
+    method: 'GET',
+    path: '/v1/approval-requests',
+    action: 'approvalRequest.read',
+    matrixRow: 'approvalRequest.read@caller',
+    owner: 'catalog',
+    successStatus: 200,
+    invalid: { query: { assignedTo: 'everyone' }, field: 'assignedTo' },
+    forbidden: confinedKey('usage:write'),
+  },
+  {
+    name: 'GET /v1/approval-requests/{id}',
+    method: 'GET',
+    path: '/v1/approval-requests/{id}',
+    action: 'approvalRequest.read',
+    matrixRow: 'approvalRequest.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: requestParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingRequest,
+    forbidden: person('MEMBER'),
+  },
+  {
+    // Rejects: an approval carries out its action after the answer, a write that later "writes nothing" checks would see.
+    name: 'POST /v1/approval-requests/{id}/decisions',
+    method: 'POST',
+    path: '/v1/approval-requests/{id}/decisions',
+    action: 'approvalRequest.decide',
+    matrixRow: 'approvalRequest.decide',
+    owner: 'organization',
+    successStatus: 200,
+    params: pendingRequestParams,
+    body: () => ({ decision: 'reject', comment: 'Not this quarter.' }),
+    invalid: { body: () => ({ decision: 'maybe' }), field: 'decision' },
+    notFound: missingRequest,
+    forbidden: person('MEMBER'),
+    refusedBeyondPolicy: 'not_an_approver',
+    successCaller: person('ADMIN'),
+    auditedByWorkflow: 'approval_request.decided',
+  },
+  {
+    // Answered per id, an id the caller cannot see as not found (test/api/approvals.test.ts): no 404, so no tenant isolation here.
+    name: 'POST /v1/approval-requests/bulk-decisions',
+    method: 'POST',
+    path: '/v1/approval-requests/bulk-decisions',
+    action: 'approvalRequest.decide',
+    matrixRow: 'approvalRequest.decide@bulk',
+    owner: 'catalog',
+    successStatus: 200,
+    body: async (ctx) => ({ ids: [await pendingRequest(ctx)], decision: 'reject' }),
+    invalid: { body: () => ({ ids: [], decision: 'reject' }), field: 'ids' },
+    forbidden: confinedKey('read'),
+    successCaller: person('ADMIN'),
+    auditedByWorkflow: 'approval_request.decided',
+  },
+  {
+    name: 'POST /v1/approval-requests/{id}/comments',
+    method: 'POST',
+    path: '/v1/approval-requests/{id}/comments',
+    action: 'approvalRequest.read',
+    matrixRow: 'approvalRequest.read',
+    owner: 'organization',
+    successStatus: 201,
+    params: requestParams,
+    body: () => ({ body: 'Needed for the new hires.' }),
+    creates: 'approval_comments',
+    invalid: { body: () => ({ body: '' }), field: 'body' },
+    notFound: missingRequest,
+    forbidden: person('MEMBER'),
+  },
+  {
+    name: 'POST /v1/approval-requests/{id}/cancel',
+    method: 'POST',
+    path: '/v1/approval-requests/{id}/cancel',
+    action: 'approvalRequest.read',
+    matrixRow: 'approvalRequest.cancel@requester',
+    owner: 'organization',
+    successStatus: 200,
+    params: pendingRequestParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingRequest,
+    forbidden: person('MEMBER'),
+    refusedBeyondPolicy: 'not_the_requester',
+    auditedByWorkflow: 'approval_request.canceled',
+  },
 ];
 
 /**
@@ -1027,5 +1297,6 @@ export const routesOutsideTable: Record<string, string> = {
 export async function platformObjects(stack: TestStack, readKeyAuthorization: string): Promise<RouteContext['platform']> {
   const apiKey = await call<{ id: string }>(stack, 'POST', '/v1/api-keys', { body: { name: unique('platform'), scopes: ['read'] } });
   const endpoint = await call<{ id: string }>(stack, 'POST', '/v1/webhook-endpoints', { body: { url: 'https://ops.example.test/hooks', events: ['*'] } });
-  return { apiKeyId: apiKey.id, webhookEndpointId: endpoint.id, readKeyAuthorization };
+  const rule = await call<{ id: string }>(stack, 'POST', '/v1/approval-rules', { body: inertRule() });
+  return { apiKeyId: apiKey.id, webhookEndpointId: endpoint.id, readKeyAuthorization, approvalRuleId: rule.id };
 }

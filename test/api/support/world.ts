@@ -195,6 +195,9 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
     'payments',
     'credit_notes',
     'journal_entries',
+    'approval_rules',
+    'approval_requests',
+    'approval_comments',
   ];
   const [row] = await stack.sql<Record<string, string>>(
     `select ${tables.map((table) => `(select count(*) from ${table}) as ${table}`).join(', ')}`,
@@ -202,7 +205,7 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
   return Object.fromEntries(tables.map((table) => [table, Number(row?.[table])]));
 }
 
-/** A state digest of rows that updates change in place (revocation, disabling, organization edits). */
+/** A state digest of rows that updates change in place (revocation, disabling, organization edits, rule edits, decisions). */
 export async function mutableState(stack: TestStack): Promise<string> {
   const rows = await stack.sql<{ state: string }>(
     `select md5(coalesce(string_agg(x, ',' order by x), '')) as state from (
@@ -212,6 +215,8 @@ export async function mutableState(stack: TestStack): Promise<string> {
        union all select concat_ws('|', id, status, seats, plan_id, cancel_at, paused_at) from subscriptions
        union all select concat_ws('|', id, quantity, event_count) from usage_aggregates
        union all select concat_ws('|', id, status, amount_paid, amount_credited) from invoices
+       union all select concat_ws('|', id, name, min_amount, currency, levels) from approval_rules
+       union all select concat_ws('|', id, status, current_level) from approval_requests
      ) rows`,
   );
   return rows[0]?.state ?? '';
