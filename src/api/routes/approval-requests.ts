@@ -292,7 +292,7 @@ async function runBounded<T, R>(items: readonly T[], limit: number, work: (item:
 export function registerApprovalRequests(app: OpenAPIHono<AppEnv>) {
   app.openapi(createRequestRoute, async (c) => {
     const body = c.req.valid('json');
-    const { em, principal, clock, temporal, config, requestId } = c.var;
+    const { em, principal, clock, temporal, config } = c.var;
     await requireOrganization(c, 'approvalRequest.create', body.organizationId);
     const subject = { subjectType: 'manual' as const, organizationId: body.organizationId, amount: body.amount ?? null, currency: body.currency ?? null };
     const rule = await applicableApprovalRule(em, subject);
