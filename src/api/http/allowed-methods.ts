@@ -12,9 +12,8 @@ import { problem } from './problem.js';
  * routes, read at the first such request, once all are registered.
  */
 export function unmatchedRequestHandler(app: Hono<AppEnv>): NotFoundHandler<AppEnv> {
-  const allowedAt = allowedMethods(app);
   return (c) => {
-    const allowed = allowedAt(c.req.path);
+    const allowed = routeIndex(app).allowedAt(c.req.path);
     if (allowed.length === 0) return notFoundHandler(c);
     const allow = allowed.join(', ');
     if (c.req.method === 'OPTIONS') return c.body(null, 204, { allow });
@@ -32,47 +31,46 @@ export function unmatchedRequestHandler(app: Hono<AppEnv>): NotFoundHandler<AppE
  * request gets, instead of reaching the parameter's route.
  */
 export function fixedPathsShadowParameters(app: Hono<AppEnv>, unmatched: NotFoundHandler<AppEnv>): MiddlewareHandler<AppEnv> {
-  let shadowing: Map<string, Set<string>> | undefined;
   return async (c, next) => {
-    shadowing ??= fixedPathsBesideParameters(app);
-    const methods = shadowing.get(c.req.path);
+    const methods = routeIndex(app).shadowingAt(c.req.path);
     if (methods && !methods.has(c.req.method === 'HEAD' ? 'GET' : c.req.method)) return unmatched(c);
     await next();
   };
 }
 
-/** The app's own handler routes (middleware is registered for every method; only handlers say what a path supports). */
-const handlerRoutes = (app: Hono<AppEnv>) => app.routes.filter((route) => route.method !== METHOD_NAME_ALL);
-const isFixed = (path: string) => !/[:*]/.test(path);
-
-/** Each fixed path that a parameter route also matches, with the methods its own routes serve. */
-function fixedPathsBesideParameters(app: Hono<AppEnv>): Map<string, Set<string>> {
-  const parameterRoutes = new TrieRouter<string>();
-  for (const route of handlerRoutes(app)) if (!isFixed(route.path)) parameterRoutes.add(METHOD_NAME_ALL, route.path, route.method);
-  const shadowing = new Map<string, Set<string>>();
-  for (const route of handlerRoutes(app)) {
-    if (!isFixed(route.path) || parameterRoutes.match(METHOD_NAME_ALL, route.path)[0].length === 0) continue;
-    shadowing.set(route.path, (shadowing.get(route.path) ?? new Set()).add(route.method));
-  }
-  return shadowing;
+interface RouteIndex {
+  /** What `Allow` lists at a path: its fixed routes' methods when it has any, else those of the routes matching it; [] for none. */
+  allowedAt(path: string): string[];
+  /** The methods of a fixed path that a parameter route also matches. */
+  shadowingAt(path: string): ReadonlySet<string> | undefined;
 }
 
-/** What `Allow` lists at a path: its fixed routes' methods when it has any, else those of the routes matching it. */
-function allowedMethods(app: Hono<AppEnv>): (path: string) => string[] {
-  let methodsByPath: TrieRouter<string> | undefined;
-  let fixedMethods: Map<string, Set<string>> | undefined;
-  return (path) => {
-    if (!methodsByPath || !fixedMethods) {
-      methodsByPath = new TrieRouter<string>();
-      fixedMethods = new Map();
-      for (const route of handlerRoutes(app)) {
-        methodsByPath.add(METHOD_NAME_ALL, route.path, route.method);
-        if (isFixed(route.path)) fixedMethods.set(route.path, (fixedMethods.get(route.path) ?? new Set()).add(route.method));
-      }
-    }
-    const methods = new Set(fixedMethods.get(path) ?? methodsByPath.match(METHOD_NAME_ALL, path)[0].map(([method]) => method));
-    if (methods.size === 0) return [];
-    if (methods.has('GET')) methods.add('HEAD');
-    return [...methods, 'OPTIONS'].sort();
+const indexes = new WeakMap<Hono<AppEnv>, RouteIndex>();
+
+/** The app's handler routes by path, read at the first request that asks, once all are registered. */
+function routeIndex(app: Hono<AppEnv>): RouteIndex {
+  const known = indexes.get(app);
+  if (known) return known;
+  const matching = new TrieRouter<string>();
+  const parameterRoutes = new TrieRouter<string>();
+  const fixed = new Map<string, Set<string>>();
+  // Middleware is registered for every method; only handlers say what a path supports.
+  for (const route of app.routes) {
+    if (route.method === METHOD_NAME_ALL) continue;
+    matching.add(METHOD_NAME_ALL, route.path, route.method);
+    if (/[:*]/.test(route.path)) parameterRoutes.add(METHOD_NAME_ALL, route.path, route.method);
+    else fixed.set(route.path, (fixed.get(route.path) ?? new Set()).add(route.method));
+  }
+  const shadowing = new Map([...fixed].filter(([path]) => parameterRoutes.match(METHOD_NAME_ALL, path)[0].length > 0));
+  const index: RouteIndex = {
+    allowedAt(path) {
+      const methods = new Set(fixed.get(path) ?? matching.match(METHOD_NAME_ALL, path)[0].map(([method]) => method));
+      if (methods.size === 0) return [];
+      if (methods.has('GET')) methods.add('HEAD');
+      return [...methods, 'OPTIONS'].sort();
+    },
+    shadowingAt: (path) => shadowing.get(path),
   };
+  indexes.set(app, index);
+  return index;
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Context } from 'hono';
@@ -9,6 +8,7 @@ import { ancestryOf } from '../../db/repositories/organizations.js';
 import { approverRoles, timeoutActions, type ApprovalLevelSpec, type Approver } from '../../domain/index.js';
 import { workflowIds } from '../../temporal/workflow-ids.js';
 import { dispatchWebhookEvents } from '../../webhooks/outbox.js';
+import { uuidFromKey } from '../../ids.js';
 import type { approvalRequest } from '../../../workflows/index.js';
 import { cancelApprovalUpdate, decideApprovalUpdate, type ApprovalOrigin, type ApprovalRequestState } from '../../../workflows/messages/approval.js';
 import { actingUserId, decide, grantsScope, policy, roleIn, type Principal } from '../auth/policy.js';
@@ -170,7 +170,11 @@ const cancelRoute = createRoute({
 
 const requestNotFound = (id: string) => new ApiError(404, 'approval_request_not_found', `No approval request ${id}.`);
 
-function requestView(request: ApprovalRequest, comments: ApprovalComment[]) {
+/**
+ * A request as the API shows it: the row, with the workflow's state when the caller holds a newer
+ * one (the answer to an update, which the workflow wrote before answering).
+ */
+function requestView(request: ApprovalRequest, comments: ApprovalComment[], state?: ApprovalRequestState) {
   return {
     id: request.id,
     organizationId: request.organization.id,
@@ -181,9 +185,9 @@ function requestView(request: ApprovalRequest, comments: ApprovalComment[]) {
     amount: request.amount ?? null,
     currency: request.currency ?? null,
     requestedBy: request.requestedBy,
-    status: request.status,
-    currentLevel: request.currentLevel,
-    levels: request.levels.map((level) => ({
+    status: state?.status ?? request.status,
+    currentLevel: state?.currentLevel ?? request.currentLevel,
+    levels: (state?.levels ?? request.levels).map((level) => ({
       level: level.level,
       role: level.role,
       approvers: level.approvers,
@@ -195,19 +199,19 @@ function requestView(request: ApprovalRequest, comments: ApprovalComment[]) {
       decisions: level.decisions,
     })),
     comments: comments.map((comment) => ({ userId: comment.userId, body: comment.body, at: comment.createdAt.toISOString() })),
-    timeline: request.timeline,
-    execution: request.execution ?? null,
+    timeline: state?.timeline ?? request.timeline,
+    execution: (state ? state.execution : request.execution) ?? null,
     workflowId: workflowIds.approval(request.id),
     createdAt: request.createdAt.toISOString(),
-    decidedAt: request.decidedAt?.toISOString() ?? null,
+    decidedAt: state ? state.decidedAt : (request.decidedAt?.toISOString() ?? null),
   };
 }
 
 type Em = AppEnv['Variables']['em'];
 
-async function viewOf(em: Em, request: ApprovalRequest) {
+async function viewOf(em: Em, request: ApprovalRequest, state?: ApprovalRequestState) {
   const comments = await em.find(ApprovalComment, { request: request.id }, { orderBy: { createdAt: 'asc', id: 'asc' } });
-  return requestView(request, comments);
+  return requestView(request, comments, state);
 }
 
 type Access = { request: ApprovalRequest; ancestry: string[] } | { refused: 'not_found' | 'forbidden' };
@@ -217,20 +221,32 @@ type Access = { request: ApprovalRequest; ancestry: string[] } | { refused: 'not
  * cannot see the organization is told the request does not exist; someone who can but lacks the
  * role or scope is refused, as on every other object of an organization.
  */
-async function requestAccess(em: Em, principal: Principal, id: string): Promise<Access> {
-  const request = await em.findOne(ApprovalRequest, { id });
+function accessTo(principal: Principal, request: ApprovalRequest | undefined, ancestry: string[]): Access {
   if (!request) return { refused: 'not_found' };
-  const ancestry = (await ancestryOf(em, request.organization.id)) ?? [request.organization.id];
   if (request.requestedBy === actingUserId(principal)) return { request, ancestry };
   const decision = decide(principal, 'approvalRequest.read', ancestry);
   if (decision === 'allow') return { request, ancestry };
   return { refused: decision === 'forbidden' ? 'forbidden' : 'not_found' };
 }
 
+const ancestryOrSelf = async (em: Em, organizationId: string) => (await ancestryOf(em, organizationId)) ?? [organizationId];
+
 async function requireRequest(c: Context<AppEnv>, id: string) {
-  const access = await requestAccess(c.var.em, c.var.principal, id);
+  const request = (await c.var.em.findOne(ApprovalRequest, { id })) ?? undefined;
+  const access = accessTo(c.var.principal, request, request ? await ancestryOrSelf(c.var.em, request.organization.id) : []);
   if ('refused' in access) throw access.refused === 'forbidden' ? forbidden('approvalRequest.read') : requestNotFound(id);
   return access;
+}
+
+/** The access to each of `ids`, from one read of the requests and one ancestry per organization. */
+async function accessToEach(em: Em, principal: Principal, ids: readonly string[]): Promise<Map<string, Access>> {
+  const requests = new Map((await em.find(ApprovalRequest, { id: { $in: [...ids] } })).map((request) => [request.id, request]));
+  const organizationIds = [...new Set([...requests.values()].map((request) => request.organization.id))];
+  const ancestries = new Map(await Promise.all(organizationIds.map(async (id) => [id, await ancestryOrSelf(em, id)] as const)));
+  return new Map(ids.map((id) => {
+    const request = requests.get(id);
+    return [id, accessTo(principal, request, request ? (ancestries.get(request.organization.id) ?? []) : [])];
+  }));
 }
 
 /** A list or bulk call needs the action's scope before anything is looked up. */
@@ -258,21 +274,26 @@ function alreadyDecided(request: ApprovalRequest): ApiError {
   return new ApiError(409, 'already_decided', `Approval request ${request.id} is ${request.status}.`);
 }
 
-/** Sends one decision to `approval:<id>`; the validator's refusal is answered by errors.ts (403/409). */
-async function sendDecision(c: Context<AppEnv>, request: ApprovalRequest, ancestry: string[], body: { decision: 'approve' | 'reject'; comment?: string | undefined }): Promise<ApprovalRequestState> {
-  if (request.status !== 'pending') throw alreadyDecided(request);
-  if (decide(c.var.principal, 'approvalRequest.decide', ancestry) !== 'allow') throw new ApiError(403, 'not_an_approver', `The caller may not decide approval request ${request.id}.`);
-  const key = c.req.header('idempotency-key');
-  const updateId = key === undefined ? crypto.randomUUID() : createHash('sha256').update(`${c.var.principal.id}\n${key}\n${request.id}`).digest('hex');
-  const target = { workflowId: workflowIds.approval(request.id), location: `/v1/approval-requests/${request.id}`, ...(key === undefined ? {} : { updateId }) };
+/** Sends an update to `approval:<id>` within the update deadline; a workflow that has ended decided the request already. */
+async function updateRequest(c: Context<AppEnv>, request: ApprovalRequest, send: (handle: ReturnType<typeof handleOf>) => Promise<ApprovalRequestState>, updateId?: string) {
+  const target = { workflowId: workflowIds.approval(request.id), location: `/v1/approval-requests/${request.id}`, ...(updateId === undefined ? {} : { updateId }) };
   try {
-    return await sendWorkflowUpdate(c, target, () =>
-      handleOf(c, request.id).executeUpdate(decideApprovalUpdate, { args: [{ approver: approverOf(c.var.principal, ancestry), decision: body.decision, comment: body.comment ?? null, origin: originOf(c) }], updateId }),
-    );
+    return await sendWorkflowUpdate(c, target, () => send(handleOf(c, request.id)));
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) throw alreadyDecided(request);
     throw error;
   }
+}
+
+/** Sends one decision to `approval:<id>`; the validator's refusal is answered by errors.ts (403/409). */
+async function sendDecision(c: Context<AppEnv>, request: ApprovalRequest, ancestry: string[], body: { decision: 'approve' | 'reject'; comment?: string | undefined }): Promise<ApprovalRequestState> {
+  if (request.status !== 'pending') throw alreadyDecided(request);
+  if (decide(c.var.principal, 'approvalRequest.decide', ancestry) !== 'allow') throw new ApiError(403, 'not_an_approver', `The caller may not decide approval request ${request.id}.`);
+  // With an Idempotency-Key, a retry is the same update: Temporal answers it with the first one's result.
+  const key = c.req.header('idempotency-key');
+  const updateId = key === undefined ? crypto.randomUUID() : uuidFromKey(`approval-decision\n${c.var.principal.id}\n${key}\n${request.id}`);
+  const decision = { approver: approverOf(c.var.principal, ancestry), decision: body.decision, comment: body.comment ?? null, origin: originOf(c) };
+  return updateRequest(c, request, (handle) => handle.executeUpdate(decideApprovalUpdate, { args: [decision], updateId }), key === undefined ? undefined : updateId);
 }
 
 async function runBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
@@ -349,18 +370,16 @@ export function registerApprovalRequests(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(decideRoute, async (c) => {
     const { request, ancestry } = await requireRequest(c, c.req.valid('param').id);
-    await sendDecision(c, request, ancestry, c.req.valid('json'));
-    // The workflow wrote the row before answering; a fresh read sees it.
-    const fresh = c.var.orm.em.fork();
-    return c.json(await viewOf(fresh, await fresh.findOneOrFail(ApprovalRequest, { id: request.id })), 200);
+    const state = await sendDecision(c, request, ancestry, c.req.valid('json'));
+    return c.json(await viewOf(c.var.em, request, state), 200);
   });
 
   app.openapi(bulkDecideRoute, async (c) => {
     const body = c.req.valid('json');
     requireScope(c, 'approvalRequest.decide');
+    const access = await accessToEach(c.var.em, c.var.principal, body.ids);
     const results = await runBounded(body.ids, BULK_CONCURRENCY, async (id) => {
-      const em = c.var.orm.em.fork();
-      const found = await requestAccess(em, c.var.principal, id);
+      const found = access.get(id) ?? { refused: 'not_found' as const };
       if ('refused' in found) {
         const refusal = found.refused === 'forbidden' ? forbidden('approvalRequest.read') : requestNotFound(id);
         return { id, status: found.refused, error: { code: refusal.code, detail: refusal.message } };
@@ -391,14 +410,7 @@ export function registerApprovalRequests(app: OpenAPIHono<AppEnv>) {
     const { request } = await requireRequest(c, c.req.valid('param').id);
     if (request.requestedBy !== actingUserId(c.var.principal)) throw new ApiError(403, 'not_the_requester', `Only the requester may cancel approval request ${request.id}.`);
     if (request.status !== 'pending') throw alreadyDecided(request);
-    const target = { workflowId: workflowIds.approval(request.id), location: `/v1/approval-requests/${request.id}` };
-    try {
-      await sendWorkflowUpdate(c, target, () => handleOf(c, request.id).executeUpdate(cancelApprovalUpdate, { args: [{ userId: actingUserId(c.var.principal), origin: originOf(c) }] }));
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) throw alreadyDecided(request);
-      throw error;
-    }
-    const fresh = c.var.orm.em.fork();
-    return c.json(await viewOf(fresh, await fresh.findOneOrFail(ApprovalRequest, { id: request.id })), 200);
+    const state = await updateRequest(c, request, (handle) => handle.executeUpdate(cancelApprovalUpdate, { args: [{ userId: actingUserId(c.var.principal), origin: originOf(c) }] }));
+    return c.json(await viewOf(c.var.em, request, state), 200);
   });
 }

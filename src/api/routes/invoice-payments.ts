@@ -6,6 +6,7 @@ import type { CreditNoteApprovalPayload } from '../../approvals/subjects/credit-
 import { ApprovalRequest, CreditNote, Invoice, Payment } from '../../db/entities/index.js';
 import { creditNotePlan, creditNoteView, issueCreditNote, lockInvoice, outstandingOf, recordReceipt, voidInvoice } from '../../db/repositories/invoice-payments.js';
 import { createStripeGateway, isTransientStripeError, StripeRequestRejectedError } from '../../integrations/stripe.js';
+import { stripeIdempotencyKeys } from '../../domain/index.js';
 import { uuidFromKey } from '../../ids.js';
 import { workflowIds } from '../../temporal/workflow-ids.js';
 import { dispatchWebhookEvents } from '../../webhooks/outbox.js';
@@ -345,7 +346,7 @@ export function registerInvoicePayments(app: OpenAPIHono<AppEnv>) {
         refundOf: plan.refundOf,
         createdBy: principal.id,
         refund: (noteId, paymentIntentId) =>
-          gateway.refund({ paymentIntentId, amount: body.amount, idempotencyKey: `credit-note:${noteId}:refund` }).catch(refundFailure),
+          gateway.refund({ paymentIntentId, amount: body.amount, idempotencyKey: stripeIdempotencyKeys.creditNoteRefund(noteId) }).catch(refundFailure),
       },
       clock.now(),
     );

@@ -1,4 +1,5 @@
 import { AuditEvent, CreditNote } from '../../db/entities/index.js';
+import { stripeIdempotencyKeys } from '../../domain/index.js';
 import { creditNotePlan, creditNoteView, issueCreditNote, lockInvoice } from '../../db/repositories/invoice-payments.js';
 import { createStripeGateway, StripeRequestRejectedError } from '../../integrations/stripe.js';
 import { workflowIds } from '../../temporal/workflow-ids.js';
@@ -25,7 +26,7 @@ export const creditNoteSubject: ApprovalSubject = {
   async carryOut(tx, request, { stripe, clock }) {
     const payload = request.subjectPayload as unknown as CreditNoteApprovalPayload;
     const issued = await tx.findOne(CreditNote, { id: request.id });
-    if (issued) return { status: 'executed', resultId: issued.id, detail: null, eventIds: [] };
+    if (issued) return { resultId: issued.id, eventIds: [] };
     const invoice = await lockInvoice(tx, payload.invoiceId);
     if (!invoice) throw new ApprovalSubjectRefusal(`invoice ${payload.invoiceId} no longer exists`);
     const plan = await creditNotePlan(tx, invoice, payload);
@@ -42,7 +43,7 @@ export const creditNoteSubject: ApprovalSubject = {
         refundOf: plan.refundOf,
         createdBy: payload.createdBy,
         refund: (noteId, paymentIntentId) =>
-          gateway.refund({ paymentIntentId, amount: payload.amount, idempotencyKey: `credit-note:${noteId}:refund` }).catch((error: unknown) => {
+          gateway.refund({ paymentIntentId, amount: payload.amount, idempotencyKey: stripeIdempotencyKeys.creditNoteRefund(noteId) }).catch((error: unknown) => {
             if (error instanceof StripeRequestRejectedError) throw new ApprovalSubjectRefusal(`stripe_refund_refused: ${error.message}`);
             throw error;
           }),
@@ -51,7 +52,7 @@ export const creditNoteSubject: ApprovalSubject = {
     );
     tx.create(AuditEvent, {
       occurredAt: now,
-      actorType: 'system',
+      actorType: 'workflow',
       actorId: workflowIds.approval(request.id),
       organizationId: invoice.organization.id,
       action: 'credit_note.created',
@@ -61,6 +62,6 @@ export const creditNoteSubject: ApprovalSubject = {
       after: { ...creditNoteView(creditNote, invoice), approvalRequestId: request.id },
       requestId: workflowIds.approval(request.id),
     });
-    return { status: 'executed', resultId: creditNote.id, detail: null, eventIds };
+    return { resultId: creditNote.id, eventIds };
   },
 };

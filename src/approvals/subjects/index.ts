@@ -3,7 +3,7 @@ import { creditNoteSubject } from './credit-note.js';
 import { manualSubject } from './manual.js';
 import type { ApprovalSubject } from './subject.js';
 
-export { ApprovalSubjectRefusal, type ApprovalSubject, type ApprovalSubjectDeps, type ApprovalSubjectOutcome } from './subject.js';
+export { ApprovalSubjectRefusal } from './subject.js';
 
 /** Every kind of subject that can wait for approval: disputes, amendments, seat increases and budget exceptions add one module each. */
 const subjects: readonly ApprovalSubject[] = [manualSubject, creditNoteSubject];

@@ -11,11 +11,9 @@ export interface ApprovalSubjectDeps {
   logger: Logger;
 }
 
-/** What carrying out an approved action did; `eventIds` are webhook events it recorded, dispatched after the commit. */
+/** What carrying out an approved action made (`resultId`: the credit note, …) and the webhook events it recorded, dispatched after the commit. */
 export interface ApprovalSubjectOutcome {
-  status: 'executed';
   resultId: string | null;
-  detail: string | null;
   eventIds: string[];
 }
 

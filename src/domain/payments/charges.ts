@@ -34,6 +34,8 @@ export const stripeIdempotencyKeys = {
   setupSession: (organizationId: string, requestKey: string) => `organization:${organizationId}:setup-session:${requestKey}`,
   /** One default-payment-method update per Stripe event that asks for it. */
   defaultPaymentMethod: (stripeEventId: string) => `stripe-event:${stripeEventId}:default-payment-method`,
+  /** One refund per credit note, whether issued at once or once its approval request is approved. */
+  creditNoteRefund: (creditNoteId: string) => `credit-note:${creditNoteId}:refund`,
 } as const;
 
 /**
