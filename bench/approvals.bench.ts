@@ -26,12 +26,12 @@ import { pino } from 'pino';
 import { startEmbeddedPostgres } from '../scripts/lib/embedded-postgres.js';
 import { freePort } from '../scripts/lib/ports.js';
 import { startTemporalDevServer } from '../scripts/lib/temporal-dev-server.js';
-import { serveApi } from '../src/api/serve.js';
 import { systemClock } from '../src/clock.js';
 import { createOrm, migrateUp } from '../src/db/orm.js';
 import { createStripeClient } from '../src/integrations/stripe.js';
 import { createTemporalClient } from '../src/temporal/client.js';
 import { createWorker } from '../src/temporal/worker.js';
+import { serveBenchApi } from './support/api-process.js';
 import { noopUpdate } from './support/update-round-trip-workflow.js';
 import { percentile, pool, sleep } from './support/measure.js';
 
@@ -61,39 +61,6 @@ interface ApiChildEnv {
   APPROVALS_BENCH_TEMPORAL_ADDRESS: string;
   APPROVALS_BENCH_ADMIN_KEY: string;
   APPROVALS_BENCH_JWT_SECRET: string;
-}
-
-/**
- * The body of the API child process: the real app served as `npm start` serves it, over the
- * benchmark's database and Temporal, verifying people's HS256 JWTs. Tells the parent its port and
- * exits when the parent disconnects.
- */
-async function serveApprovalsApi(env: ApiChildEnv): Promise<void> {
-  const orm = await createOrm(env.APPROVALS_BENCH_DATABASE_URL, 10);
-  const { client: temporal, connection } = createTemporalClient(env.APPROVALS_BENCH_TEMPORAL_ADDRESS, 'default');
-  const server = serveApi(
-    {
-      config: {
-        TEMPORAL_TASK_QUEUE: TASK_QUEUE,
-        LEDGERFLOW_ADMIN_KEY: env.APPROVALS_BENCH_ADMIN_KEY,
-        JWT_HS256_SECRET: env.APPROVALS_BENCH_JWT_SECRET,
-        RATE_LIMIT_PER_MINUTE: 1_000_000,
-        WORKFLOW_UPDATE_TIMEOUT_MS: 30_000,
-      },
-      orm,
-      temporal,
-      stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_URL: 'http://127.0.0.1:1' }),
-      clock: systemClock,
-      logger: pino({ level: 'silent' }),
-      readiness: {},
-    },
-    { hostname: '127.0.0.1', port: 0 },
-    (info) => process.send?.({ port: info.port }),
-  );
-  process.on('disconnect', () => {
-    server.close();
-    void Promise.all([orm.close(), connection.close()]).then(() => process.exit(0));
-  });
 }
 
 function startApiProcess(env: ApiChildEnv): Promise<{ port: number; stop: () => void }> {
@@ -319,4 +286,11 @@ async function main(): Promise<void> {
 }
 
 const childEnv = process.env as Partial<ApiChildEnv>;
-await (childEnv.APPROVALS_BENCH_DATABASE_URL ? serveApprovalsApi(childEnv as ApiChildEnv) : main());
+await (childEnv.APPROVALS_BENCH_DATABASE_URL
+  ? serveBenchApi(childEnv.APPROVALS_BENCH_DATABASE_URL, 10, {
+      temporalAddress: childEnv.APPROVALS_BENCH_TEMPORAL_ADDRESS,
+      taskQueue: TASK_QUEUE,
+      adminKey: childEnv.APPROVALS_BENCH_ADMIN_KEY,
+      jwtSecret: childEnv.APPROVALS_BENCH_JWT_SECRET,
+    })
+  : main());
