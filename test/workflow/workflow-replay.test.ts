@@ -33,11 +33,14 @@ describe('recorded workflow histories', () => {
         'billing-needs-attention.json',
         // Approvals: three levels with a quorum of 2, and a timeout escalating past the last level;
         // the -activity-writes pair was recorded before transitions were written in the workflow
-        // task (the approval-transitions-in-workflow-task patch keeps them replaying).
+        // task, the -activity-execution pair before the action was carried out there (the patches
+        // approval-transitions-in-workflow-task and approval-execution-in-workflow-task keep them replaying).
         'approval-three-levels.json',
         'approval-escalation.json',
         'approval-three-levels-activity-writes.json',
         'approval-escalation-activity-writes.json',
+        'approval-three-levels-activity-execution.json',
+        'approval-escalation-activity-execution.json',
       ]),
     );
   });

@@ -12,6 +12,16 @@ export const approvalSubjectTypes = [
 ] as const;
 export type ApprovalSubjectType = (typeof approvalSubjectTypes)[number];
 
+/**
+ * Subjects whose approved action only writes the database: the workflow carries them out in the
+ * workflow task of the last decision. Any other (a refund calls Stripe) goes through the activity
+ * queue, so a slow outside service never holds the decision's answer — as billing sends only the
+ * Stripe charge through the queue.
+ */
+const carriedOutInWorkflowTask: readonly ApprovalSubjectType[] = ['manual', 'credit_note'];
+
+export const isCarriedOutInWorkflowTask = (subjectType: ApprovalSubjectType): boolean => carriedOutInWorkflowTask.includes(subjectType);
+
 export const organizationApproverRoles = ['OWNER', 'BILLING_ADMIN', 'ADMIN'] as const;
 export const platformApproverRoles = ['finance', 'platform_admin'] as const;
 export const approverRoles = [...organizationApproverRoles, ...platformApproverRoles] as const;

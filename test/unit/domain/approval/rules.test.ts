@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import {
   MAX_APPROVAL_LEVELS,
   MAX_LEVEL_TIMEOUT_HOURS,
+  approvalSubjectTypes,
   chooseApprovalRule,
+  isCarriedOutInWorkflowTask,
   validateApprovalLevels,
   type ApprovalLevelSpec,
   type ApprovalRuleCandidate,
@@ -130,5 +132,26 @@ describe('validateApprovalLevels', () => {
     expect(() => validateApprovalLevels(levels)).toThrow(
       expect.objectContaining({ code: 'INVALID_APPROVAL_RULE', ...(field ? { details: expect.objectContaining({ field }) } : {}) }),
     );
+  });
+});
+
+describe('isCarriedOutInWorkflowTask', () => {
+  it.each([
+    ['manual', true],
+    ['credit_note', true],
+    // Calls Stripe: through the activity queue, so a slow refund never holds the decision's answer.
+    ['refund', false],
+    // Not wired yet: the activity queue until its module says otherwise.
+    ['dispute_resolution', false],
+    ['contract_amendment', false],
+    ['seat_increase', false],
+    ['plan_change', false],
+    ['budget_exception', false],
+  ] as const)('%s → %s', (subjectType, inTask) => {
+    expect(isCarriedOutInWorkflowTask(subjectType)).toBe(inTask);
+  });
+
+  it('has a row for every subject type', () => {
+    expect(approvalSubjectTypes).toHaveLength(8);
   });
 });
