@@ -24,7 +24,7 @@ const { writeApprovalTransition, executeApprovedSubject } = proxyActivities<Appr
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 
-const { writeApprovalTransition: writeTransitionInTask, executeApprovedSubject: executeInTask } = proxyLocalActivities<ApprovalActivities>({
+const { writeApprovalTransition: writeTransitionInTask, carryOutAndRecord } = proxyLocalActivities<ApprovalActivities>({
   // A worker killed mid-write loses its workflow task; the next worker writes again (stale writes are ignored by version).
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
@@ -40,8 +40,8 @@ const transitionsInWorkflowTask = 'approval-transitions-in-workflow-task';
 
 /**
  * Since this patch an approved action that only writes the database (`isCarriedOutInWorkflowTask`)
- * is carried out by a local activity in the workflow task of the last decision: no activity task and
- * no further workflow task per approval (the approvals benchmark's bulk p99 fell from 2.36 s to 1.86 s).
+ * is carried out and recorded by one local activity, in one transaction, in the workflow task of the
+ * last decision: no activity task, no further workflow task and one commit fewer per approval.
  */
 const executionInWorkflowTask = 'approval-execution-in-workflow-task';
 
@@ -128,9 +128,16 @@ export async function approvalRequest(input: ApprovalWorkflowInput): Promise<App
   }
 
   if (state.status === 'approved') {
-    const execute = isCarriedOutInWorkflowTask(state.subjectType) && patched(executionInWorkflowTask) ? executeInTask : executeApprovedSubject;
-    const result = await execute({ requestId: state.id, subjectType: state.subjectType });
-    await exclusive(() => commit({ next: recordExecution(state, { ...result, at: nowIso() }), events: [] }, 'approval_request.executed'));
+    if (isCarriedOutInWorkflowTask(state.subjectType) && patched(executionInWorkflowTask)) {
+      // The activity wrote this very state with the action, in one transaction.
+      await exclusive(async () => {
+        state = recordExecution(state, await carryOutAndRecord(state));
+        transitions += 1;
+      });
+    } else {
+      const result = await executeApprovedSubject({ requestId: state.id, subjectType: state.subjectType });
+      await exclusive(() => commit({ next: recordExecution(state, { ...result, at: nowIso() }), events: [] }, 'approval_request.executed'));
+    }
   }
   await condition(allHandlersFinished);
   return state;

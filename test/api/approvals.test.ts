@@ -6,6 +6,7 @@ import { createApprovalActivities } from '../../activities/approvals.js';
 import { systemClock } from '../../src/clock.js';
 import { createStripeClient } from '../../src/integrations/stripe.js';
 import { workflowIds } from '../../src/temporal/workflow-ids.js';
+import { approvalStateQuery } from '../../workflows/messages/approval.js';
 import { sharedServer } from '../support/servers.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { startStripeFaultProxy, type StripeFaultProxy } from '../support/stripe-fault-proxy.js';
@@ -258,7 +259,7 @@ describe('credit notes and refunds that wait for approval', () => {
       const marker = event.markerRecordedEventAttributes;
       return marker?.markerName === 'core_local_activity' ? [Buffer.from(marker.details?.data?.payloads?.[0]?.data ?? []).toString('utf8')] : [];
     });
-    expect(localActivities.some((data) => data.includes('"activity_type":"executeApprovedSubject"'))).toBe(true);
+    expect(localActivities.some((data) => data.includes('"activity_type":"carryOutAndRecord"'))).toBe(true);
   });
 
   it('issues nothing after a rejection', async () => {
@@ -300,6 +301,33 @@ describe('credit notes and refunds that wait for approval', () => {
     const [failed] = await stack.sql<{ status: string; execution: { status: string; detail: string } }>('select status, execution from approval_requests where id = $1', [credit.approvalRequestId]);
     expect(failed).toMatchObject({ status: 'approved', execution: { status: 'failed', detail: expect.stringContaining('credit_exceeds_creditable') } });
     expect((await journalOf(stack, { invoiceId })).unbalancedEntries).toEqual([]);
+  });
+
+  it('carries out and records an approved credit note in one transaction, so a run again after the commit answers the record', async () => {
+    const { invoiceId } = await paidInvoiceUnderRule('credit_note');
+    const requester = await person('finance');
+    const asked = await call<{ approvalRequestId: string }>(stack, 'POST', `/v1/invoices/${invoiceId}/credit-notes`, { body: { amount: 9_000, reason: 'Lost completion' }, authorization: requester.authorization, expect: 202 });
+    const handle = stack.temporal.workflow.getHandle(workflowIds.approval(asked.approvalRequestId));
+    const pendingState = await handle.query(approvalStateQuery);
+    // Stand in for the decisions and the dead worker: the workflow is gone, the request approved.
+    await handle.terminate('the worker died');
+    await stack.sql(`update approval_requests set status = 'approved' where id = $1`, [asked.approvalRequestId]);
+    const approved = { ...pendingState, status: 'approved' as const };
+    const activities = createApprovalActivities({
+      orm: stack.orm,
+      stripe: createStripeClient({ STRIPE_SECRET_KEY: 'sk_test_ledgerflow', STRIPE_API_URL: proxy.url }),
+      clock: systemClock,
+      logger: pino({ level: 'silent' }),
+    });
+    const environment = new MockActivityEnvironment({ taskQueue: stack.taskQueue }, { client: stack.temporal });
+    const carryOut = () => environment.run((state: typeof approved) => activities.carryOutAndRecord(state), approved);
+    const first = await carryOut();
+    const again = await carryOut();
+    expect(again).toEqual(first);
+    expect(first).toMatchObject({ status: 'executed', resultId: asked.approvalRequestId, detail: null });
+    expect((await creditNotesOf(invoiceId)).map((note) => note.id)).toEqual([asked.approvalRequestId]);
+    const [row] = await stack.sql<{ execution: unknown }>('select execution from approval_requests where id = $1', [asked.approvalRequestId]);
+    expect(row?.execution).toEqual(first);
   });
 
   it('issues one credit note when the worker dies after the commit and the activity runs again', async () => {

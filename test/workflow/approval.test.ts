@@ -56,6 +56,10 @@ function fakeActivities(db: FakeDatabase): ApprovalActivities {
       db.executions.push(input);
       return { status: 'executed', resultId: `credit-note-for-${input.requestId}`, detail: null };
     },
+    carryOutAndRecord: async (approved) => {
+      db.executions.push({ requestId: approved.id, subjectType: approved.subjectType });
+      return { status: 'executed', resultId: `credit-note-for-${approved.id}`, detail: null, at: approved.decidedAt ?? approved.timeline.at(-1)!.at };
+    },
   };
 }
 
