@@ -33,6 +33,10 @@ const config = {
   testTimeout: 60_000,
   // Two cores: one suite at a time keeps the shared PostgreSQL and Temporal servers responsive.
   maxWorkers: 1,
+  // Suites run in one worker that is replaced once it holds more than this after a suite: ESM
+  // modules loaded through vm are never freed, so a single in-band process grew past Node's 4 GB
+  // heap limit and aborted (CI exit 134).
+  workerIdleMemoryLimit: '1.5GB',
   // Temporal's native runtime keeps handles open after teardown (sdk-typescript #928).
   forceExit: true,
 };
