@@ -5,6 +5,7 @@ import type Stripe from 'stripe';
 import type { Clock } from '../src/clock.js';
 import { Invoice } from '../src/db/entities/index.js';
 import { invoiceEventData, lockInvoice, markUncollectible, outstandingOf, recordReceipt } from '../src/db/repositories/invoice-payments.js';
+import { activeDisputeIdsOf } from '../src/db/repositories/disputes.js';
 import { liveSubscriptionIdsOfInvoiceAccount } from '../src/db/repositories/subscriptions.js';
 import type { Orm } from '../src/db/orm.js';
 import type { Logger } from '../src/logger.js';
@@ -20,7 +21,8 @@ export interface CollectionActivityDeps {
   logger: Logger;
 }
 
-function collectionInvoiceOf(invoice: Invoice): CollectionInvoice {
+/** The invoice as collection sees it, with its active disputes (collection pauses while there is one). */
+async function collectionInvoiceOf(em: EntityManager, invoice: Invoice): Promise<CollectionInvoice> {
   return {
     invoiceId: invoice.id,
     organizationId: invoice.organization.id,
@@ -30,6 +32,7 @@ function collectionInvoiceOf(invoice: Invoice): CollectionInvoice {
     currency: invoice.currency,
     amountOwed: outstandingOf(invoice).receivable,
     dueAt: invoice.dueAt?.toISOString() ?? null,
+    activeDisputeIds: await activeDisputeIdsOf(em, invoice.id),
   };
 }
 
@@ -72,9 +75,12 @@ export function createCollectionActivities({ orm, clock, logger }: CollectionAct
 
     /** The invoice as collection sees it. Retryable when missing: a workflow may start just before its invoice commits. */
     async loadInvoiceForCollection(invoiceId: string): Promise<CollectionInvoice> {
-      const invoice = await orm.em.fork().transactional((em) => em.findOne(Invoice, { id: invoiceId }));
+      const invoice = await orm.em.fork().transactional(async (em) => {
+        const found = await em.findOne(Invoice, { id: invoiceId });
+        return found && collectionInvoiceOf(em, found);
+      });
       if (!invoice) throw ApplicationFailure.retryable(`invoice ${invoiceId} is not visible (yet)`, 'InvoiceNotFound');
-      return collectionInvoiceOf(invoice);
+      return invoice;
     },
 
     /** Records a successful Stripe payment once per PaymentIntent (`recorded: false` for one already recorded). */
@@ -94,7 +100,7 @@ export function createCollectionActivities({ orm, clock, logger }: CollectionAct
           clock.now(),
         );
         if (payment) logger.info({ invoiceId: invoice.id, paymentIntentId: receipt.paymentIntentId, status: invoice.status }, 'stripe payment recorded');
-        return { result: { recorded: payment !== null, invoice: collectionInvoiceOf(invoice) }, eventIds };
+        return { result: { recorded: payment !== null, invoice: await collectionInvoiceOf(em, invoice) }, eventIds };
       });
     },
 
@@ -124,7 +130,7 @@ export function createCollectionActivities({ orm, clock, logger }: CollectionAct
       return onInvoice(invoiceId, async (em, invoice) => {
         const eventIds = invoice.status === 'open' ? await markUncollectible(em, invoice, clock.now()) : [];
         if (eventIds.length) logger.info({ invoiceId, number: invoice.number }, 'invoice marked uncollectible');
-        return { result: collectionInvoiceOf(invoice), eventIds };
+        return { result: await collectionInvoiceOf(em, invoice), eventIds };
       });
     },
 

@@ -1,6 +1,7 @@
 import { createApprovalActivities } from './approvals.js';
 import { createBillingActivities, type BillingActivityDeps } from './billing.js';
 import { createCollectionActivities, type CollectionActivityDeps } from './collection.js';
+import { createDisputeActivities } from './disputes.js';
 import { createInvoicingActivities } from './invoicing.js';
 import { createPaymentActivities, type PaymentActivityDeps } from './payments.js';
 import { createSubscriptionActivities } from './subscriptions.js';
@@ -20,5 +21,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createCollectionActivities(deps),
     ...createWebhookActivities(deps),
     ...createApprovalActivities(deps),
+    ...createDisputeActivities(deps),
   };
 }

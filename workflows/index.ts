@@ -4,3 +4,4 @@ export { subscriptionLifecycle } from './subscription-lifecycle.js';
 export { usageDailyProcessing } from './usage-daily.js';
 export { webhookDispatchSweep, webhookEventDelivery } from './webhook-delivery.js';
 export { approvalRequest } from './approval.js';
+export { disputeToRefund } from './dispute.js';

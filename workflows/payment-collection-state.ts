@@ -2,6 +2,7 @@ import { MS_PER_DAY, retryDelayMs, type ChargeResult, type DunningPolicy } from 
 import type {
   ChargeRefundedEvent,
   CollectionAttempt,
+  CollectionPhase,
   CollectionInvoice,
   DisputeOpenedEvent,
   PaymentCollectionState,
@@ -68,6 +69,9 @@ export class PaymentCollection {
       stripePayments: [],
       refundedByPaymentIntent: {},
       disputes: [],
+      pausedForDisputes: [],
+      pausedSince: null,
+      pausedMs: 0,
       stripeEventIds: [],
       listensUntil: null,
     };
@@ -153,6 +157,29 @@ export class PaymentCollection {
   take(invoice: CollectionInvoice): void {
     this.state.invoiceStatus = invoice.status;
     this.state.amountOwed = invoice.amountOwed;
+    this.state.pausedForDisputes = invoice.activeDisputeIds ?? [];
+  }
+
+  /** An open invoice with an active dispute is not collected: no charge attempt, no dunning step. */
+  isDisputed(): boolean {
+    return this.isOpen() && this.state.pausedForDisputes.length > 0;
+  }
+
+  /** Collection pauses; returns the phase to go back to. */
+  pause(nowMs: number): CollectionPhase {
+    const { phase } = this.state;
+    this.state.phase = 'paused_for_dispute';
+    this.state.pausedSince = new Date(nowMs).toISOString();
+    return phase;
+  }
+
+  /** Collection resumes after `heldMs`: the dunning schedule, the next attempt included, moves on by as much. */
+  resume(phase: CollectionPhase, heldMs: number): void {
+    const { state } = this;
+    state.phase = phase;
+    state.pausedSince = null;
+    state.pausedMs += heldMs;
+    if (state.nextAttemptAt !== null) state.nextAttemptAt = new Date(Date.parse(state.nextAttemptAt) + heldMs).toISOString();
   }
 
   /** The first read of the invoice. */

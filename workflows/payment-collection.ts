@@ -5,6 +5,7 @@ import { DomainError, MS_PER_DAY, paymentReminders, resolveDunningPolicy, type D
 import {
   chargeRefundedSignal,
   type CollectionInvoice,
+  disputeChangedSignal,
   disputeOpenedSignal,
   invoiceVoidedSignal,
   type PaymentCollectionInput,
@@ -49,6 +50,18 @@ const { chargeInvoicePayment: chargeInWorkflowTask } = proxyLocalActivities<Paym
 const collectionInWorkflowTask = 'collection-in-workflow-task';
 
 /**
+ * Since this patch collection pauses while the invoice has an active dispute (read with the
+ * invoice; a `disputeOpened` or `disputeChanged` signal asks for the read): no charge attempt, no
+ * reminder, no past-due notice, no write-off. The invoice is read again before each reminder, and
+ * every day of a pause, so a lost signal delays nothing for long. When the dispute ends the
+ * remaining schedule resumes, moved on by the time it was paused.
+ */
+const pausesForDisputes = 'collection-pauses-for-disputes';
+
+/** A paused collection reads the invoice this often, whether or not a signal says the dispute ended. */
+const pausedRereadMs = MS_PER_DAY;
+
+/**
  * `payment:<invoiceId>`: collects one finalized invoice. `charge_automatically` charges the
  * organization's default payment method off-session, retries soft declines on the dunning
  * schedule, and writes the invoice off after the last failure (or a hard decline), canceling the
@@ -70,6 +83,7 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
   }
   const { invoiceId } = input;
   const inWorkflowTask = patched(collectionInWorkflowTask);
+  const disputesPause = patched(pausesForDisputes);
   const collection = new PaymentCollection(invoiceId, policy);
   const { state } = collection;
   const nowIso = () => new Date(Date.now()).toISOString();
@@ -78,12 +92,17 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
   setHandler(paymentSucceededSignal, (event) => collection.paymentSucceeded(event));
   setHandler(paymentFailedSignal, (event) => collection.paymentFailed(event));
   setHandler(chargeRefundedSignal, (event) => collection.chargeRefunded(event));
-  setHandler(disputeOpenedSignal, (event) => collection.disputeOpened(event));
+  setHandler(disputeOpenedSignal, (event) => {
+    collection.disputeOpened(event);
+    if (disputesPause) collection.invoiceMayHaveChanged();
+  });
+  setHandler(disputeChangedSignal, () => collection.invoiceMayHaveChanged());
   setHandler(paymentRecordedSignal, () => collection.invoiceMayHaveChanged());
   setHandler(invoiceVoidedSignal, () => collection.invoiceMayHaveChanged());
 
   const needsAttention = () => collection.needsAttention();
   const isOpen = () => collection.isOpen();
+  const disputed = () => disputesPause && collection.isDisputed();
 
   /** Records the Stripe payments reported so far and reads the invoice again if the API changed it. */
   async function catchUp(): Promise<void> {
@@ -103,12 +122,51 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
     return isOpen();
   }
 
-  /** Waits until `untilMs` (workflow time), keeping up with payments and changes meanwhile; returns early once `stop()` holds. */
+  /** While the invoice is disputed, takes no step (payments are still recorded); returns how long it held. */
+  async function holdWhileDisputed(stop: () => boolean): Promise<number> {
+    if (!disputed() || stop()) return 0;
+    const sinceMs = Date.now();
+    const phase = collection.pause(sinceMs);
+    while (disputed() && !stop()) {
+      if (!(await condition(() => needsAttention() || stop(), pausedRereadMs))) collection.invoiceMayHaveChanged();
+      await catchUp();
+    }
+    const heldMs = Date.now() - sinceMs;
+    collection.resume(phase, heldMs);
+    return heldMs;
+  }
+
+  /**
+   * Waits until `untilMs` (workflow time), keeping up with payments and changes meanwhile; returns
+   * early once `stop()` holds. Time the invoice spends disputed meanwhile moves the end on by as much.
+   */
   async function waitUntil(untilMs: number, stop: () => boolean): Promise<void> {
+    let endMs = untilMs;
     for (;;) {
       await catchUp();
-      if (stop() || Date.now() >= untilMs) return;
-      await condition(() => needsAttention() || stop(), untilMs - Date.now());
+      if (stop()) return;
+      if (disputed()) {
+        endMs += await holdWhileDisputed(stop);
+        continue;
+      }
+      if (Date.now() >= endMs) return;
+      await condition(() => needsAttention() || stop(), endMs - Date.now());
+    }
+  }
+
+  /**
+   * Reaches a step of the schedule set at the start (a reminder, the due date), moved on by the
+   * time collection was paused; with disputes pausing, the invoice is read again first. False when
+   * it is no longer open.
+   */
+  async function reachStep(atMs: number): Promise<boolean> {
+    const stop = () => !isOpen();
+    for (;;) {
+      await waitUntil(atMs + state.pausedMs, stop);
+      // Without the patch the caller reads the invoice (or not) as it always did.
+      if (!disputesPause) return true;
+      if (!(await stillOpen())) return false;
+      if (!disputed()) return true;
     }
   }
 
@@ -122,7 +180,12 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
     }
   }
 
+  /** Not for a disputed invoice: its account is not past due for what is in dispute. */
   async function markPastDue(): Promise<void> {
+    if (disputesPause) {
+      await catchUp();
+      if (disputed()) return;
+    }
     const since = collection.markPastDue(nowIso());
     if (since !== null) await signalSubscriptions((handle) => handle.signal(pastDueSignal, { since }));
   }
@@ -145,7 +208,12 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
     const firstAttempt = state.attempts.length + 1;
     for (let attempt = firstAttempt; ; attempt += 1) {
       const justRead = inWorkflowTask && attempt === firstAttempt && !needsAttention();
-      if (!(justRead ? isOpen() : await stillOpen()) || state.amountOwed <= 0) return;
+      if (!(justRead ? isOpen() : await stillOpen())) return;
+      while (disputed()) {
+        await holdWhileDisputed(() => !isOpen());
+        if (!isOpen()) return;
+      }
+      if (state.amountOwed <= 0) return;
       state.phase = 'charging';
       const startedMs = Date.now();
       const result = await charge(attempt, invoice.organizationId);
@@ -174,6 +242,12 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
       await recordPaymentFailure({ invoiceId, attempt, paymentIntentId: record.paymentIntentId, declineCode: decline.code, hard: decline.hard, nextAttemptAt: state.nextAttemptAt });
       await markPastDue();
       if (nextAttemptMs === null) {
+        if (disputesPause) {
+          // The write-off is the last dunning step: it waits for the dispute's end, then for what is still owed.
+          await waitUntil(Date.now(), () => !isOpen());
+          if (!isOpen() || state.amountOwed <= 0) return;
+          await markPastDue();
+        }
         await writeOff();
         return;
       }
@@ -198,17 +272,15 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
     state.phase = 'awaiting_payment';
     const dueAtMs = invoice.dueAt === null ? Date.now() : Date.parse(invoice.dueAt);
     state.dueAt = new Date(dueAtMs).toISOString();
-    const stop = () => !isOpen();
     const pastDueOnDueDate = async () => {
-      await waitUntil(dueAtMs, stop);
-      if (!(await stillOpen())) return false;
+      if (!(await reachStep(dueAtMs))) return false;
+      if (!disputesPause && !(await stillOpen())) return false;
       await markPastDue();
       return true;
     };
     for (const reminder of paymentReminders(policy, dueAtMs, Date.now())) {
       if (reminder.atMs >= dueAtMs && !(await pastDueOnDueDate())) return;
-      await waitUntil(reminder.atMs, stop);
-      if (!isOpen()) return;
+      if (!(await reachStep(reminder.atMs)) || !isOpen()) return;
       if (await sendPaymentReminder({ invoiceId, key: reminder.key, relation: reminder.relation, days: reminder.days })) state.remindersSent.push(reminder.key);
       else if (!(await stillOpen())) return;
     }

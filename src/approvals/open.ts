@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { ApprovalRequest, Organization } from '../db/entities/index.js';
 import { approvalRulesFor, approvalStateColumns, ruleCandidate } from '../db/repositories/approvals.js';
 import { ancestryOf } from '../db/repositories/organizations.js';
-import { chooseApprovalRule, openApproval, type ApprovalLevelSpec, type ApprovalRuleCandidate, type ApprovalSubjectType } from '../domain/index.js';
+import { chooseApprovalRule, openApproval, type ApprovalLevelSpec, type ApprovalRequestState, type ApprovalRuleCandidate, type ApprovalSubjectType } from '../domain/index.js';
 import { workflowIds } from '../temporal/workflow-ids.js';
 import { recordWebhookEvent } from '../webhooks/outbox.js';
 import { approvalSearchAttributes, type ApprovalWorkflowInput } from '../../workflows/messages/approval.js';
@@ -41,13 +41,11 @@ export interface ApprovalOpening {
 }
 
 /**
- * Opens a request in the caller's transaction: the row and its `approval.requested` event (the
- * caller writes the audit row of what it answers); then starts `approval:<id>` before the commit, so a committed request always has its
- * workflow (which waits for the row, and ends without acting if the transaction rolled back).
- * Returns the webhook event to dispatch after the commit.
+ * The request's row and its `approval.requested` event, in the caller's transaction; returns the
+ * state `approval:<id>` starts with. A workflow that runs the approval as its child starts it itself.
  */
-export async function openApprovalRequest(tx: EntityManager, opening: ApprovalOpening, input: OpenApprovalInput): Promise<{ request: ApprovalRequest; eventIds: string[] }> {
-  const state = openApproval({ id: input.id, organizationId: input.organizationId, subjectType: input.subjectType, requestedBy: input.requestedBy, levels: input.levels }, opening.now.toISOString());
+export async function insertApprovalRequest(tx: EntityManager, now: Date, input: OpenApprovalInput): Promise<{ request: ApprovalRequest; state: ApprovalRequestState; eventIds: string[] }> {
+  const state = openApproval({ id: input.id, organizationId: input.organizationId, subjectType: input.subjectType, requestedBy: input.requestedBy, levels: input.levels }, now.toISOString());
   const request = tx.create(ApprovalRequest, {
     id: input.id,
     organization: tx.getReference(Organization, input.organizationId),
@@ -60,7 +58,7 @@ export async function openApprovalRequest(tx: EntityManager, opening: ApprovalOp
     currency: input.currency,
     requestedBy: input.requestedBy,
     ruleId: input.ruleId,
-    createdAt: opening.now,
+    createdAt: now,
     ...approvalStateColumns(state),
   });
   const eventId = await recordWebhookEvent(tx, {
@@ -70,16 +68,30 @@ export async function openApprovalRequest(tx: EntityManager, opening: ApprovalOp
     dedupeKey: `approval.requested:${input.id}`,
   });
   await tx.flush();
-  const args: [ApprovalWorkflowInput] = [{ request: state }];
-  await opening.temporal.workflow.start('approvalRequest', {
-    workflowId: workflowIds.approval(input.id),
-    taskQueue: opening.taskQueue,
-    args,
+  return { request, state, eventIds: [eventId] };
+}
+
+/** How `approval:<id>` is started: its id and the search attributes ops filter by. */
+export function approvalWorkflowOptions(state: ApprovalRequestState) {
+  return {
+    workflowId: workflowIds.approval(state.id),
     typedSearchAttributes: [
-      { key: approvalSearchAttributes.organizationId, value: input.organizationId },
-      { key: approvalSearchAttributes.subjectType, value: input.subjectType },
-      { key: approvalSearchAttributes.status, value: 'pending' },
+      { key: approvalSearchAttributes.organizationId, value: state.organizationId },
+      { key: approvalSearchAttributes.subjectType, value: state.subjectType },
+      { key: approvalSearchAttributes.status, value: state.status },
     ],
-  });
-  return { request, eventIds: [eventId] };
+  };
+}
+
+/**
+ * Opens a request in the caller's transaction: the row and its `approval.requested` event (the
+ * caller writes the audit row of what it answers); then starts `approval:<id>` before the commit, so a committed request always has its
+ * workflow (which waits for the row, and ends without acting if the transaction rolled back).
+ * Returns the webhook event to dispatch after the commit.
+ */
+export async function openApprovalRequest(tx: EntityManager, opening: ApprovalOpening, input: OpenApprovalInput): Promise<{ request: ApprovalRequest; eventIds: string[] }> {
+  const { request, state, eventIds } = await insertApprovalRequest(tx, opening.now, input);
+  const args: [ApprovalWorkflowInput] = [{ request: state }];
+  await opening.temporal.workflow.start('approvalRequest', { ...approvalWorkflowOptions(state), taskQueue: opening.taskQueue, args });
+  return { request, eventIds };
 }

@@ -9,3 +9,4 @@ export * from './invoice/index.js';
 export * from './ledger/index.js';
 export * from './payments/index.js';
 export * from './approval/index.js';
+export * from './dispute/index.js';

@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
 import { isHardDecline } from '../domain/payments/index.js';
+import type { StripeDisputeReport } from '../db/repositories/disputes.js';
 import { workflowIds } from '../temporal/workflow-ids.js';
 import type {
   ChargeRefundedEvent,
@@ -14,7 +15,8 @@ export type StripeEventEffect =
   | { kind: 'signal'; workflowId: string; signal: 'paymentSucceeded'; payload: PaymentSucceededEvent }
   | { kind: 'signal'; workflowId: string; signal: 'paymentFailed'; payload: PaymentFailedEvent }
   | { kind: 'signal'; workflowId: string; signal: 'chargeRefunded'; payload: ChargeRefundedEvent }
-  | { kind: 'signal'; workflowId: string; signal: 'disputeOpened'; payload: DisputeOpenedEvent }
+  /** Create or update the card dispute (`source: stripe`) of the invoice the charge paid; then tell its collection. */
+  | { kind: 'stripeDispute'; report: StripeDisputeReport; opened: DisputeOpenedEvent | null }
   /** Make the payment method the default of the organization that owns the customer. */
   | { kind: 'defaultPaymentMethod'; customerId: string; paymentMethodId: string; reportedAt: Date }
   /** Nothing to do (another event type, or an object Ledgerflow did not create). */
@@ -26,6 +28,8 @@ export const handledStripeEventTypes = [
   'payment_intent.payment_failed',
   'charge.refunded',
   'charge.dispute.created',
+  'charge.dispute.updated',
+  'charge.dispute.closed',
   'checkout.session.completed',
   'setup_intent.succeeded',
 ] as const;
@@ -89,17 +93,27 @@ export async function effectOfStripeEvent(event: Stripe.Event, gateway: StripeGa
         payload: { stripeEventId, paymentIntentId, amountRefunded: charge.amount_refunded, occurredAt },
       };
     }
-    case 'charge.dispute.created': {
+    case 'charge.dispute.created':
+    case 'charge.dispute.updated':
+    case 'charge.dispute.closed': {
       const dispute = event.data.object;
       const paymentIntentId = idOf(dispute.payment_intent);
       if (!paymentIntentId) return { kind: 'ignore', reason: `dispute ${dispute.id} has no PaymentIntent` };
-      const owner = await gateway.paymentIntentOwner(paymentIntentId);
+      const owner = ownerFromMetadata(dispute.metadata) ?? (await gateway.paymentIntentOwner(paymentIntentId));
       if (!owner) return notOurs(`PaymentIntent ${paymentIntentId}`);
       return {
-        kind: 'signal',
-        workflowId: workflowIds.payment(owner.invoiceId),
-        signal: 'disputeOpened',
-        payload: { stripeEventId, paymentIntentId, disputeId: dispute.id, amount: dispute.amount, reason: dispute.reason, occurredAt },
+        kind: 'stripeDispute',
+        report: {
+          stripeDisputeId: dispute.id,
+          paymentIntentId,
+          invoiceId: owner.invoiceId,
+          amount: dispute.amount,
+          currency: dispute.currency.toUpperCase(),
+          reason: dispute.reason,
+          stripeStatus: dispute.status,
+          reportedAt: new Date(occurredAt),
+        },
+        opened: event.type === 'charge.dispute.created' ? { stripeEventId, paymentIntentId, disputeId: dispute.id, amount: dispute.amount, reason: dispute.reason, occurredAt } : null,
       };
     }
     case 'checkout.session.completed': {

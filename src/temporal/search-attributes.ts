@@ -3,6 +3,7 @@ import temporalProtos from '@temporalio/proto';
 import type { Logger } from '../logger.js';
 import { approvalSearchAttributes } from '../../workflows/messages/approval.js';
 import { billingStatusSearchAttribute } from '../../workflows/messages/billing.js';
+import { disputeSearchAttributes } from '../../workflows/messages/dispute.js';
 
 const { IndexedValueType } = temporalProtos.temporal.api.enums.v1;
 /** gRPC's ALREADY_EXISTS: the attribute is registered already. */
@@ -14,6 +15,8 @@ export const ledgerflowSearchAttributes = [
   approvalSearchAttributes.organizationId,
   approvalSearchAttributes.subjectType,
   approvalSearchAttributes.status,
+  disputeSearchAttributes.invoiceId,
+  disputeSearchAttributes.status,
 ] as const;
 
 /** As `temporal server start-dev` takes them: `--search-attribute BillingStatus=Keyword`. */

@@ -5,4 +5,5 @@ export const workflowIds = {
   payment: (invoiceId: string) => `payment:${invoiceId}`,
   webhookEvent: (eventId: string) => `webhook-event:${eventId}`,
   approval: (requestId: string) => `approval:${requestId}`,
+  dispute: (disputeId: string) => `dispute:${disputeId}`,
 } as const;

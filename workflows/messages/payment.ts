@@ -55,6 +55,11 @@ export const paymentSucceededSignal = defineSignal<[PaymentSucceededEvent]>('pay
 export const paymentFailedSignal = defineSignal<[PaymentFailedEvent]>('paymentFailed');
 export const chargeRefundedSignal = defineSignal<[ChargeRefundedEvent]>('chargeRefunded');
 export const disputeOpenedSignal = defineSignal<[DisputeOpenedEvent]>('disputeOpened');
+/**
+ * A dispute of the invoice (a customer's, or a card dispute Stripe reported) opened or ended and is
+ * committed: the workflow reads which are open, and pauses collection or resumes it.
+ */
+export const disputeChangedSignal = defineSignal<[{ disputeId: string }]>('disputeChanged');
 
 /** What `payment:<invoiceId>` is started with (by the billing cycle, for a finalized invoice with something to pay). */
 export interface PaymentCollectionInput {
@@ -64,7 +69,7 @@ export interface PaymentCollectionInput {
 }
 
 /** Where `payment:<invoiceId>` stands; `settled` once the invoice is paid, void or written off and its consequences are done. */
-export type CollectionPhase = 'starting' | 'charging' | 'awaiting_confirmation' | 'awaiting_retry' | 'awaiting_payment' | 'awaiting_cancellation' | 'settled';
+export type CollectionPhase = 'starting' | 'charging' | 'awaiting_confirmation' | 'awaiting_retry' | 'awaiting_payment' | 'awaiting_cancellation' | 'paused_for_dispute' | 'settled';
 
 /** One charge of an invoice: attempt n is the PaymentIntent with idempotency key `invoice:<id>:charge:<n>`. */
 export interface CollectionAttempt {
@@ -101,6 +106,12 @@ export interface PaymentCollectionState {
   /** Total refunded per PaymentIntent, as Stripe last reported it. */
   refundedByPaymentIntent: Record<string, number>;
   disputes: DisputeOpenedEvent[];
+  /** The invoice's active disputes as last read: while there is one, no charge attempt and no dunning step. */
+  pausedForDisputes: string[];
+  /** Since when collection has been paused (null while it is not). */
+  pausedSince: string | null;
+  /** How long collection has been paused in all: the dunning schedule resumes shifted by it. */
+  pausedMs: number;
   /** Stripe events taken into account, in arrival order (a redelivered event is not counted again). */
   stripeEventIds: string[];
   /** Once settled: until when late Stripe events are still taken (then the workflow completes). */
@@ -124,6 +135,8 @@ export interface CollectionInvoice {
   /** Minor units the customer still owes (0 unless open). */
   amountOwed: number;
   dueAt: string | null;
+  /** The invoice's active disputes: collection pauses while there is one (absent from results recorded before disputes existed). */
+  activeDisputeIds?: string[];
 }
 
 export interface StripePaymentReceipt {

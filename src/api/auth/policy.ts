@@ -74,6 +74,12 @@ export const policy = {
   'approvalRequest.create': { scope: 'write', platform: ['platform_admin', 'finance'], organization: adminRoles },
   // Who may send a decision at all; whether they decide this level is the workflow's validator's verdict.
   'approvalRequest.decide': { scope: 'write', platform: ['platform_admin', 'finance'], organization: adminRoles },
+  // A customer disputes its invoices and may withdraw; only the operator resolves (money moves by its finance team).
+  'dispute.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: billingRoles },
+  'dispute.open': { scope: 'write', platform: ['platform_admin', 'finance'], organization: billingRoles },
+  'dispute.comment': { scope: 'write', platform: ['platform_admin', 'finance'], organization: billingRoles },
+  'dispute.withdraw': { scope: 'write', platform: [], organization: billingRoles },
+  'dispute.resolve': { scope: 'write', platform: ['platform_admin', 'finance'], organization: [] },
   'paymentMethod.setup': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
 } as const satisfies Record<string, Rule>;
 

@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { applicableApprovalRule, openApprovalRequest } from '../../approvals/open.js';
 import type { CreditNoteApprovalPayload } from '../../approvals/subjects/credit-note.js';
 import { ApprovalRequest, CreditNote, Invoice, Payment } from '../../db/entities/index.js';
+import { activeDisputesOf } from '../../db/repositories/disputes.js';
 import { creditNotePlan, creditNoteView, issueCreditNote, lockInvoice, outstandingOf, recordReceipt, voidInvoice } from '../../db/repositories/invoice-payments.js';
 import { createStripeGateway, isTransientStripeError, StripeRequestRejectedError } from '../../integrations/stripe.js';
 import { stripeIdempotencyKeys } from '../../domain/index.js';
@@ -286,6 +287,12 @@ export function registerInvoicePayments(app: OpenAPIHono<AppEnv>) {
       throw new ApiError(409, 'invoice_not_open', `Invoice ${invoice.number ?? id} is ${invoice.status}; only open invoices can be voided.`, undefined, undefined, {
         status: invoice.status,
       });
+    }
+    if (invoice.amountCredited > 0) {
+      throw new ApiError(409, 'invoice_credited', `Invoice ${invoice.number ?? id} has ${invoice.amountCredited} credited (a dispute's credit): voiding would take that back twice.`, undefined, undefined, { amountCredited: invoice.amountCredited });
+    }
+    if ((await activeDisputesOf(em, invoice.id)).amount > 0) {
+      throw new ApiError(409, 'invoice_disputed', `Invoice ${invoice.number ?? id} has an active dispute: resolve it first (a credit settles what it covers).`);
     }
     const before = voidedInvoiceView(invoice);
     const now = clock.now();

@@ -8,8 +8,12 @@ import { lockStripeEvent, recordStripeEvent, recordStripeEventOutcome } from '..
 import { stripeIdempotencyKeys } from '../../domain/payments/index.js';
 import { effectOfStripeEvent, handledStripeEventTypes, type StripeEventEffect } from '../../integrations/stripe-events.js';
 import { createStripeGateway, isTransientStripeError, StripeRequestRejectedError, type StripeGateway } from '../../integrations/stripe.js';
+import { applyStripeDisputeReport } from '../../db/repositories/disputes.js';
+import { workflowIds } from '../../temporal/workflow-ids.js';
+import { dispatchWebhookEvents } from '../../webhooks/outbox.js';
 import {
   chargeRefundedSignal,
+  disputeChangedSignal,
   disputeOpenedSignal,
   paymentFailedSignal,
   paymentSucceededSignal,
@@ -86,8 +90,6 @@ function signal(temporal: AppEnv['Variables']['temporal'], effect: Extract<Strip
       return handle.signal(paymentFailedSignal, effect.payload);
     case 'chargeRefunded':
       return handle.signal(chargeRefundedSignal, effect.payload);
-    case 'disputeOpened':
-      return handle.signal(disputeOpenedSignal, effect.payload);
   }
 }
 
@@ -95,9 +97,11 @@ interface Applied {
   /** The effect happened (or there was nothing to do): later deliveries are duplicates. */
   done: boolean;
   outcome: string;
+  /** What is told once the transaction has committed (a workflow that reads what it wrote). */
+  afterCommit?: () => Promise<void>;
 }
 
-type Services = Pick<AppEnv['Variables'], 'orm' | 'temporal' | 'clock' | 'logger'> & { gateway: StripeGateway };
+type Services = Pick<AppEnv['Variables'], 'orm' | 'temporal' | 'clock' | 'logger' | 'config'> & { gateway: StripeGateway };
 
 /** What the effect did; throws (leaving the event unprocessed) when it could not finish. */
 async function apply(services: Services, em: EntityManager, eventId: string, effect: StripeEventEffect): Promise<Applied> {
@@ -117,7 +121,33 @@ async function apply(services: Services, em: EntityManager, eventId: string, eff
       return { done: true, outcome: `signaled ${effect.signal} to ${effect.workflowId}` };
     case 'defaultPaymentMethod':
       return storeDefaultPaymentMethod(em, services.gateway, eventId, effect, services.clock.now());
+    case 'stripeDispute':
+      return storeStripeDispute(services, em, effect);
   }
+}
+
+/**
+ * Records Stripe's report of a card dispute (reports arrive in any order: a closed dispute never
+ * reopens). Once committed, the invoice's collection is told, so it pauses while the dispute is
+ * open; if that signal is lost, collection still reads the disputes with the invoice before its next step.
+ */
+async function storeStripeDispute(services: Services, em: EntityManager, effect: Extract<StripeEventEffect, { kind: 'stripeDispute' }>): Promise<Applied> {
+  const { report, opened } = effect;
+  const { dispute, changed, eventIds } = await applyStripeDisputeReport(em, report, services.clock.now());
+  if (!dispute) return { done: true, outcome: `ignored: no invoice ${report.invoiceId} for dispute ${report.stripeDisputeId}` };
+  const { temporal, orm, config, logger } = services;
+  const afterCommit = async () => {
+    await dispatchWebhookEvents({ temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, orm, logger }, eventIds);
+    const handle = temporal.workflow.getHandle(workflowIds.payment(report.invoiceId));
+    try {
+      await temporal.connection.withDeadline(Date.now() + signalDeadlineMs, () =>
+        opened ? handle.signal(disputeOpenedSignal, opened) : handle.signal(disputeChangedSignal, { disputeId: dispute.id }),
+      );
+    } catch (error) {
+      logger.warn({ err: error, invoiceId: report.invoiceId, stripeDisputeId: report.stripeDisputeId }, 'collection not told of the card dispute; it reads it before its next step');
+    }
+  };
+  return { done: true, outcome: `dispute ${report.stripeDisputeId} is ${dispute.status}${changed ? '' : ' (unchanged: a later report stands)'}`, afterCommit };
 }
 
 /**
@@ -130,9 +160,10 @@ async function receive(services: Services, event: Stripe.Event, raw: string): Pr
   const { orm, clock, gateway } = services;
   const em = orm.em.fork();
   await recordStripeEvent(em, { id: event.id, type: event.type, payload: raw, receivedAt: clock.now() });
-  return em.transactional(async (tx) => {
+  let afterCommit: Applied['afterCommit'];
+  const receipt = await em.transactional(async (tx) => {
     const row = await lockStripeEvent(tx, event.id);
-    if (row?.processedAt) return { received: true, duplicate: true, outcome: row.outcome };
+    if (row?.processedAt) return { received: true as const, duplicate: true, outcome: row.outcome };
     let applied: Applied;
     try {
       applied = await apply(services, tx, event.id, await effectOfStripeEvent(event, gateway));
@@ -141,8 +172,11 @@ async function receive(services: Services, event: Stripe.Event, raw: string): Pr
       applied = { done: false, outcome: `Stripe refused a follow-up request: ${error.message}` };
     }
     await recordStripeEventOutcome(tx, event.id, applied.done ? clock.now() : null, applied.outcome.slice(0, 500));
+    afterCommit = applied.afterCommit;
     return { received: true as const, duplicate: false, outcome: applied.outcome };
   });
+  await afterCommit?.();
+  return receipt;
 }
 
 export function registerStripeWebhooks(app: OpenAPIHono<AppEnv>) {
@@ -160,7 +194,7 @@ export function registerStripeWebhooks(app: OpenAPIHono<AppEnv>) {
     if (typeof event.id !== 'string' || typeof event.type !== 'string' || typeof event.data?.object !== 'object') {
       throw new ApiError(400, 'stripe_event_malformed', 'The signed body is not a Stripe event.');
     }
-    const receipt = await receive({ orm, temporal, clock, logger, gateway: createStripeGateway(stripe) }, event, raw);
+    const receipt = await receive({ orm, temporal, clock, logger, config, gateway: createStripeGateway(stripe) }, event, raw);
     logger.info({ eventId: event.id, type: event.type, duplicate: receipt.duplicate, outcome: receipt.outcome }, 'stripe event received');
     return c.json(receipt, 200);
   });

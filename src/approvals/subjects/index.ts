@@ -1,12 +1,13 @@
 import type { ApprovalSubjectType } from '../../domain/index.js';
 import { creditNoteSubject } from './credit-note.js';
+import { disputeResolutionSubject } from './dispute-resolution.js';
 import { manualSubject } from './manual.js';
 import type { ApprovalSubject } from './subject.js';
 
 export { ApprovalSubjectRefusal } from './subject.js';
 
-/** Every kind of subject that can wait for approval: disputes, amendments, seat increases and budget exceptions add one module each. */
-const subjects: readonly ApprovalSubject[] = [manualSubject, creditNoteSubject];
+/** Every kind of subject that can wait for approval: amendments, seat increases and budget exceptions add one module each. */
+const subjects: readonly ApprovalSubject[] = [manualSubject, creditNoteSubject, disputeResolutionSubject];
 
 export function approvalSubjectFor(subjectType: ApprovalSubjectType): ApprovalSubject {
   const subject = subjects.find((each) => each.subjectTypes.includes(subjectType));

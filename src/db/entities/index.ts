@@ -3,6 +3,7 @@ import { ApprovalComment, ApprovalRequest, ApprovalRule } from './approval.js';
 import { Application } from './application.js';
 import { AuditEvent } from './audit-event.js';
 import { Department } from './department.js';
+import { Dispute, DisputeComment } from './dispute.js';
 import { ExternalId } from './external-id.js';
 import { IdempotencyRecord } from './idempotency-record.js';
 import { CreditNote, Invoice, InvoiceLine, InvoiceNumberSequence, JournalEntry, JournalLine, Payment } from './invoice.js';
@@ -21,6 +22,7 @@ export { ApprovalComment, ApprovalRequest, ApprovalRule, approvalStatusValues, a
 export { Application } from './application.js';
 export { AuditEvent } from './audit-event.js';
 export { Department } from './department.js';
+export { Dispute, DisputeComment, disputeOutcomes, disputeReasons, disputeSources, disputeStatuses, type DisputeFailure } from './dispute.js';
 export { ExternalId } from './external-id.js';
 export { IdempotencyRecord } from './idempotency-record.js';
 export {
@@ -102,4 +104,6 @@ export const entities = [
   ApprovalRule,
   ApprovalRequest,
   ApprovalComment,
+  Dispute,
+  DisputeComment,
 ];

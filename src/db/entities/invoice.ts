@@ -32,8 +32,10 @@ const InvoiceSchema = defineEntity({
     creditApplied: p.bigint('number'),
     amountDue: p.bigint('number'),
     amountPaid: p.bigint('number'),
-    /** Credited by credit notes (after payment) or written off by voiding. */
+    /** Credited by credit notes or written off by voiding. */
     amountCredited: p.bigint('number'),
+    /** The part of `amountCredited` that settled what the invoice owed (a dispute credited before payment): no longer owed. */
+    creditedToReceivable: p.bigint('number').default(0),
     dueAt: p.datetime().nullable(),
     finalizedAt: p.datetime().nullable(),
     paidAt: p.datetime().nullable(),
@@ -45,6 +47,7 @@ const InvoiceSchema = defineEntity({
   uniques: [{ name: 'invoices_organization_billing_date_unique', properties: ['organization', 'billingDate'] }],
   checks: [
     { name: 'invoices_amounts_non_negative', expression: '"total" >= 0 and "amount_due" >= 0 and "amount_paid" >= 0 and "amount_credited" >= 0 and "credit_applied" >= 0' },
+    { name: 'invoices_credited_to_receivable_within_credit', expression: '"credited_to_receivable" between 0 and "amount_credited"' },
     { name: 'invoices_numbered_when_final', expression: '("status" = \'draft\') = ("number" is null)' },
   ],
 });
@@ -136,6 +139,8 @@ const CreditNoteSchema = defineEntity({
     /** A refund's Stripe payment (what it refunded): no payment is refunded beyond its amount. */
     payment: () => p.manyToOne(Payment).deleteRule('restrict').nullable(),
     stripeRefundId: p.string().length(100).nullable(),
+    /** A refund Stripe refused for good: the note is void, nothing was credited or refunded. */
+    voidedAt: p.datetime().nullable(),
     createdBy: p.string().length(200),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
@@ -146,7 +151,7 @@ const CreditNoteSchema = defineEntity({
 export class CreditNote extends CreditNoteSchema.class {}
 CreditNoteSchema.setClass(CreditNote);
 
-export const journalAccountValues = ['accounts_receivable', 'revenue', 'tax_payable', 'cash', 'customer_credit', 'bad_debt'] as const;
+export const journalAccountValues = ['accounts_receivable', 'revenue', 'tax_payable', 'cash', 'customer_credit', 'bad_debt', 'dispute_losses'] as const;
 export type JournalAccount = (typeof journalAccountValues)[number];
 
 /**

@@ -8,7 +8,7 @@ import {
   journalForWriteOff,
   type FinalizedTotals,
 } from '../../domain/index.js';
-import { CreditNote, Invoice, Payment, type PaymentMethod } from '../entities/index.js';
+import { CreditNote, Invoice, Payment, type CreditNoteDisposition, type PaymentMethod } from '../entities/index.js';
 import { sql } from '../sql.js';
 import { recordWebhookEvent } from './webhook-events.js';
 import { postJournalEntry } from './journal.js';
@@ -47,7 +47,7 @@ export function invoiceEventData(invoice: Invoice): Record<string, unknown> {
 
 /** What the invoice still owes: an open one its receivable, an uncollectible one what was written off (a late payment recovers it). */
 export function outstandingOf(invoice: Invoice): { receivable: number; writtenOff: number } {
-  const unpaid = Math.max(0, invoice.amountDue - invoice.amountPaid);
+  const unpaid = Math.max(0, invoice.amountDue - invoice.amountPaid - invoice.creditedToReceivable);
   return { receivable: invoice.status === 'open' ? unpaid : 0, writtenOff: invoice.status === 'uncollectible' ? unpaid : 0 };
 }
 
@@ -107,7 +107,7 @@ export async function recordReceipt(em: EntityManager, invoice: Invoice, receipt
   invoice.amountPaid += applied;
   invoice.updatedAt = now;
   const eventIds: string[] = [];
-  if (applied > 0 && invoice.amountPaid >= invoice.amountDue) {
+  if (applied > 0 && invoice.amountPaid + invoice.creditedToReceivable >= invoice.amountDue) {
     invoice.status = 'paid';
     invoice.paidAt = receipt.receivedAt;
     eventIds.push(await recordInvoiceEvent(em, invoice, 'invoice.paid', `invoice.paid:${invoice.id}`));
@@ -159,7 +159,7 @@ export async function refundableStripePayments(em: EntityManager, invoiceId: str
   const rows = await sql<{ payment_id: string; reference: string; refundable: string }>(
     em,
     `select p.id as payment_id, p.reference, p.amount - coalesce(sum(n.amount), 0) as refundable
-       from payments p left join credit_notes n on n.payment_id = p.id
+       from payments p left join credit_notes n on n.payment_id = p.id and n.voided_at is null
       where p.invoice_id = $1 and p.method = 'stripe'
       group by p.id order by refundable desc, p.received_at, p.id`,
     [invoiceId],
@@ -223,7 +223,24 @@ export interface CreditNoteRequest {
  * or back to their card. Numbers are `<invoice number>-CN<n>`, consecutive per invoice.
  */
 export async function issueCreditNote(em: EntityManager, invoice: Invoice, request: CreditNoteRequest, now: Date): Promise<{ creditNote: CreditNote; eventIds: string[] }> {
-  const disposition = request.refundOf ? 'refund' : 'credit_balance';
+  const creditNote = await createCreditNote(em, invoice, { ...request, disposition: request.refundOf ? 'refund' : 'credit_balance', paymentId: request.refundOf?.paymentId ?? null }, now);
+  await postCreditNoteJournal(em, invoice, creditNote, now);
+  if (request.refundOf) creditNote.stripeRefundId = await request.refund(creditNote.id, request.refundOf.paymentIntentId);
+  await em.flush();
+  return { creditNote, eventIds: [await recordCreditNoteEvent(em, creditNote, invoice)] };
+}
+
+/**
+ * The credit note's row, counted against what the invoice can still be credited (`toReceivable`
+ * of it settling what the invoice still owes: an invoice left owing nothing is paid). Its journal
+ * entry and its event are separate steps, so a refund can go to Stripe in between.
+ */
+export async function createCreditNote(
+  em: EntityManager,
+  invoice: Invoice,
+  request: { id: string; amount: number; reason: string; disposition: CreditNoteDisposition; paymentId: string | null; createdBy: string; toReceivable?: number },
+  now: Date,
+): Promise<CreditNote> {
   const issued = await em.count(CreditNote, { invoice: invoice.id });
   const creditNote = em.create(CreditNote, {
     id: request.id,
@@ -231,33 +248,59 @@ export async function issueCreditNote(em: EntityManager, invoice: Invoice, reque
     number: `${invoice.number}-CN${issued + 1}`,
     amount: request.amount,
     reason: request.reason,
-    disposition,
-    payment: request.refundOf?.paymentId ?? null,
+    disposition: request.disposition,
+    payment: request.paymentId,
     stripeRefundId: null,
+    voidedAt: null,
     createdBy: request.createdBy,
     createdAt: now,
   });
   invoice.amountCredited += request.amount;
+  invoice.creditedToReceivable += request.toReceivable ?? 0;
   invoice.updatedAt = now;
   await em.flush();
+  return creditNote;
+}
+
+/** The credit note's balanced entry (idempotent by the note); `toReceivable` of a balance credit settles what the invoice owed. */
+export async function postCreditNoteJournal(em: EntityManager, invoice: Invoice, creditNote: CreditNote, now: Date, toReceivable = 0): Promise<void> {
   await postJournalEntry(em, {
     organizationId: invoice.organization.id,
     invoiceId: invoice.id,
     sourceKey: `credit-note:${creditNote.id}`,
-    description: `Credit note ${creditNote.number} (${disposition})`,
+    description: `Credit note ${creditNote.number} (${creditNote.disposition})`,
     currency: invoice.currency,
     postedAt: now,
-    lines: journalForCreditNote(request.amount, invoice, disposition),
+    lines: journalForCreditNote(creditNote.amount, invoice, creditNote.disposition, toReceivable),
   });
-  if (request.refundOf) creditNote.stripeRefundId = await request.refund(creditNote.id, request.refundOf.paymentIntentId);
+}
+
+/** A credit that left the open invoice owing nothing has paid it. */
+export async function settleIfCredited(em: EntityManager, invoice: Invoice, now: Date): Promise<string[]> {
+  if (invoice.status !== 'open' || outstandingOf(invoice).receivable > 0) return [];
+  invoice.status = 'paid';
+  invoice.paidAt = now;
+  invoice.updatedAt = now;
+  return [await recordInvoiceEvent(em, invoice, 'invoice.paid', `invoice.paid:${invoice.id}`)];
+}
+
+/** Voids a refund's credit note Stripe refused for good: the invoice can be credited by its amount again. */
+export async function voidCreditNote(em: EntityManager, invoice: Invoice, creditNote: CreditNote, now: Date): Promise<void> {
+  if (creditNote.voidedAt) return;
+  creditNote.voidedAt = now;
+  invoice.amountCredited -= creditNote.amount;
+  invoice.updatedAt = now;
   await em.flush();
-  const eventId = await recordWebhookEvent(em, {
+}
+
+export async function recordCreditNoteEvent(em: EntityManager, creditNote: CreditNote, invoice: Invoice): Promise<string> {
+  await em.flush();
+  return recordWebhookEvent(em, {
     organizationId: invoice.organization.id,
     type: 'credit_note.created',
     data: creditNoteView(creditNote, invoice),
     dedupeKey: `credit_note.created:${creditNote.id}`,
   });
-  return { creditNote, eventIds: [eventId] };
 }
 
 /** A credit note as the API answers and `credit_note.created` carries it. */

@@ -1,7 +1,7 @@
 import { DomainError } from '../errors.js';
 import { allocate, assertNonNegativeMinorUnits, sumMinor } from '../money/money.js';
 
-export type LedgerAccount = 'accounts_receivable' | 'revenue' | 'tax_payable' | 'cash' | 'customer_credit' | 'bad_debt';
+export type LedgerAccount = 'accounts_receivable' | 'revenue' | 'tax_payable' | 'cash' | 'customer_credit' | 'bad_debt' | 'dispute_losses';
 
 export interface JournalLineDraft {
   account: LedgerAccount;
@@ -77,16 +77,33 @@ export function journalForWriteOff(amount: number): JournalLineDraft[] {
 
 /**
  * A credit note on a finalized invoice takes back revenue and tax in the invoice's proportion
- * (largest remainder, so the parts sum exactly) and either credits the customer's balance or pays
- * the money back (a refund).
+ * (largest remainder, so the parts sum exactly) and either pays the money back (a refund) or
+ * credits the customer: `toReceivable` of it settles what the invoice still owes, the rest goes to
+ * their credit balance.
  */
-export function journalForCreditNote(amount: number, invoice: { total: number; tax: number }, disposition: 'credit_balance' | 'refund'): JournalLineDraft[] {
+export function journalForCreditNote(amount: number, invoice: { total: number; tax: number }, disposition: 'credit_balance' | 'refund', toReceivable = 0): JournalLineDraft[] {
   assertNonNegativeMinorUnits(invoice.tax, 'invoice tax');
+  assertNonNegativeMinorUnits(toReceivable, 'credit to the receivable');
   if (invoice.total <= 0 || amount > invoice.total) {
     throw new DomainError('INVALID_CREDIT_NOTE', `credit ${amount} exceeds the invoice total ${invoice.total}`, { amount, total: invoice.total });
   }
+  if (toReceivable > amount || (disposition === 'refund' && toReceivable > 0)) {
+    throw new DomainError('INVALID_CREDIT_NOTE', `${toReceivable} of a ${disposition} of ${amount} cannot settle the receivable`, { amount, toReceivable });
+  }
   const [revenue, tax] = allocate(amount, [invoice.total - invoice.tax, invoice.tax]) as [number, number];
-  const lines = [...signed('revenue', revenue), ...signed('tax_payable', tax), ...signed(disposition === 'refund' ? 'cash' : 'customer_credit', -amount)];
+  const lines = [
+    ...signed('revenue', revenue),
+    ...signed('tax_payable', tax),
+    ...signed('accounts_receivable', -toReceivable),
+    ...signed(disposition === 'refund' ? 'cash' : 'customer_credit', -(amount - toReceivable)),
+  ];
+  assertBalanced(lines);
+  return lines;
+}
+
+/** A card dispute Stripe decided for the cardholder: the money it took back is a loss. */
+export function journalForLostDispute(amount: number): JournalLineDraft[] {
+  const lines = [...signed('dispute_losses', amount), ...signed('cash', -amount)];
   assertBalanced(lines);
   return lines;
 }

@@ -36,6 +36,8 @@ export const stripeIdempotencyKeys = {
   defaultPaymentMethod: (stripeEventId: string) => `stripe-event:${stripeEventId}:default-payment-method`,
   /** One refund per credit note, whether issued at once or once its approval request is approved. */
   creditNoteRefund: (creditNoteId: string) => `credit-note:${creditNoteId}:refund`,
+  /** A dispute's refund: one per dispute and credit note (a refund Stripe refused voids its note; a second resolution makes another). */
+  disputeRefund: (disputeId: string, creditNoteId: string) => `dispute:${disputeId}:refund:${creditNoteId}`,
 } as const;
 
 /**
