@@ -11,6 +11,7 @@ import { sharedServer } from '../support/servers.js';
 import { startTestStack, testAdminKey, testStripeWebhookSecret, type TestStack } from '../support/stack.js';
 import { startStripeFaultProxy, type StripeFaultProxy } from '../support/stripe-fault-proxy.js';
 import { deliverStripeEvent, stripeEventBody, stripeSignature, type StripeEventInput } from '../support/stripe-webhook-events.js';
+import { insertFinalizedInvoice, journalOf } from './support/collection.js';
 import { expectProblem } from './support/problems.js';
 import { call, unique } from './support/world.js';
 
@@ -73,9 +74,10 @@ interface Scenario {
  */
 async function scenario(): Promise<Scenario> {
   const tag = randomUUID().slice(0, 8);
-  const invoiceId = randomUUID();
   const orphanInvoiceId = randomUUID();
   const { organizationId, customerId } = await organizationWithCustomer();
+  // A real invoice: the card dispute is recorded against it.
+  const invoiceId = await insertFinalizedInvoice(stack, { organizationId, subtotal: 12_500 });
   await startRecorder(invoiceId);
   // Fixed, so two scenarios compare; only the signature's timestamp has to be recent.
   const base = Date.UTC(2026, 10, 1) / 1000;
@@ -91,6 +93,7 @@ async function scenario(): Promise<Scenario> {
     metadata: owner ? { invoiceId: owner, attempt: String(attempt) } : {},
     ...extra,
   });
+  const cardDispute = { id: `dp_${tag}`, object: 'dispute', charge: `ch_${tag}_a2`, payment_intent: intent('a2'), amount: 10_000, currency: 'usd', reason: 'fraudulent', status: 'needs_response', metadata: {} };
   const events: StripeEventInput[] = [
     {
       id: `evt_${tag}_1`,
@@ -110,12 +113,7 @@ async function scenario(): Promise<Scenario> {
       // No invoice on the charge: the webhook reads it from the PaymentIntent at Stripe.
       object: { id: `ch_${tag}_a2`, object: 'charge', payment_intent: intent('a2'), amount: 12_500, amount_refunded: 2_500, refunded: false, metadata: {} },
     },
-    {
-      id: `evt_${tag}_4`,
-      type: 'charge.dispute.created',
-      created: base + 30,
-      object: { id: `dp_${tag}`, object: 'dispute', charge: `ch_${tag}_a2`, payment_intent: intent('a2'), amount: 10_000, reason: 'fraudulent', status: 'needs_response', metadata: {} },
-    },
+    { id: `evt_${tag}_4`, type: 'charge.dispute.created', created: base + 30, object: cardDispute },
     {
       id: `evt_${tag}_5`,
       type: 'setup_intent.succeeded',
@@ -131,6 +129,9 @@ async function scenario(): Promise<Scenario> {
     { id: `evt_${tag}_7`, type: 'payment_intent.succeeded', created: base + 60, object: paymentIntent('o1', orphanInvoiceId, 1, { status: 'succeeded', amount_received: 12_500 }) },
     { id: `evt_${tag}_8`, type: 'customer.updated', created: base + 70, object: { id: customerId, object: 'customer' } },
     { id: `evt_${tag}_9`, type: 'payment_intent.succeeded', created: base + 80, object: paymentIntent('x1', null, 1, { status: 'succeeded', amount_received: 500 }) },
+    // The card dispute goes under review, then Stripe decides it for the cardholder.
+    { id: `evt_${tag}_10`, type: 'charge.dispute.updated', created: base + 90, object: { ...cardDispute, status: 'under_review' } },
+    { id: `evt_${tag}_11`, type: 'charge.dispute.closed', created: base + 100, object: { ...cardDispute, status: 'lost' } },
   ];
   return { tag, invoiceId, orphanInvoiceId, organizationId, customerId, events };
 }
@@ -149,7 +150,11 @@ async function endState(s: Scenario) {
     [s.organizationId],
   );
   const signals = (await recordedSignals(s.invoiceId)).sort((a, b) => a.stripeEventId.localeCompare(b.stripeEventId));
-  const state = JSON.stringify({ rows, defaultPaymentMethod: organization?.stripe_default_payment_method_id, signals });
+  const disputes = await stack.sql('select source, stripe_dispute_id, status, amount, resolution_outcome, resolution_amount from disputes where invoice_id = $1', [s.invoiceId]);
+  const journal = await stack.sql('select e.source_key, l.account, l.debit, l.credit from journal_entries e join journal_lines l on l.entry_id = e.id where e.invoice_id = $1 order by e.source_key, l.account', [s.invoiceId]);
+  // Once each, whatever the order; an intermediate `dispute.updated` is sent only if its report arrives before the closing one.
+  const disputeEvents = await stack.sql("select type from webhook_events where organization_id = $1 and type in ('dispute.opened', 'dispute.resolved', 'dispute.rejected') order by type", [s.organizationId]);
+  const state = JSON.stringify({ rows, defaultPaymentMethod: organization?.stripe_default_payment_method_id, signals, disputes, journal, disputeEvents });
   return JSON.parse(
     state
       .replaceAll(s.tag, 'TAG')
@@ -207,7 +212,14 @@ describe('POST /v1/webhooks/stripe: deliveries', () => {
       `select id, processed_at is not null as processed, outcome from stripe_events where id like $1 order by id`,
       [`evt_${s.tag}_%`],
     );
-    expect(rows).toHaveLength(9);
+    expect(rows).toHaveLength(11);
+    // The card dispute is on record as Stripe last reported it: lost, its loss posted once.
+    expect(await stack.sql('select source, status, resolution_outcome, resolution_amount from disputes where invoice_id = $1', [s.invoiceId])).toEqual([
+      { source: 'stripe', status: 'resolved', resolution_outcome: 'lost', resolution_amount: '10000' },
+    ]);
+    const journal = await journalOf(stack, { invoiceId: s.invoiceId });
+    expect(journal.unbalancedEntries).toEqual([]);
+    expect(journal.byAccount.dispute_losses).toBe(10_000);
     expect(rows.filter((row) => !row.processed)).toEqual([
       { id: `evt_${s.tag}_7`, processed: false, outcome: `workflow payment:${s.orphanInvoiceId} not found` },
     ]);

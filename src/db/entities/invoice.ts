@@ -47,7 +47,7 @@ const InvoiceSchema = defineEntity({
   uniques: [{ name: 'invoices_organization_billing_date_unique', properties: ['organization', 'billingDate'] }],
   checks: [
     { name: 'invoices_amounts_non_negative', expression: '"total" >= 0 and "amount_due" >= 0 and "amount_paid" >= 0 and "amount_credited" >= 0 and "credit_applied" >= 0' },
-    { name: 'invoices_credited_to_receivable_within_credit', expression: '"credited_to_receivable" between 0 and "amount_credited"' },
+    { name: 'invoices_credited_to_receivable_within_credit', expression: '"credited_to_receivable" >= 0 and "credited_to_receivable" <= "amount_credited"' },
     { name: 'invoices_numbered_when_final', expression: '("status" = \'draft\') = ("number" is null)' },
   ],
 });

@@ -22,8 +22,8 @@ export class Migration20261205000000 extends Migration {
     this.addSql(`create table "dispute_comments" ("id" uuid not null, "dispute_id" uuid not null, "user_id" varchar(200) not null, "by_operator" boolean not null, "body" text not null, "created_at" timestamptz not null, primary key ("id"));`);
     this.addSql(`create index "dispute_comments_dispute_index" on "dispute_comments" ("dispute_id", "created_at");`);
     this.addSql(`alter table "dispute_comments" add constraint "dispute_comments_dispute_id_foreign" foreign key ("dispute_id") references "disputes" ("id") on delete cascade;`);
-    this.addSql(`alter table "invoices" add column "credited_to_receivable" bigint not null default 0;`);
-    this.addSql(`alter table "invoices" add constraint "invoices_credited_to_receivable_within_credit" check ("credited_to_receivable" between 0 and "amount_credited");`);
+    this.addSql(`alter table "invoices" add column "credited_to_receivable" bigint not null default '0';`);
+    this.addSql(`alter table "invoices" add constraint "invoices_credited_to_receivable_within_credit" check ("credited_to_receivable" >= 0 and "credited_to_receivable" <= "amount_credited");`);
     this.addSql(`alter table "credit_notes" add column "voided_at" timestamptz null;`);
     this.addSql(`alter table "journal_lines" drop constraint "journal_lines_account_check";`);
     this.addSql(`alter table "journal_lines" add constraint "journal_lines_account_check" check ("account" in ('accounts_receivable', 'revenue', 'tax_payable', 'cash', 'customer_credit', 'bad_debt', 'dispute_losses'));`);

@@ -141,8 +141,9 @@ describe('isCarriedOutInWorkflowTask', () => {
     ['credit_note', true],
     // Calls Stripe: through the activity queue, so a slow refund never holds the decision's answer.
     ['refund', false],
+    // Approving records the decision only: the dispute's own workflow carries the resolution out.
+    ['dispute_resolution', true],
     // Not wired yet: the activity queue until its module says otherwise.
-    ['dispute_resolution', false],
     ['contract_amendment', false],
     ['seat_increase', false],
     ['plan_change', false],
