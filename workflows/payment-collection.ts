@@ -183,6 +183,8 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
   /** Not for a disputed invoice: its account is not past due for what is in dispute. */
   async function markPastDue(): Promise<void> {
     if (disputesPause) {
+      // Read now: a dispute opened while the charge was in flight may not have signaled yet.
+      collection.invoiceMayHaveChanged();
       await catchUp();
       if (disputed()) return;
     }

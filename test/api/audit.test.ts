@@ -60,6 +60,7 @@ const expectedAudit: Record<
   'PATCH /v1/approval-rules/{id} (platform)': { action: 'approval_rule.updated', targetType: 'approval_rule', table: 'approval_rules', organization: 'none', before: true },
   'POST /v1/approval-requests/{id}/comments': { action: 'approval_request.commented', targetType: 'approval_comment', table: 'approval_comments', organization: 'target', before: false },
   'POST /v1/approval-requests': { action: 'approval_request.created', targetType: 'approval_request', table: 'approval_requests', organization: 'target', before: false },
+  'POST /v1/disputes': { action: 'dispute.opened', targetType: 'dispute', table: 'disputes', organization: 'target', before: false },
   'POST /v1/subscriptions': { action: 'subscription.created', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: false, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/change-plan': { action: 'subscription.plan_changed', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/seats': { action: 'subscription.seats_changed', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
@@ -82,6 +83,32 @@ const expectedAudit: Record<
     rowInTransaction: false,
     targetField: 'sessionId',
   },
+};
+
+/**
+ * What the row a mutation's workflow writes (the route table's `auditedByWorkflow` names its action)
+ * targets, and the row of `table` its change writes in the same transaction: the target's, or
+ * (`changedRow`) the one `after.id` names, which belongs to the target by `targetColumn`.
+ */
+const expectedWorkflowAudit: Record<
+  string,
+  {
+    targetType: string;
+    table: string;
+    changedRow?: { id: 'after.id'; targetColumn: string };
+    /** The response field naming the target. */
+    targetField?: string;
+    /** `after` is the response body. */
+    afterIsResponse?: true;
+  }
+> = {
+  'POST /v1/approval-requests/{id}/decisions': { targetType: 'approval_request', table: 'approval_requests' },
+  'POST /v1/approval-requests/bulk-decisions': { targetType: 'approval_request', table: 'approval_requests' },
+  'POST /v1/approval-requests/{id}/cancel': { targetType: 'approval_request', table: 'approval_requests' },
+  // The dispute changes only at the operator's first comment: the row written with the audit row is the comment's.
+  'POST /v1/disputes/{id}/comments': { targetType: 'dispute', table: 'dispute_comments', changedRow: { id: 'after.id', targetColumn: 'dispute_id' }, afterIsResponse: true },
+  'POST /v1/disputes/{id}/withdraw': { targetType: 'dispute', table: 'disputes', targetField: 'id' },
+  'POST /v1/disputes/{id}/resolve': { targetType: 'dispute', table: 'disputes', targetField: 'id' },
 };
 
 /** Mutating /v1 operations outside the route table that write no audit row, and why. */
@@ -112,7 +139,7 @@ async function auditRowsFor(requestId: string): Promise<AuditRow[]> {
 }
 
 const mutations = routeTable.filter((route) => route.method !== 'GET' && !route.readOnly && route.auditExempt === undefined && route.auditedByWorkflow === undefined);
-/** Mutations whose workflow writes the audit row with its change (approval decisions and cancels). */
+/** Mutations whose workflow writes the audit row with its change (approval decisions and cancels; dispute comments, withdrawals and resolutions). */
 const workflowAudited = routeTable.filter((route) => route.auditedByWorkflow !== undefined);
 /** Mutations that are their own record (the route table says why). */
 const exempt = routeTable.filter((route) => route.auditExempt !== undefined);
@@ -120,6 +147,7 @@ const exempt = routeTable.filter((route) => route.auditExempt !== undefined);
 describe('the audit log', () => {
   it('has an expectation for every mutation route in the table, and a reason for each mutation outside it', () => {
     expect(mutations.map((route) => route.name).sort()).toEqual(Object.keys(expectedAudit).sort());
+    expect(workflowAudited.map((route) => route.name).sort()).toEqual(Object.keys(expectedWorkflowAudit).sort());
     expect(Object.keys(routesOutsideTable).filter((name) => !name.startsWith('GET ')).sort()).toEqual(Object.keys(notAudited).sort());
   });
 
@@ -182,22 +210,29 @@ describe('the audit log', () => {
 
   it.each(workflowAudited.map((route) => [route.name, route.auditedByWorkflow, route] as const))(
     '%s: its workflow writes one %s row naming the caller and the HTTP request',
-    async (_, action, route) => {
+    async (name, action, route) => {
+      const expectation = expectedWorkflowAudit[name]!;
       const caller = route.successCaller?.(ctx) ?? bootstrapAuthorization;
       const response = await send(stack, await buildRequest(route, ctx), caller);
       expect(response.status).toBe(route.successStatus);
+      const body = (await response.json()) as Record<string, unknown>;
       const requestId = response.headers.get('x-request-id')!;
       const rows = await auditRowsFor(requestId);
       expect(rows).toHaveLength(1);
-      expect(rows[0]).toMatchObject({
+      const row = rows[0]!;
+      expect(row).toMatchObject({
         actor_type: route.successCaller ? 'user' : 'bootstrap_key',
         organization_id: tenant.id,
         action,
-        target_type: 'approval_request',
+        target_type: expectation.targetType,
         request_id: requestId,
       });
-      const [changed] = await stack.sql<{ xmin: string }>('select xmin::text as xmin from approval_requests where id = $1', [rows[0]!.target_id]);
-      expect(changed?.xmin).toBe(rows[0]!.xmin);
+      if (expectation.targetField) expect(row.target_id).toBe(body[expectation.targetField]);
+      if (expectation.afterIsResponse) expect(row.after).toEqual(body);
+      const changedRow = expectation.changedRow;
+      const [changed] = await stack.sql<Record<string, string>>(`select *, xmin::text as xmin from ${expectation.table} where id = $1`, [changedRow ? row.after?.id : row.target_id]);
+      expect(changed?.xmin).toBe(row.xmin);
+      if (changedRow) expect(changed?.[changedRow.targetColumn]).toBe(row.target_id);
     },
   );
 

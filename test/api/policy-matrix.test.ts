@@ -94,6 +94,15 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   // table's requests are the bootstrap key's under one ADMIN level, which T's and P's admin roles
   // hold and finance does not. Keys the policy lets send a decision get 403 not_an_approver.
   'approvalRequest.decide':           row('403  403  403  403  403  | ok   ok   ok   403  | ok   ok   ok   404  | 403  403  403  403  | 403  | 404'),
+  // A customer's billing roles dispute its invoices, as they read them, and comment; so do the
+  // operator's platform roles (the bootstrap key opens the table's disputes).
+  'dispute.read':                     row('ok   ok   ok   ok   ok   | ok   ok   403  403  | ok   ok   403  404  | ok   ok   403  403  | ok   | 404'),
+  'dispute.open':                     row('ok   ok   403  ok   403  | ok   ok   403  403  | ok   ok   403  404  | 403  ok   403  403  | ok   | 404'),
+  'dispute.comment':                  row('ok   ok   403  ok   403  | ok   ok   403  403  | ok   ok   403  404  | 403  ok   403  403  | ok   | 404'),
+  // Only the customer withdraws its dispute: no platform role may, not even the bootstrap key.
+  'dispute.withdraw':                 row('403  403  403  403  403  | ok   ok   403  403  | ok   ok   403  404  | 403  ok   403  403  | ok   | 404'),
+  // Resolving moves money (a credit, a refund) or refuses to: the operator's finance team only, never the customer itself.
+  'dispute.resolve':                  row('ok   ok   403  ok   403  | 403  403  403  403  | 403  403  403  404  | 403  403  403  403  | 403  | 404'),
   // Platform objects (no organization): only platform roles; an organization's object ids are
   // invisible to everyone else (404), platform-wide lists and creation are refused (403).
   'apiKey.read@platform':             row('ok   ok   ok   403  403  | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
@@ -113,6 +122,8 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   // Each id is decided on its own and refused in its result (an unseen id as not found), so the
   // status answers only whether the caller may send decisions at all: a key needs the write scope.
   'approvalRequest.decide@bulk':      row('ok   ok   403  ok   403  | ok   ok   ok   ok   | ok   ok   ok   ok   | 403  ok   403  403  | ok   | ok'),
+  // Every organization's disputes at once: the platform's view (an organization's are listed with its id, as dispute.read).
+  'dispute.read@platform':            row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
 };
 
 let stack: TestStack;

@@ -3,7 +3,7 @@ import { grantsScope, policy } from '../../src/api/auth/policy.js';
 import type { Scope } from '../../src/db/entities/index.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { expectProblem, type ProblemBody } from './support/problems.js';
-import { buildRequest, platformObjects, routeTable, send, type RouteCase, type RouteContext } from './support/route-table.js';
+import { buildRequest, openDispute, platformObjects, routeTable, send, type RouteCase, type RouteContext } from './support/route-table.js';
 import { bearer, call, createApiKey, createCatalog, createTenant, mutableState, rowCounts, type Tenant } from './support/world.js';
 
 let stack: TestStack;
@@ -111,6 +111,9 @@ describe('a caller from organization A using organization B’s ids', () => {
   });
 
   it('lists of A contain only A’s objects', async () => {
+    // A dispute in each tenant, so A's list has one to show and one to leave out.
+    await openDispute(contextFor(a));
+    await openDispute(contextFor(b));
     const lists = [
       `/v1/organizations/${a.id}/departments`,
       `/v1/organizations/${a.id}/members`,
@@ -118,6 +121,7 @@ describe('a caller from organization A using organization B’s ids', () => {
       `/v1/api-keys?organizationId=${a.id}`,
       `/v1/webhook-endpoints?organizationId=${a.id}`,
       `/v1/audit-events?organizationId=${a.id}`,
+      `/v1/disputes?organizationId=${a.id}`,
     ];
     for (const path of lists) {
       const page = await call<{ data: { organizationId: string | null }[] }>(stack, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=100`, {

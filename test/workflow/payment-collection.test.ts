@@ -6,8 +6,11 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { CollectionActivities } from '../../activities/collection.js';
 import type { ChargeInvoicePaymentInput, ChargeResult, PaymentActivities } from '../../activities/payments.js';
+import type { DisputeActivities } from '../../activities/disputes.js';
 import type { SubscriptionActivities } from '../../activities/subscriptions.js';
-import { MS_PER_DAY, dayOf, formatDay, initialSnapshot, stripeIdempotencyKeys, type DunningPolicy } from '../../src/domain/index.js';
+import { MS_PER_DAY, dayOf, formatDay, initialSnapshot, isActiveDispute, stripeIdempotencyKeys, type DunningPolicy } from '../../src/domain/index.js';
+import type { disputeToRefund } from '../../workflows/dispute.js';
+import { disputeStateQuery, resolveDisputeUpdate, withdrawDisputeUpdate, type DisputeState } from '../../workflows/messages/dispute.js';
 import {
   chargeRefundedSignal,
   type CollectionInvoice,
@@ -21,6 +24,7 @@ import {
 } from '../../workflows/messages/payment.js';
 import { type PlanTerms, subscriptionStateQuery } from '../../workflows/messages/subscription.js';
 import type { paymentCollection } from '../../workflows/payment-collection.js';
+import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
 import { sharedServer } from '../support/servers.js';
 import { eventually, recordHistory } from './support/subscriptions.js';
 
@@ -46,6 +50,8 @@ interface FakeInvoice {
   failures: { attempt: number; declineCode: string | null; hard: boolean; nextAttemptAt: string | null; at: number }[];
   reminders: { key: string; at: number }[];
   writtenOffAt: number | null;
+  /** Settled by a dispute's credit (no longer owed). */
+  credited: number;
 }
 
 const invoices = new Map<string, FakeInvoice>();
@@ -63,16 +69,31 @@ const viewOf = (invoice: FakeInvoice): CollectionInvoice => ({
   status: invoice.status,
   collectionMethod: invoice.collectionMethod,
   currency: 'USD',
-  amountOwed: invoice.status === 'open' ? invoice.amountDue - invoice.amountPaid : 0,
+  amountOwed: invoice.status === 'open' ? invoice.amountDue - invoice.amountPaid - invoice.credited : 0,
   dueAt: invoice.dueAt,
+  activeDisputeIds: [...disputes.values()].filter((dispute) => dispute.invoiceId === invoice.invoiceId && isActiveDispute(dispute.status)).map((dispute) => dispute.id),
 });
+
+/** The disputes as the fake dispute activities keep them (the database's `disputes` rows). */
+const disputes = new Map<string, DisputeState>();
+const disputeOf = (id: string) => {
+  const dispute = disputes.get(id);
+  if (!dispute) throw ApplicationFailure.nonRetryable(`no dispute ${id}`);
+  return dispute;
+};
+const disputeMoved = (id: string, change: Partial<DisputeState>): DisputeState => {
+  const next = { ...disputeOf(id), ...change };
+  disputes.set(id, next);
+  return next;
+};
 
 type FakeActivities = Pick<
   CollectionActivities,
   'loadInvoiceForCollection' | 'recordStripePayment' | 'recordPaymentFailure' | 'markInvoiceUncollectible' | 'sendPaymentReminder' | 'accountSubscriptionIds'
 > &
   Pick<PaymentActivities, 'chargeInvoicePayment'> &
-  Pick<SubscriptionActivities, 'persistSubscription'>;
+  Pick<SubscriptionActivities, 'persistSubscription'> &
+  Omit<DisputeActivities, 'commentOnDispute'>;
 
 /** The activities, faked over `invoices`; the subscription workflows persist nowhere. */
 const activities: FakeActivities = {
@@ -110,6 +131,29 @@ const activities: FakeActivities = {
   },
   accountSubscriptionIds: async (invoiceId) => invoiceOf(invoiceId).subscriptionIds,
   persistSubscription: async () => ({ persisted: true }),
+  loadDispute: async (id) => disputeOf(id),
+  withdrawDispute: async ({ disputeId }) => disputeMoved(disputeId, { status: 'withdrawn', resolvedAt: new Date(await workflowTime()).toISOString() }),
+  planDisputeResolution: async (input) => {
+    const amount = input.outcome === 'reject' ? 0 : (input.amount ?? disputeOf(input.disputeId).amount);
+    const resolution = { outcome: input.outcome, amount, comment: input.comment, decidedBy: input.decidedBy };
+    if (input.outcome === 'reject') return { state: disputeMoved(input.disputeId, { status: 'rejected', resolution }), approval: null };
+    return { state: disputeMoved(input.disputeId, { resolution }), approval: null };
+  },
+  returnDisputeToReview: async ({ disputeId }) => disputeMoved(disputeId, { status: 'under_review', resolution: null }),
+  creditDispute: async (disputeId) => {
+    const dispute = disputeOf(disputeId);
+    const amount = dispute.resolution?.amount ?? 0;
+    if (dispute.resolution?.outcome === 'refund') return { kind: 'refund', creditNoteId: `cn-${disputeId}`, paymentIntentId: 'pi_paid', amount };
+    const invoice = invoiceOf(dispute.invoiceId);
+    invoice.credited += Math.min(amount, invoice.amountDue - invoice.amountPaid - invoice.credited);
+    if (invoice.status === 'open' && invoice.amountPaid + invoice.credited >= invoice.amountDue) invoice.status = 'paid';
+    return { kind: 'credited', state: disputeMoved(disputeId, { status: 'resolved', creditNoteId: `cn-${disputeId}` }) };
+  },
+  refundDispute: async ({ disputeId }) => ({ stripeRefundId: `re_${disputeId}` }),
+  recordDisputeRefund: async ({ disputeId, creditNoteId, stripeRefundId }) => disputeMoved(disputeId, { status: 'resolved', creditNoteId, stripeRefundId }),
+  voidDisputeRefund: async ({ disputeId, failure }) => disputeMoved(disputeId, { status: 'under_review', resolution: null, lastFailure: { ...failure, at: new Date(await workflowTime()).toISOString() } }),
+  failDisputeResolution: async ({ disputeId, failure }) => disputeMoved(disputeId, { status: 'under_review', resolution: null, lastFailure: { ...failure, at: new Date(await workflowTime()).toISOString() } }),
+  syncDisputeToErp: async () => undefined,
 };
 
 const plan: PlanTerms = {
@@ -137,6 +181,8 @@ let workerRun: Promise<void>;
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServer } } });
+  // `dispute:` sets its search attributes.
+  await ensureSearchAttributes(env.connection, 'default', { warn: (details: unknown) => console.warn(details) });
   worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: sharedServer('workflowBundle') }, activities });
   workerRun = worker.run();
 }, 120_000);
@@ -193,6 +239,7 @@ async function startCollection(options: {
     failures: [],
     reminders: [],
     writtenOffAt: null,
+    credited: 0,
   };
   invoices.set(invoiceId, invoice);
   const handle = await env.client.workflow.start<typeof paymentCollection>('paymentCollection', {
@@ -475,5 +522,151 @@ describe('paymentCollection input', () => {
     await expect(started.handle.result()).rejects.toThrow();
     const description = await started.handle.describe();
     expect(description.status.name).toBe('FAILED');
+  });
+});
+
+describe('payment: and dispute: together', () => {
+  const origin = { actorType: 'user', actorId: 'user:finance', requestId: 'test' };
+
+  /** A customer dispute of the invoice, committed as the API would, and its `dispute:<id>` workflow. */
+  async function openDispute(invoiceId: string, amount = 10_000) {
+    const id = randomUUID();
+    disputes.set(id, {
+      id,
+      invoiceId,
+      organizationId: 'org-acme',
+      source: 'customer',
+      amount,
+      currency: 'USD',
+      status: 'open',
+      resolution: null,
+      approvalRequestId: null,
+      creditNoteId: null,
+      stripeRefundId: null,
+      lastFailure: null,
+      resolvedAt: null,
+    });
+    return env.client.workflow.start<typeof disputeToRefund>('disputeToRefund', { workflowId: `dispute:${id}`, taskQueue, args: [{ disputeId: id }] });
+  }
+
+  const attemptDays = (started: Started) => started.invoice.charges.map((charge) => [charge.attempt, Math.round(daysAfter(started, charge.at) * 10) / 10]);
+
+  it('holds every retry while a dispute opened before the first retry is open; withdrawn, the remaining schedule resumes', async () => {
+    const started = await startCollection({ charge: (attempt) => (attempt === 1 ? softDecline('pi_first') : succeeds('pi_second')) });
+    await stateWhen(started, (state) => state.phase === 'awaiting_retry');
+    await sleepUntil(started.startedAt + 1 * MS_PER_DAY);
+    const dispute = await openDispute(started.invoiceId);
+    const paused = await stateWhen(started, (state) => state.phase === 'paused_for_dispute');
+    expect(paused.pausedForDisputes).toEqual([dispute.workflowId.slice('dispute:'.length)]);
+
+    // Ten days later nothing was charged: the retry due on day 3 waits.
+    await sleepUntil(started.startedAt + 11 * MS_PER_DAY);
+    expect(attemptDays(started)).toEqual([[1, 0]]);
+    expect((await started.state()).phase).toBe('paused_for_dispute');
+
+    expect(await dispute.executeUpdate(withdrawDisputeUpdate, { args: [{ userId: 'owner', origin }] })).toMatchObject({ status: 'withdrawn' });
+    // Two of the three days were left when the dispute opened on day 1; it was withdrawn on day 11.
+    const resumed = await stateWhen(started, (state) => state.phase === 'awaiting_retry' && state.pausedSince === null);
+    expect(daysAfter(started, resumed.nextAttemptAt!)).toBeCloseTo(13, 1);
+    expect(resumed.pausedMs / MS_PER_DAY).toBeCloseTo(10, 1);
+    await sleepUntil(started.startedAt + 13 * MS_PER_DAY + 3_600_000);
+    const paid = await stateWhen(started, (state) => state.phase === 'settled');
+    expect(paid).toMatchObject({ invoiceStatus: 'paid', amountOwed: 0 });
+    expect(attemptDays(started)).toEqual([
+      [1, 0],
+      [2, 13],
+    ]);
+    await recordHistory('collection-paused-by-dispute', started.handle);
+    await recordHistory('dispute-withdrawn', dispute);
+  });
+
+  it('a dispute opened while a charge is in flight: its decline is recorded, the account is not made past due, and no attempt starts until the dispute is rejected', async () => {
+    let dispute: Awaited<ReturnType<typeof openDispute>> | undefined;
+    const started = await startCollection({
+      charge: (attempt, call) => {
+        if (attempt === 1 && call === 1) {
+          // The customer disputes while Stripe is still answering this charge.
+          void openDispute([...invoices.values()].at(-1)!.invoiceId).then((handle) => (dispute = handle));
+          return softDecline('pi_first');
+        }
+        return succeeds('pi_second');
+      },
+    });
+    const paused = await stateWhen(started, (state) => state.phase === 'paused_for_dispute');
+    expect(paused.attempts).toMatchObject([{ attempt: 1, outcome: 'declined' }]);
+    expect(paused.pastDueSince).toBeNull();
+    expect(started.invoice.failures.map((failure) => failure.attempt)).toEqual([1]);
+    expect(await started.subscriptionStatuses()).toEqual(['active', 'active']);
+
+    await sleepUntil(started.startedAt + 20 * MS_PER_DAY);
+    expect(attemptDays(started)).toEqual([[1, 0]]);
+    const handle = await eventually(async () => dispute);
+    await handle.executeUpdate(resolveDisputeUpdate, { args: [{ outcome: 'reject', amount: null, comment: 'Service was delivered.', decidedBy: 'finance', origin }] });
+    expect(await handle.query(disputeStateQuery)).toMatchObject({ status: 'rejected' });
+    // The whole schedule moved on by the pause (the dispute opened at once): the retry is 3 days after the rejection.
+    await sleepUntil(started.startedAt + 23 * MS_PER_DAY + 3_600_000);
+    const paid = await stateWhen(started, (state) => state.phase === 'settled');
+    expect(paid).toMatchObject({ invoiceStatus: 'paid', amountOwed: 0, pastDueSince: null });
+    expect(attemptDays(started)).toEqual([
+      [1, 0],
+      [2, 23],
+    ]);
+  });
+
+  it('credited in full: nothing is left to collect, and the collection settles without another attempt', async () => {
+    const started = await startCollection({ charge: (attempt) => (attempt === 1 ? softDecline('pi_first') : succeeds('pi_second')) });
+    await stateWhen(started, (state) => state.phase === 'awaiting_retry');
+    const dispute = await openDispute(started.invoiceId);
+    await stateWhen(started, (state) => state.phase === 'paused_for_dispute');
+    const resolved = await dispute.executeUpdate(resolveDisputeUpdate, { args: [{ outcome: 'credit', amount: null, comment: null, decidedBy: 'finance', origin }] });
+    expect(resolved).toMatchObject({ status: 'resolved', creditNoteId: `cn-${resolved.id}` });
+    const settled = await stateWhen(started, (state) => state.phase === 'settled');
+    expect(settled).toMatchObject({ invoiceStatus: 'paid', amountOwed: 0 });
+    await sleepUntil(started.startedAt + 30 * MS_PER_DAY);
+    expect(attemptDays(started)).toEqual([[1, 0]]);
+    expect(started.invoice.writtenOffAt).toBeNull();
+  });
+
+  it('credited in part: only what is still owed is collected, on the remaining schedule', async () => {
+    const started = await startCollection({ charge: (attempt) => (attempt === 1 ? softDecline('pi_first') : succeeds('pi_second')) });
+    await stateWhen(started, (state) => state.phase === 'awaiting_retry');
+    const dispute = await openDispute(started.invoiceId, 4_000);
+    await stateWhen(started, (state) => state.phase === 'paused_for_dispute');
+    await sleepUntil(started.startedAt + 5 * MS_PER_DAY);
+    await dispute.executeUpdate(resolveDisputeUpdate, { args: [{ outcome: 'credit', amount: 4_000, comment: null, decidedBy: 'finance', origin }] });
+    await sleepUntil(started.startedAt + 8 * MS_PER_DAY + 3_600_000);
+    await stateWhen(started, (state) => state.phase === 'settled');
+    expect(started.invoice.charges.map((charge) => [charge.attempt, charge.amount])).toEqual([
+      [1, 10_000],
+      [2, 6_000],
+    ]);
+  });
+
+  it('refunded on a paid invoice: nothing is left to collect and no attempt is made', async () => {
+    const started = await startCollection({ charge: () => succeeds('pi_paid') });
+    await stateWhen(started, (state) => state.phase === 'settled');
+    const dispute = await openDispute(started.invoiceId, 2_500);
+    const resolved = await dispute.executeUpdate(resolveDisputeUpdate, { args: [{ outcome: 'refund', amount: 2_500, comment: null, decidedBy: 'finance', origin }] });
+    expect(resolved).toMatchObject({ status: 'resolved', stripeRefundId: `re_${resolved.id}` });
+    expect(await dispute.result()).toMatchObject({ status: 'resolved' });
+    await recordHistory('dispute-refunded', dispute);
+    expect(await stateWhen(started, (state) => state.phase === 'settled')).toMatchObject({ invoiceStatus: 'paid', amountOwed: 0 });
+    expect(attemptDays(started)).toEqual([[1, 0]]);
+  });
+
+  it('send_invoice: reminders and the past-due notice wait while disputed, moved on by the pause', async () => {
+    const started = await startCollection({ collectionMethod: 'send_invoice', dueInDays: 10 });
+    const dispute = await openDispute(started.invoiceId);
+    await stateWhen(started, (state) => state.phase === 'paused_for_dispute');
+    await sleepUntil(started.startedAt + 30 * MS_PER_DAY);
+    expect(started.invoice.reminders).toEqual([]);
+    expect((await started.state()).pastDueSince).toBeNull();
+    await dispute.executeUpdate(resolveDisputeUpdate, { args: [{ outcome: 'reject', amount: null, comment: null, decidedBy: 'finance', origin }] });
+    await stateWhen(started, (state) => state.phase === 'awaiting_payment' && state.pausedSince === null);
+    // Due on day 10, disputed from day 0 to day 30: the reminder 3 days before is sent on day 37, past due on day 40.
+    await sleepUntil(started.startedAt + 41 * MS_PER_DAY);
+    const pastDue = await stateWhen(started, (state) => state.pastDueSince !== null);
+    expect(started.invoice.reminders.map((reminder) => [reminder.key, Math.round(daysAfter(started, reminder.at))])).toEqual([['before_due:3', 37]]);
+    expect(Math.round(daysAfter(started, pastDue.pastDueSince!))).toBe(40);
   });
 });

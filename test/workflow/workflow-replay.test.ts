@@ -24,10 +24,17 @@ describe('recorded workflow histories', () => {
         'trial-to-active.json',
         'twelve-periods-first-run.json',
         'upgrade-mid-period.json',
-        // Recorded before payment collection charged in its workflow task, and before a closing
-        // answered the next billing day: their patches keep them replaying.
+        // Recorded before payment collection charged in its workflow task (-queue-charge), and before a
+        // closing answered the next billing day: their patches keep them replaying. The others since
+        // collection pauses for disputes (collection-pauses-for-disputes).
+        'collection-declined-then-paid-queue-charge.json',
+        'collection-paid-then-refunded-queue-charge.json',
         'collection-declined-then-paid.json',
         'collection-paid-then-refunded.json',
+        // A dispute holding a dunning retry until it is withdrawn; a dispute withdrawn; one refunded.
+        'collection-paused-by-dispute.json',
+        'dispute-withdrawn.json',
+        'dispute-refunded.json',
         'billing-first-closing.json',
         // A closing the domain refuses, then a recovery (the billing-needs-attention patch).
         'billing-needs-attention.json',

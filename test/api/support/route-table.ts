@@ -31,7 +31,8 @@ export interface RouteContext {
  * Platform-level variants get rows of their own in the policy matrix: without an organization,
  * keys, endpoints, approval rules and the whole audit log are platform objects that only platform
  * roles reach. So do approval routes whose answer is not their action's alone: the requests a
- * caller sees anywhere, cancels (the requester's) and bulk decisions (answered per id).
+ * caller sees anywhere, cancels (the requester's) and bulk decisions (answered per id). Every
+ * organization's disputes, listed without one, are the platform's too.
  */
 export type MatrixRow =
   | Action
@@ -47,7 +48,8 @@ export type MatrixRow =
   | 'approvalRule.update@platform'
   | 'approvalRequest.read@caller'
   | 'approvalRequest.cancel@requester'
-  | 'approvalRequest.decide@bulk';
+  | 'approvalRequest.decide@bulk'
+  | 'dispute.read@platform';
 
 type Params = Record<string, string>;
 type BodyBuilder = (ctx: RouteContext) => unknown;
@@ -86,7 +88,7 @@ export interface RouteCase {
    * act (only people decide, at a level they hold; only the requester cancels).
    */
   refusedBeyondPolicy?: 'not_an_approver' | 'not_the_requester';
-  /** Who succeeds, where the bootstrap key cannot (only people decide approvals). */
+  /** Who succeeds, where the bootstrap key cannot (only people decide approvals; only the customer withdraws its dispute). */
   successCaller?: (ctx: RouteContext) => string;
   /** The audit action the route's workflow writes for the call, in the transaction of its change (test/api/audit.test.ts). */
   auditedByWorkflow?: string;
@@ -226,6 +228,28 @@ const requestParams = async (ctx: RouteContext) => ({ id: (await approvalsOf(ctx
 const pendingRequestParams = async (ctx: RouteContext) => ({ id: await pendingRequest(ctx) });
 const missingRule = { params: { id: missingId }, code: 'approval_rule_not_found' };
 const missingRequest = { params: { id: missingId }, code: 'approval_request_not_found' };
+
+/** A finalized open invoice of the target that no dispute holds: each opening uses one up (one active customer dispute per invoice). */
+const undisputedInvoice = (ctx: RouteContext) => insertFinalizedInvoice(ctx.stack, { organizationId: ctx.target.id, subtotal: 5_000 });
+/** A dispute of part of the invoice's 5,000. */
+const disputeTerms = (invoiceId: string) => ({ invoiceId, amount: 1_200, reason: 'billing_error', description: 'Billed for 12 seats; we had 8 in March.' });
+/** A dispute the bootstrap key opened on an invoice of the target of its own: each withdrawal or resolution uses one up. */
+export async function openDispute(ctx: RouteContext): Promise<string> {
+  return (await call<{ id: string }>(ctx.stack, 'POST', '/v1/disputes', { body: disputeTerms(await undisputedInvoice(ctx)) })).id;
+}
+/** Each organization's dispute that reads and comments share, made on first use (comments leave it active). */
+const disputeFixtures = new Map<string, Promise<string>>();
+function disputeOf(ctx: RouteContext): Promise<string> {
+  let made = disputeFixtures.get(ctx.target.id);
+  if (!made) {
+    made = openDispute(ctx);
+    disputeFixtures.set(ctx.target.id, made);
+  }
+  return made;
+}
+const disputeParams = async (ctx: RouteContext) => ({ id: await disputeOf(ctx) });
+const openDisputeParams = async (ctx: RouteContext) => ({ id: await openDispute(ctx) });
+const missingDispute = { params: { id: missingId }, code: 'dispute_not_found' };
 
 /** Every `/v1` route of the API, once per variant (with or without an organization). */
 export const routeTable: RouteCase[] = [
@@ -1282,6 +1306,108 @@ export const routeTable: RouteCase[] = [
     forbidden: person('MEMBER'),
     refusedBeyondPolicy: 'not_the_requester',
     auditedByWorkflow: 'approval_request.canceled',
+  },
+  {
+    // Each opening takes an invoice of its own: an invoice has one active customer dispute at a time.
+    name: 'POST /v1/disputes',
+    method: 'POST',
+    path: '/v1/disputes',
+    action: 'dispute.open',
+    matrixRow: 'dispute.open',
+    owner: 'organization',
+    successStatus: 201,
+    body: async (ctx) => disputeTerms(await undisputedInvoice(ctx)),
+    creates: 'disputes',
+    invalid: { body: (ctx) => ({ ...disputeTerms(ctx.target.invoiceId), reason: 'changed_our_minds' }), field: 'reason' },
+    notFound: { body: () => disputeTerms(missingId), code: 'invoice_not_found' },
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'GET /v1/disputes (organization)',
+    method: 'GET',
+    path: '/v1/disputes',
+    action: 'dispute.read',
+    matrixRow: 'dispute.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: orgQuery,
+    invalid: { query: { status: 'settled' }, field: 'status' },
+    notFound: missingOrgQuery,
+    forbidden: person('MEMBER'),
+  },
+  {
+    // Every organization's disputes: the platform's view, refused to organization roles.
+    name: 'GET /v1/disputes (platform)',
+    method: 'GET',
+    path: '/v1/disputes',
+    action: 'dispute.read',
+    matrixRow: 'dispute.read@platform',
+    owner: 'platform',
+    successStatus: 200,
+    invalid: { query: { organizationId: 'acme' }, field: 'organizationId' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/disputes/{id}',
+    method: 'GET',
+    path: '/v1/disputes/{id}',
+    action: 'dispute.read',
+    matrixRow: 'dispute.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: disputeParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingDispute,
+    forbidden: person('ADMIN'),
+  },
+  {
+    // Either side comments while the dispute is active (the operator's first word puts it under review).
+    name: 'POST /v1/disputes/{id}/comments',
+    method: 'POST',
+    path: '/v1/disputes/{id}/comments',
+    action: 'dispute.comment',
+    matrixRow: 'dispute.comment',
+    owner: 'organization',
+    successStatus: 201,
+    params: disputeParams,
+    body: () => ({ body: 'The seat report for March is attached.' }),
+    creates: 'dispute_comments',
+    invalid: { body: () => ({ body: '' }), field: 'body' },
+    notFound: missingDispute,
+    forbidden: person('MEMBER'),
+    auditedByWorkflow: 'dispute.commented',
+  },
+  {
+    // The customer's: no platform role withdraws, so the bootstrap key is refused and a BILLING_ADMIN succeeds.
+    name: 'POST /v1/disputes/{id}/withdraw',
+    method: 'POST',
+    path: '/v1/disputes/{id}/withdraw',
+    action: 'dispute.withdraw',
+    matrixRow: 'dispute.withdraw',
+    owner: 'organization',
+    successStatus: 200,
+    params: openDisputeParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingDispute,
+    forbidden: person('ADMIN'),
+    successCaller: person('BILLING_ADMIN'),
+    auditedByWorkflow: 'dispute.withdrawn',
+  },
+  {
+    // Rejects: a credit or refund moves money (and a refund calls Stripe) after the answer.
+    name: 'POST /v1/disputes/{id}/resolve',
+    method: 'POST',
+    path: '/v1/disputes/{id}/resolve',
+    action: 'dispute.resolve',
+    matrixRow: 'dispute.resolve',
+    owner: 'organization',
+    successStatus: 200,
+    params: openDisputeParams,
+    body: () => ({ outcome: 'reject', comment: 'The seat report shows 12 seats assigned all March.' }),
+    invalid: { body: () => ({ outcome: 'reject', amount: 100 }), field: 'amount' },
+    notFound: missingDispute,
+    forbidden: person('OWNER'),
+    auditedByWorkflow: 'dispute.rejected',
   },
 ];
 

@@ -198,6 +198,8 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
     'approval_rules',
     'approval_requests',
     'approval_comments',
+    'disputes',
+    'dispute_comments',
   ];
   const [row] = await stack.sql<Record<string, string>>(
     `select ${tables.map((table) => `(select count(*) from ${table}) as ${table}`).join(', ')}`,
@@ -205,7 +207,7 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
   return Object.fromEntries(tables.map((table) => [table, Number(row?.[table])]));
 }
 
-/** A state digest of rows that updates change in place (revocation, disabling, organization edits, rule edits, decisions). */
+/** A state digest of rows that updates change in place (revocation, disabling, organization edits, rule edits, decisions, dispute transitions). */
 export async function mutableState(stack: TestStack): Promise<string> {
   const rows = await stack.sql<{ state: string }>(
     `select md5(coalesce(string_agg(x, ',' order by x), '')) as state from (
@@ -217,6 +219,7 @@ export async function mutableState(stack: TestStack): Promise<string> {
        union all select concat_ws('|', id, status, amount_paid, amount_credited) from invoices
        union all select concat_ws('|', id, name, min_amount, currency, levels) from approval_rules
        union all select concat_ws('|', id, status, current_level) from approval_requests
+       union all select concat_ws('|', id, status, resolution_outcome, resolution_amount, approval_request_id, credit_note_id, resolved_at) from disputes
      ) rows`,
   );
   return rows[0]?.state ?? '';
