@@ -30,7 +30,8 @@ const { commentOnDispute, withdrawDispute, planDisputeResolution, returnDisputeT
   proxyLocalActivities<DisputeActivities>({ startToCloseTimeout: '30 seconds', retry });
 // Outside services go through the activity queue: Stripe (retried for about an hour with one idempotency key) and the ERP hook.
 const { refundDispute, syncDisputeToErp } = proxyActivities<DisputeActivities>({
-  startToCloseTimeout: '2 minutes',
+  // Past the Stripe client's own 20 s timeout: a worker lost mid-refund is retried within half a minute, with the same key.
+  startToCloseTimeout: '30 seconds',
   retry: { ...retry, maximumInterval: '5 minutes', maximumAttempts: 20 },
 });
 
@@ -57,18 +58,19 @@ async function answering<T>(step: Promise<T>): Promise<T> {
  * Stripe refuses for good voids its credit note and returns the dispute to review.
  */
 export async function disputeToRefund(input: DisputeWorkflowInput): Promise<DisputeState> {
-  let state: DisputeState;
-  try {
+  // Until the row is read, the state is a placeholder and validators admit every message: the
+  // handlers, registered before the first await (an update arriving meanwhile must find them), wait
+  // for the read in their turn and judge then.
+  let loaded = false;
+  let state: DisputeState = placeholderOf(input.disputeId);
+  const load = (async () => {
     state = await loadDispute(input.disputeId);
-  } catch (error) {
-    // The API's transaction rolled back: there is no dispute to follow.
-    if (error instanceof ActivityFailure) throw ApplicationFailure.nonRetryable(`dispute ${input.disputeId} was never committed`, 'DisputeMissing');
-    throw error;
-  }
+    loaded = true;
+  })();
   let pending: DisputeResolveRequest | null = null;
   /** Bumped when a resolution has been carried out, waits for approval, or failed: what the resolve update waits for. */
   let resolutions = 0;
-  let queueTail: Promise<unknown> = Promise.resolve();
+  let queueTail: Promise<unknown> = load.catch(() => undefined);
   function exclusive<T>(work: () => Promise<T>): Promise<T> {
     const turn = queueTail.then(work);
     queueTail = turn.catch(() => undefined);
@@ -101,7 +103,7 @@ export async function disputeToRefund(input: DisputeWorkflowInput): Promise<Disp
       }),
     {
       validator: (_request: DisputeCommentRequest) => {
-        const refusal = commentRefusal(state.status);
+        const refusal = loaded ? commentRefusal(state.status) : null;
         if (refusal) refuse(refusal);
       },
     },
@@ -117,6 +119,7 @@ export async function disputeToRefund(input: DisputeWorkflowInput): Promise<Disp
       }),
     {
       validator: (_request: DisputeWithdrawRequest) => {
+        if (!loaded) return;
         const refusal = pending === null ? withdrawalRefusal(state.status) : withdrawalRefusal('pending_approval');
         if (refusal) refuse(refusal);
       },
@@ -142,7 +145,7 @@ export async function disputeToRefund(input: DisputeWorkflowInput): Promise<Disp
     },
     {
       validator: (_request: DisputeResolveRequest) => {
-        if (!resolvable()) refuse({ code: 'dispute_not_resolvable', status: 409, message: `The dispute is ${state.status}; only an open dispute or one under review can be resolved.`, details: { disputeStatus: state.status } });
+        if (loaded && !resolvable()) refuse({ code: 'dispute_not_resolvable', status: 409, message: `The dispute is ${state.status}; only an open dispute or one under review can be resolved.`, details: { disputeStatus: state.status } });
       },
     },
   );
@@ -192,6 +195,13 @@ export async function disputeToRefund(input: DisputeWorkflowInput): Promise<Disp
     await syncDisputeToErp(state.id);
   }
 
+  try {
+    await load;
+  } catch (error) {
+    // The API's transaction rolled back: there is no dispute to follow.
+    if (error instanceof ActivityFailure) throw ApplicationFailure.nonRetryable(`dispute ${input.disputeId} was never committed`, 'DisputeMissing');
+    throw error;
+  }
   upsertSearchAttributes([{ key: disputeSearchAttributes.status, value: state.status }]);
   await tellCollection();
   while (isActiveDispute(state.status)) {
@@ -209,4 +219,23 @@ export async function disputeToRefund(input: DisputeWorkflowInput): Promise<Disp
   await tellCollection();
   await condition(allHandlersFinished);
   return state;
+}
+
+/** What the workflow holds until it has read its dispute. */
+function placeholderOf(disputeId: string): DisputeState {
+  return {
+    id: disputeId,
+    invoiceId: '',
+    organizationId: '',
+    source: 'customer',
+    amount: 0,
+    currency: '',
+    status: 'open',
+    resolution: null,
+    approvalRequestId: null,
+    creditNoteId: null,
+    stripeRefundId: null,
+    lastFailure: null,
+    resolvedAt: null,
+  };
 }

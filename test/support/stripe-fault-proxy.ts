@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
  *   so the client times out not knowing it succeeded.
  * - `500_after_success`: forward it, then answer 500 instead of Stripe's response.
  */
-export type Fault = 'pass' | '500' | '429' | 'reset' | 'timeout_after_success' | '500_after_success';
+export type Fault = 'pass' | '500' | '429' | 'reset' | 'timeout_after_success' | '500_after_success' | 'reset_after_success';
 
 export interface RequestMatch {
   method: string;
@@ -198,6 +198,10 @@ export async function startStripeFaultProxy(upstreamUrl: string): Promise<Stripe
     // The client gives up first; the response is dropped when it closes the connection.
     if (fault === 'timeout_after_success') return;
     if (fault === '500_after_success') return send(500, stripeError({ type: 'api_error', message: 'Injected: the response was lost.' }));
+    if (fault === 'reset_after_success') {
+      request.socket.destroy();
+      return;
+    }
     send(result.status, result.body, result.replayed ? { 'idempotent-replayed': 'true' } : {});
   }
 

@@ -13,6 +13,7 @@ import {
   statusOfStripeDispute,
   withdrawalRefusal,
   type DisputeStatus,
+  type ResolutionLimits,
 } from '../../../../src/domain/index.js';
 
 const invoice = (status: string, total = 10_000, amountCredited = 0) => ({ status, total, amountCredited });
@@ -41,7 +42,7 @@ describe('openingRefusal', () => {
 });
 
 describe('resolutionRefusal', () => {
-  const limits = { creditable: 10_000, refundable: 6_000 };
+  const limits: ResolutionLimits = { creditable: 10_000, refundable: 6_000 };
   it.each([
     ['reject an open dispute', 'open', 'reject', 0, null],
     ['credit under review, the disputed amount', 'under_review', 'credit', 5_000, null],
@@ -52,8 +53,8 @@ describe('resolutionRefusal', () => {
     ['a dispute pending approval', 'pending_approval', 'credit', 1, 'dispute_not_resolvable'],
     ['a resolved dispute', 'resolved', 'reject', 0, 'dispute_not_resolvable'],
     ['a withdrawn dispute', 'withdrawn', 'refund', 1, 'dispute_not_resolvable'],
-  ] as const)('%s', (_, status, outcome, amount, code, given = limits) => {
-    expect(resolutionRefusal({ status: status as DisputeStatus, amount: 5_000 }, { outcome, amount }, given)?.code ?? null).toBe(code);
+  ] as const)('%s', (_, status, outcome, amount, code, given: ResolutionLimits = limits) => {
+    expect(resolutionRefusal({ status, amount: 5_000 }, { outcome, amount }, given)?.code ?? null).toBe(code);
   });
 });
 
