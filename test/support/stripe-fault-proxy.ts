@@ -53,6 +53,11 @@ export interface StripeFaultProxy {
   url: string;
   /** Every request received, in order. */
   readonly requests: readonly ProxiedRequest[];
+  /**
+   * Holds requests matching `match` before they reach Stripe until `release()`; a held request whose
+   * client has gone meanwhile (a worker killed) is dropped, never forwarded.
+   */
+  hold(match: RequestMatch): { held: () => number; release: () => void };
   /** Applies `faults`, in order, to the next requests matching `match`; later ones pass. */
   injectFaults(faults: readonly Fault[], match?: RequestMatch): void;
   /** Rewrites stripe-mock's responses to requests matching `match` (later rewrites are asked first). */
@@ -115,6 +120,7 @@ export async function startStripeFaultProxy(upstreamUrl: string): Promise<Stripe
   const remembered = new Map<string, Remembered>();
   const inFlight = new Set<string>();
   const creations: Record<string, number> = {};
+  const holds: { match: RequestMatch; waiting: number; released: Promise<void>; release: () => void }[] = [];
 
   function nextFault(method: string, path: string): Fault {
     const plan = plans.find((candidate) => candidate.faults.length > 0 && matches(candidate.match, method, path));
@@ -153,6 +159,12 @@ export async function startStripeFaultProxy(upstreamUrl: string): Promise<Stripe
     }
     const body = await readBody(request);
     record.params = new URLSearchParams(body.toString('utf8'));
+    const hold = holds.find((candidate) => matches(candidate.match, method, path));
+    if (hold) {
+      hold.waiting += 1;
+      await hold.released;
+      if (request.socket.destroyed || response.destroyed) return;
+    }
     const send = (status: number, payload: Buffer, headers: Record<string, string> = {}) => {
       record.status = status;
       response.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_proxy_${requests.length}`, ...headers });
@@ -217,6 +229,17 @@ export async function startStripeFaultProxy(upstreamUrl: string): Promise<Stripe
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    hold: (match) => {
+      let release = () => undefined as void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const hold = { match, waiting: 0, released, release: () => undefined as void };
+      hold.release = () => {
+        holds.splice(holds.indexOf(hold), 1);
+        release();
+      };
+      holds.push(hold);
+      return { held: () => hold.waiting, release: () => hold.release() };
+    },
     injectFaults: (faults, match = paymentIntentCreation) => void plans.push({ match, faults: [...faults] }),
     rewrite: (match, rewrite) => void rewrites.push({ match, rewrite }),
     paymentIntentCreations: () => ({ ...creations }),
