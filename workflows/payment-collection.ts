@@ -244,11 +244,13 @@ export async function paymentCollection(input: PaymentCollectionInput): Promise<
       await recordPaymentFailure({ invoiceId, attempt, paymentIntentId: record.paymentIntentId, declineCode: decline.code, hard: decline.hard, nextAttemptAt: state.nextAttemptAt });
       await markPastDue();
       if (nextAttemptMs === null) {
-        if (disputesPause) {
-          // The write-off is the last dunning step: it waits for the dispute's end, then for what is still owed.
+        // The write-off is the last dunning step: it waits for the dispute's end, then writes off what is still owed.
+        while (disputesPause) {
+          collection.invoiceMayHaveChanged();
           await waitUntil(Date.now(), () => !isOpen());
           if (!isOpen() || state.amountOwed <= 0) return;
           await markPastDue();
+          if (!disputed()) break;
         }
         await writeOff();
         return;

@@ -613,6 +613,26 @@ describe('payment: and dispute: together', () => {
     ]);
   });
 
+  it('the write-off after the last attempt waits for the dispute: credited in full, nothing is written off and nobody is past due', async () => {
+    let dispute: Awaited<ReturnType<typeof openDispute>> | undefined;
+    const started = await startCollection({
+      dunning: { retryDelaysDays: [] },
+      charge: () => {
+        void openDispute([...invoices.values()].at(-1)!.invoiceId).then((handle) => (dispute = handle));
+        return softDecline('pi_only');
+      },
+    });
+    await stateWhen(started, (state) => state.phase === 'paused_for_dispute');
+    await sleepUntil(started.startedAt + 15 * MS_PER_DAY);
+    expect(started.invoice.writtenOffAt).toBeNull();
+    const handle = await eventually(async () => dispute);
+    await handle.executeUpdate(resolveDisputeUpdate, { args: [{ outcome: 'credit', amount: null, comment: null, decidedBy: 'finance', origin }] });
+    const settled = await stateWhen(started, (state) => state.phase === 'settled');
+    expect(settled).toMatchObject({ invoiceStatus: 'paid', pastDueSince: null });
+    expect(started.invoice.writtenOffAt).toBeNull();
+    expect(await started.subscriptionStatuses()).toEqual(['active', 'active']);
+  });
+
   it('credited in full: nothing is left to collect, and the collection settles without another attempt', async () => {
     const started = await startCollection({ charge: (attempt) => (attempt === 1 ? softDecline('pi_first') : succeeds('pi_second')) });
     await stateWhen(started, (state) => state.phase === 'awaiting_retry');
