@@ -69,6 +69,7 @@ const CreditNoteSchema = z
     disposition: z.enum(['credit_balance', 'refund']),
     paymentId: z.uuid().nullable().openapi({ description: 'The Stripe payment a refund went back to.' }),
     stripeRefundId: z.string().nullable(),
+    voidedAt: z.iso.datetime().nullable().openapi({ description: "A dispute's refund Stripe refused for good: the note credited and refunded nothing." }),
     createdBy: z.string(),
     createdAt: z.iso.datetime(),
   })

@@ -316,6 +316,7 @@ export function creditNoteView(creditNote: CreditNote, invoice: Invoice) {
     disposition: creditNote.disposition,
     paymentId: creditNote.payment?.id ?? null,
     stripeRefundId: creditNote.stripeRefundId ?? null,
+    voidedAt: creditNote.voidedAt?.toISOString() ?? null,
     createdBy: creditNote.createdBy,
     createdAt: creditNote.createdAt.toISOString(),
   };
