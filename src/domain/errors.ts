@@ -25,7 +25,8 @@ export type DomainErrorCode =
   | 'UNBALANCED_JOURNAL'
   | 'INVALID_CREDIT_NOTE'
   | 'INVALID_DUNNING_POLICY'
-  | 'INVALID_APPROVAL_RULE';
+  | 'INVALID_APPROVAL_RULE'
+  | 'INVALID_CONTRACT';
 
 export class DomainError extends Error {
   readonly code: DomainErrorCode;

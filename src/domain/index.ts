@@ -10,3 +10,4 @@ export * from './ledger/index.js';
 export * from './payments/index.js';
 export * from './approval/index.js';
 export * from './dispute/index.js';
+export * from './contract/index.js';

@@ -7,6 +7,15 @@ import { addMinor, assertMinorUnits, assertNonNegativeMinorUnits, currencyExpone
 import { resolveSubscription, type ResolvedSubscription, type Subscription } from '../subscription/subscription.js';
 import { checkUsageWindows, proposeSubscriptionLines, type UsageAggregate } from '../subscription/subscription-lines.js';
 import { proposeTaxLines, taxRateOf, type OrganizationProfile } from './tax.js';
+import {
+  contractCommitmentLines,
+  contractCovering,
+  contractDiscountLines,
+  contractSlaCreditLines,
+  contractTerminationLines,
+  withContractPrices,
+  type BillingContract,
+} from '../contract/contract.js';
 
 /** Where an invoice stands: a draft is computed, then finalized open, then paid, voided or written off. */
 export const invoiceStatusValues = ['draft', 'open', 'paid', 'void', 'uncollectible'] as const;
@@ -58,6 +67,8 @@ export interface ComputeInvoiceInput {
   pendingItems?: readonly PendingItem[];
   priorInvoices?: readonly PriorInvoice[];
   coupons?: readonly Coupon[];
+  /** The account's contracts: each covers its organization and the descendants without one of their own. */
+  contracts?: readonly BillingContract[];
   /** The billing day to invoice up to: fees due in advance on or before it, usage closed by it. */
   targetDate: string;
 }
@@ -201,8 +212,19 @@ export function computeInvoice(input: ComputeInvoiceInput): InvoiceProposal {
     }
   };
 
+  const contracts = [...(input.contracts ?? [])].sort((a, b) => compareText(a.id, b.id));
+  for (const contract of contracts) requireOrganization(contract.organizationId, `contract ${contract.id}`);
+  const parentOf = new Map(organizations.map((organization) => [organization.id, organization.parentId]));
+  const coveringContract = (organizationId: string): BillingContract | null => {
+    const ancestry: string[] = [];
+    for (let id: string | null | undefined = organizationId; id != null && !ancestry.includes(id); id = parentOf.get(id)) ancestry.push(id);
+    return contractCovering(contracts, ancestry);
+  };
+
   const subscriptions = new Map<string, ResolvedSubscription>();
-  for (const subscription of input.subscriptions) {
+  for (const listed of input.subscriptions) {
+    const contract = coveringContract(listed.organizationId);
+    const subscription = contract ? withContractPrices(listed, contract) : listed;
     if (subscriptions.has(subscription.id)) {
       throw new DomainError('INVALID_SUBSCRIPTION', `subscription ${subscription.id} listed twice`, { subscriptionId: subscription.id });
     }
@@ -251,11 +273,21 @@ export function computeInvoice(input: ComputeInvoiceInput): InvoiceProposal {
     const line = pendingLine(item);
     if (parseDay(item.effectiveAt ?? item.periodStart) <= target) propose(line);
   }
+  // The contracts' terms in their order (contract.ts): discount, then commitment on the discounted charges, then SLA credits and fees.
+  for (const contract of contracts) {
+    const covered = [...proposed.values()].filter((line) => isChargeLine(line) && coveringContract(line.organizationId)?.id === contract.id);
+    const discounts = contractDiscountLines({ contract, lines: covered });
+    discounts.forEach(propose);
+    contractCommitmentLines({ contract, lines: [...covered, ...discounts], target }).forEach(propose);
+    contractSlaCreditLines({ contract, lines: covered }).forEach(propose);
+    contractTerminationLines({ contract, target }).forEach(propose);
+  }
 
   const billed = new Map<string, BilledItem>();
   for (const invoice of input.priorInvoices ?? []) {
     for (const line of invoice.lines) {
-      if (line.type === 'tax' || line.type === 'credit') continue;
+      // Balance credits are the invoice's own, not items; a contract's SLA credit is an item like any other.
+      if (line.type === 'tax' || line.key.startsWith('credit:')) continue;
       const entry = billed.get(line.key);
       billed.set(line.key, { line, amount: sumMinor([entry?.amount ?? 0, line.amount]) });
     }
@@ -264,11 +296,14 @@ export function computeInvoice(input: ComputeInvoiceInput): InvoiceProposal {
   const coupons = input.coupons ?? [];
   const couponIds = new Set(coupons.map((coupon) => coupon.id));
   // An item derived from a listed subscription or coupon that is billable yet no longer proposed is owed nothing.
+  const contractIds = new Set(contracts.map((contract) => contract.id));
   const isObsolete = (key: string, item: BilledItem): boolean => {
     if (proposed.has(key)) return false;
     const owned = key.startsWith('sub:')
       ? item.line.subscriptionId !== undefined && subscriptions.has(item.line.subscriptionId)
-      : key.startsWith('coupon:') && item.line.couponId !== undefined && couponIds.has(item.line.couponId);
+      : key.startsWith('contract:')
+        ? contractIds.has(key.split(':')[1] ?? '')
+        : key.startsWith('coupon:') && item.line.couponId !== undefined && couponIds.has(item.line.couponId);
     return owned && billableDay(item.line) <= target;
   };
 
@@ -329,11 +364,15 @@ export function computeInvoice(input: ComputeInvoiceInput): InvoiceProposal {
           periodEnd: formatDay(Math.max(...billedLines.map((line) => parseDay(line.periodEnd)))),
         };
   const taxLines = proposeTaxLines(billedLines, organizations, period);
+  const termCreditLines = sortLines(
+    delta.filter((line) => line.type === 'credit'),
+    organizationRank,
+  );
 
   const subtotal = sumMinor(chargeLines.map((line) => line.amount));
   const discount = -sumMinor(discountLines.map((line) => line.amount));
   const tax = sumMinor(taxLines.map((line) => line.amount));
-  const beforeCredits = sumMinor([subtotal, -discount, tax]);
+  const beforeCredits = sumMinor([subtotal, -discount, tax, ...termCreditLines.map((line) => line.amount)]);
   const creditLines: InvoiceLine[] = [];
   const creditCarriedForward = Math.max(0, -beforeCredits);
   const total = beforeCredits + creditCarriedForward;
@@ -366,7 +405,7 @@ export function computeInvoice(input: ComputeInvoiceInput): InvoiceProposal {
     currency: account.currency,
     targetDate: input.targetDate,
     ...period,
-    lines: [...billedLines, ...taxLines, ...creditLines],
+    lines: [...billedLines, ...taxLines, ...termCreditLines, ...creditLines],
     subtotal,
     discount: discount === 0 ? 0 : discount,
     tax,
