@@ -1,6 +1,7 @@
 import { createApprovalActivities } from './approvals.js';
 import { createBillingActivities, type BillingActivityDeps } from './billing.js';
 import { createCollectionActivities, type CollectionActivityDeps } from './collection.js';
+import { createContractActivities } from './contracts.js';
 import { createDisputeActivities } from './disputes.js';
 import { createInvoicingActivities } from './invoicing.js';
 import { createPaymentActivities, type PaymentActivityDeps } from './payments.js';
@@ -22,5 +23,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createWebhookActivities(deps),
     ...createApprovalActivities(deps),
     ...createDisputeActivities(deps),
+    ...createContractActivities(deps),
   };
 }

@@ -5,3 +5,4 @@ export { usageDailyProcessing } from './usage-daily.js';
 export { webhookDispatchSweep, webhookEventDelivery } from './webhook-delivery.js';
 export { approvalRequest } from './approval.js';
 export { disputeToRefund } from './dispute.js';
+export { contractLifecycle } from './contract.js';

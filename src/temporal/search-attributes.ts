@@ -3,6 +3,7 @@ import temporalProtos from '@temporalio/proto';
 import type { Logger } from '../logger.js';
 import { approvalSearchAttributes } from '../../workflows/messages/approval.js';
 import { billingStatusSearchAttribute } from '../../workflows/messages/billing.js';
+import { contractSearchAttributes } from '../../workflows/messages/contract.js';
 import { disputeSearchAttributes } from '../../workflows/messages/dispute.js';
 
 const { IndexedValueType } = temporalProtos.temporal.api.enums.v1;
@@ -17,6 +18,8 @@ export const ledgerflowSearchAttributes = [
   approvalSearchAttributes.status,
   disputeSearchAttributes.invoiceId,
   disputeSearchAttributes.status,
+  contractSearchAttributes.status,
+  contractSearchAttributes.endDate,
 ] as const;
 
 /** As `temporal server start-dev` takes them: `--search-attribute BillingStatus=Keyword`. */

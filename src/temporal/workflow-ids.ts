@@ -6,4 +6,5 @@ export const workflowIds = {
   webhookEvent: (eventId: string) => `webhook-event:${eventId}`,
   approval: (requestId: string) => `approval:${requestId}`,
   dispute: (disputeId: string) => `dispute:${disputeId}`,
+  contract: (contractId: string) => `contract:${contractId}`,
 } as const;

@@ -15,6 +15,7 @@ import { ZodError } from 'zod';
 import { DomainError } from '../../domain/index.js';
 import { approvalRefusalFailureType, type ApprovalRefusalDetails } from '../../../workflows/messages/approval.js';
 import { billingUnavailableFailureType } from '../../../workflows/messages/billing.js';
+import { contractRefusalFailureType } from '../../../workflows/messages/contract.js';
 import { disputeRefusalFailureType, type DisputeRefusalDetails } from '../../../workflows/messages/dispute.js';
 import { domainFailureType } from '../../../workflows/messages/failures.js';
 import { subscriptionRefusal, type SubscriptionRefusalDetails } from '../../../workflows/messages/subscription.js';
@@ -58,6 +59,10 @@ function updateRefusal(failure: ApplicationFailure, requestId: string): Problem 
       // The validator's verdict: the decision never entered the workflow's history.
       const code = (details as ApprovalRefusalDetails | undefined)?.code ?? 'not_an_approver';
       return problem(code === 'already_decided' ? 409 : 403, code, failure.message, requestId);
+    }
+    case contractRefusalFailureType: {
+      const refusal = details as unknown as { code?: string; status?: 409 | 422 } | undefined;
+      return problem(refusal?.status ?? 409, refusal?.code ?? 'contract_refused', failure.message, requestId);
     }
     case disputeRefusalFailureType: {
       // The dispute's validator (its status) or its step (the invoice as it is now) refused.

@@ -2,6 +2,7 @@ import { ApiKey } from './api-key.js';
 import { ApprovalComment, ApprovalRequest, ApprovalRule } from './approval.js';
 import { Application } from './application.js';
 import { AuditEvent } from './audit-event.js';
+import { Contract, ContractAmendment, ContractVersion, SlaBreach } from './contract.js';
 import { Department } from './department.js';
 import { Dispute, DisputeComment } from './dispute.js';
 import { ExternalId } from './external-id.js';
@@ -21,6 +22,7 @@ export { ApiKey, platformRoleValues, scopeValues, type PlatformRole, type Scope 
 export { ApprovalComment, ApprovalRequest, ApprovalRule, approvalStatusValues, approvalSubjectTypeValues } from './approval.js';
 export { Application } from './application.js';
 export { AuditEvent } from './audit-event.js';
+export { Contract, ContractAmendment, ContractVersion, SlaBreach, amendmentStatusValues, contractStatusValues, type AmendmentStatus, type ContractStatus } from './contract.js';
 export { Department } from './department.js';
 export { Dispute, DisputeComment, disputeOutcomes, disputeReasons, disputeSources, disputeStatuses, type DisputeFailure } from './dispute.js';
 export { ExternalId } from './external-id.js';
@@ -106,4 +108,8 @@ export const entities = [
   ApprovalComment,
   Dispute,
   DisputeComment,
+  Contract,
+  ContractVersion,
+  ContractAmendment,
+  SlaBreach,
 ];

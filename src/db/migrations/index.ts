@@ -12,6 +12,7 @@ import { Migration20261122000000 } from './Migration20261122000000.js';
 import { Migration20261203000000 } from './Migration20261203000000.js';
 import { Migration20261203010000 } from './Migration20261203010000.js';
 import { Migration20261205000000 } from './Migration20261205000000.js';
+import { Migration20261205010000 } from './Migration20261205010000.js';
 
 /** Every migration, oldest first. A new migration file is added here as well. */
 export const migrationsList: MigrationObject[] = [
@@ -28,4 +29,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203000000', class: Migration20261203000000 },
   { name: 'Migration20261203010000', class: Migration20261203010000 },
   { name: 'Migration20261205000000', class: Migration20261205000000 },
+  { name: 'Migration20261205010000', class: Migration20261205010000 },
 ];

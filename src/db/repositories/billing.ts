@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
+  type BillingContract,
   computeInvoice,
   dateOfDay,
   dayOfDate,
@@ -186,6 +187,7 @@ interface AccountDocument {
   }[];
   usage: AggregateRow[];
   priorInvoices: { id: string; lines: StoredLine[] }[];
+  contracts: (Omit<BillingContract, 'terminationFee'> & { terminationFee: BillingContract['terminationFee'] | null })[];
 }
 
 /** A timestamp column as its UTC billing day. */
@@ -239,7 +241,16 @@ select json_build_object(
           'couponId', l.coupon_id, 'quantity', l.quantity, 'unitAmount', l.unit_amount, 'amount', l.amount,
           'periodStart', ${dayOf('l.period_start')}, 'periodEnd', ${dayOf('l.period_end')}) order by l.position)
         from invoice_lines l where l.invoice_id = i.id and l.organization_id in (select id from tree)), '[]')) order by i.billing_date)
-    from invoices i where i.organization_id = (select id from chain where parent_id is null) and i.status in ('open', 'paid', 'uncollectible')), '[]')
+    from invoices i where i.organization_id = (select id from chain where parent_id is null) and i.status in ('open', 'paid', 'uncollectible')), '[]'),
+  'contracts', coalesce((select json_agg(json_build_object('id', k.id, 'name', k.name, 'organizationId', k.organization_id,
+      'startDate', ${dayOf('k.start_date')}, 'endDate', ${dayOf('least(k.end_date, coalesce(k.terminates_on, k.end_date))')},
+      'versions', (select json_agg(json_build_object('version', v.version, 'effectiveFrom', ${dayOf('v.effective_from')}, 'terms', v.terms)
+        order by v.effective_from, v.version) from contract_versions v where v.contract_id = k.id),
+      'slaBreaches', coalesce((select json_agg(json_build_object('periodStart', ${dayOf('b.period_start')}, 'periodEnd', ${dayOf('b.period_end')},
+        'measuredUptimePercent', b.measured_uptime_percent) order by b.period_start) from contract_sla_breaches b where b.contract_id = k.id), '[]'),
+      'terminationFee', case when k.terminates_on is not null and k.termination_fee > 0
+        then json_build_object('amount', k.termination_fee, 'on', ${dayOf('k.terminates_on')}) end) order by k.start_date, k.id)
+    from contracts k where k.organization_id in (select id from tree)), '[]')
 ) as document
 from account a`;
 
@@ -277,6 +288,7 @@ export async function loadBillingAccount(
       subscriptions,
       usage: usageOf(subscriptions, document.usage, targetDate),
       priorInvoices: document.priorInvoices.map((invoice) => ({ id: invoice.id, lines: invoice.lines.map(toDomainLine) })),
+      contracts: document.contracts.map(({ terminationFee, ...contract }) => ({ ...contract, ...(terminationFee ? { terminationFee } : {}) })),
       targetDate,
     },
   };
