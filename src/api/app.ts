@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { ZodError } from 'zod';
 import { registerApplications } from './routes/applications.js';
 import { registerApprovalRequests } from './routes/approval-requests.js';
+import { registerContracts } from './routes/contracts.js';
 import { registerDisputes } from './routes/disputes.js';
 import { registerApprovalRules } from './routes/approval-rules.js';
 import type { AppDeps, AppEnv } from './http/context.js';
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps, shared: SharedServices = createSharedSe
   registerApprovalRules(app);
   registerApprovalRequests(app);
   registerDisputes(app);
+  registerContracts(app);
   registerSubscriptions(app);
   registerSeats(app);
   registerInvoices(app);

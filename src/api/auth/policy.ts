@@ -80,6 +80,9 @@ export const policy = {
   'dispute.comment': { scope: 'write', platform: ['platform_admin', 'finance'], organization: billingRoles },
   'dispute.withdraw': { scope: 'write', platform: [], organization: billingRoles },
   'dispute.resolve': { scope: 'write', platform: ['platform_admin', 'finance'], organization: [] },
+  // Contracts are negotiated by the operator; the customer's billing people read theirs.
+  'contract.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: billingRoles },
+  'contract.write': { scope: 'write', platform: ['platform_admin', 'finance'], organization: [] },
   'paymentMethod.setup': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
 } as const satisfies Record<string, Rule>;
 
