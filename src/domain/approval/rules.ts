@@ -16,10 +16,10 @@ export type ApprovalSubjectType = (typeof approvalSubjectTypes)[number];
  * Subjects whose approved action only writes the database: the workflow carries them out in the
  * workflow task of the last decision. Any other (a refund calls Stripe) goes through the activity
  * queue, so a slow outside service never holds the decision's answer — as billing sends only the
- * Stripe charge through the queue. A dispute's resolution is carried out by its own workflow,
- * the approval's parent, so approving it records the decision only.
+ * Stripe charge through the queue. A dispute's resolution and a contract amendment are carried out
+ * by their own workflow, the approval's parent, so approving them records the decision only.
  */
-const carriedOutInWorkflowTask: readonly ApprovalSubjectType[] = ['manual', 'credit_note', 'dispute_resolution'];
+const carriedOutInWorkflowTask: readonly ApprovalSubjectType[] = ['manual', 'credit_note', 'dispute_resolution', 'contract_amendment'];
 
 export const isCarriedOutInWorkflowTask = (subjectType: ApprovalSubjectType): boolean => carriedOutInWorkflowTask.includes(subjectType);
 

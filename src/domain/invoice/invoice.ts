@@ -82,7 +82,7 @@ export interface InvoiceProposal {
   /** Charge lines, then discounts, then tax, then credits. Lines sum to `amountDue`. */
   lines: InvoiceLine[];
   subtotal: number;
-  /** Total discount as a positive number (what discount lines take off). */
+  /** Total discount as a positive number: what discount lines and contract SLA credits take off. */
   discount: number;
   tax: number;
   /** subtotal − discount + tax, never below zero; a negative remainder is carried to the credit balance. */
@@ -370,9 +370,10 @@ export function computeInvoice(input: ComputeInvoiceInput): InvoiceProposal {
   );
 
   const subtotal = sumMinor(chargeLines.map((line) => line.amount));
-  const discount = -sumMinor(discountLines.map((line) => line.amount));
+  // A contract's SLA credit comes after tax (it does not reduce it) but takes back revenue like a discount: it counts in the discount total.
+  const discount = -sumMinor([...discountLines, ...termCreditLines].map((line) => line.amount));
   const tax = sumMinor(taxLines.map((line) => line.amount));
-  const beforeCredits = sumMinor([subtotal, -discount, tax, ...termCreditLines.map((line) => line.amount)]);
+  const beforeCredits = sumMinor([subtotal, -discount, tax]);
   const creditLines: InvoiceLine[] = [];
   const creditCarriedForward = Math.max(0, -beforeCredits);
   const total = beforeCredits + creditCarriedForward;

@@ -141,10 +141,10 @@ describe('isCarriedOutInWorkflowTask', () => {
     ['credit_note', true],
     // Calls Stripe: through the activity queue, so a slow refund never holds the decision's answer.
     ['refund', false],
-    // Approving records the decision only: the dispute's own workflow carries the resolution out.
+    // Approving records the decision only: the dispute's or contract's own workflow carries it out.
     ['dispute_resolution', true],
+    ['contract_amendment', true],
     // Not wired yet: the activity queue until its module says otherwise.
-    ['contract_amendment', false],
     ['seat_increase', false],
     ['plan_change', false],
     ['budget_exception', false],
