@@ -35,6 +35,11 @@ describe('recorded workflow histories', () => {
         'collection-paused-by-dispute.json',
         'dispute-withdrawn.json',
         'dispute-refunded.json',
+        // Contracts: a term renewed (the run before its continue-as-new), one expired, one terminated, one amended through approval.
+        'contract-renewed.json',
+        'contract-expired.json',
+        'contract-terminated.json',
+        'contract-amended.json',
         'billing-first-closing.json',
         // A closing the domain refuses, then a recovery (the billing-needs-attention patch).
         'billing-needs-attention.json',
