@@ -11,3 +11,4 @@ export * from './payments/index.js';
 export * from './approval/index.js';
 export * from './dispute/index.js';
 export * from './contract/index.js';
+export * from './budget/index.js';

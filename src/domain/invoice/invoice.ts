@@ -5,6 +5,7 @@ import { DomainError } from '../errors.js';
 import { isChargeLine, type InvoiceLine, type InvoiceLineType } from './lines.js';
 import { addMinor, assertMinorUnits, assertNonNegativeMinorUnits, currencyExponent, sumMinor } from '../money/money.js';
 import { resolveSubscription, type ResolvedSubscription, type Subscription } from '../subscription/subscription.js';
+import { allocateLine, type CostAllocation } from '../budget/budget.js';
 import { checkUsageWindows, proposeSubscriptionLines, type UsageAggregate } from '../subscription/subscription-lines.js';
 import { proposeTaxLines, taxRateOf, type OrganizationProfile } from './tax.js';
 import {
@@ -178,6 +179,19 @@ function pendingLine(item: PendingItem): InvoiceLine {
   };
 }
 
+/**
+ * A subscription's line split across departments by the allocation in effect on its periodStart;
+ * usage recorded for another department than the subscription's stays with that department.
+ */
+function allocatedLines(line: InvoiceLine, subscription: Subscription): InvoiceLine[] {
+  if (line.departmentId !== subscription.departmentId) return [line];
+  let allocations: readonly CostAllocation[] = [];
+  for (const version of subscription.costAllocations ?? []) {
+    if (version.effectiveFrom <= line.periodStart) allocations = version.allocations;
+  }
+  return allocateLine(line, allocations);
+}
+
 /** The day a derived line becomes billable: period end for in-arrears lines, period start otherwise. */
 function billableDay(line: InvoiceLine): EpochDay {
   return parseDay(line.type === 'usage' || line.type === 'commitment' ? line.periodEnd : line.periodStart);
@@ -261,7 +275,9 @@ export function computeInvoice(input: ComputeInvoiceInput): InvoiceProposal {
   for (const resolved of subscriptions.values()) {
     const aggregates = usageBySubscription.get(resolved.subscription.id) ?? [];
     checkUsageWindows(resolved, aggregates);
-    proposeSubscriptionLines(resolved, aggregates, target).forEach(propose);
+    proposeSubscriptionLines(resolved, aggregates, target)
+      .flatMap((line) => allocatedLines(line, resolved.subscription))
+      .forEach(propose);
   }
   for (const item of input.pendingItems ?? []) {
     requireOrganization(item.organizationId, `pending item ${item.id}`);

@@ -2,6 +2,7 @@ import { calendarCursor, type BillingCalendar, type CalendarCursor } from '../ti
 import { formatDay, parseDay, type EpochDay } from '../time/dates.js';
 import { DomainError } from '../errors.js';
 import { compilePlan, type CompiledPlan, type Plan } from '../pricing/plans.js';
+import type { CostAllocation } from '../budget/budget.js';
 
 /** Terms from `effectiveAt` (a billing day) until the next phase. */
 export interface SubscriptionPhase {
@@ -27,6 +28,8 @@ export interface Subscription {
   /** Day of month periods start on (month-based intervals); defaults to startDate's day. */
   billingAnchorDay?: number;
   phases: SubscriptionPhase[];
+  /** How its charges split across departments, from each `effectiveFrom` on (a line goes by its periodStart). */
+  costAllocations?: { effectiveFrom: string; allocations: CostAllocation[] }[];
 }
 
 export interface ResolvedPhase {
