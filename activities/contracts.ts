@@ -100,7 +100,8 @@ export function createContractActivities({ orm, clock, logger }: ContractActivit
     contract.version += 1;
     tx.create(ContractVersion, { contract, version: contract.version, effectiveFrom: contract.endDate, terms: upliftedTerms(latest.terms, contract.renewalUpliftPercent), reason: `renewed for ${months} months`, createdAt: now });
     contract.endDate = dateOfDay(newEnd);
-    contract.status = 'active';
+    // A contract renewed before it starts is still scheduled: its activation comes on its start day.
+    if (contract.status !== 'draft') contract.status = 'active';
     contract.updatedAt = now;
     audit(tx, contract, 'contract.renewed', origin, { version: contract.version, endDate: newEnd });
     return [await recordContractEvent(tx, contract, 'contract.renewed')];

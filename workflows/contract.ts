@@ -34,8 +34,11 @@ const { loadContract } = proxyLocalActivities<ContractActivities>({
   // The API starts the workflow just before its transaction commits: the row shows within moments, or never.
   retry: { ...retry, maximumAttempts: 10 },
 });
-// Database steps: short transactions, recorded in the workflow's own task.
-const { takeContractStep, renewContract, terminateContract, planAmendment, decideAmendment } = proxyLocalActivities<ContractActivities>({ startToCloseTimeout: '30 seconds', retry });
+// Database steps: short transactions, recorded in the workflow's own task. The timers' steps and an
+// approval's outcome are retried until they happen; a step an update asks for gives up after a
+// few tries, so an error that retrying cannot mend fails that update instead of holding the contract.
+const { takeContractStep, decideAmendment } = proxyLocalActivities<ContractActivities>({ startToCloseTimeout: '30 seconds', retry });
+const { renewContract, terminateContract, planAmendment } = proxyLocalActivities<ContractActivities>({ startToCloseTimeout: '30 seconds', retry: { ...retry, maximumAttempts: 5 } });
 
 function refuse(refusal: ContractRefusal): never {
   throw ApplicationFailure.create({ message: refusal.message, type: contractRefusalFailureType, nonRetryable: true, details: [{ code: refusal.code, status: refusal.status }] });

@@ -25,9 +25,11 @@ const { loadDispute } = proxyLocalActivities<DisputeActivities>({
   // The API starts the workflow just before its transaction commits: the row shows within moments, or never.
   retry: { ...retry, maximumAttempts: 10 },
 });
-// Database steps: short transactions, recorded in the workflow's own task.
-const { commentOnDispute, withdrawDispute, planDisputeResolution, returnDisputeToReview, creditDispute, recordDisputeRefund, voidDisputeRefund, failDisputeResolution } =
-  proxyLocalActivities<DisputeActivities>({ startToCloseTimeout: '30 seconds', retry });
+// Database steps: short transactions, recorded in the workflow's own task. The saga's steps are
+// retried until they happen; a step an update asks for gives up after a few tries, so an error
+// that retrying cannot mend fails that update instead of holding the dispute.
+const { returnDisputeToReview, creditDispute, recordDisputeRefund, voidDisputeRefund, failDisputeResolution } = proxyLocalActivities<DisputeActivities>({ startToCloseTimeout: '30 seconds', retry });
+const { commentOnDispute, withdrawDispute, planDisputeResolution } = proxyLocalActivities<DisputeActivities>({ startToCloseTimeout: '30 seconds', retry: { ...retry, maximumAttempts: 5 } });
 // Outside services go through the activity queue: Stripe (retried for about an hour with one idempotency key) and the ERP hook.
 const { refundDispute, syncDisputeToErp } = proxyActivities<DisputeActivities>({
   // Past the Stripe client's own 20 s timeout: a worker lost mid-refund is retried within half a minute, with the same key.

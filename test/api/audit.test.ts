@@ -61,6 +61,16 @@ const expectedAudit: Record<
   'POST /v1/approval-requests/{id}/comments': { action: 'approval_request.commented', targetType: 'approval_comment', table: 'approval_comments', organization: 'target', before: false },
   'POST /v1/approval-requests': { action: 'approval_request.created', targetType: 'approval_request', table: 'approval_requests', organization: 'target', before: false },
   'POST /v1/disputes': { action: 'dispute.opened', targetType: 'dispute', table: 'disputes', organization: 'target', before: false },
+  'POST /v1/contracts': { action: 'contract.created', targetType: 'contract', table: 'contracts', organization: 'target', before: false },
+  // The target is the contract; the row the request writes is the breach's.
+  'POST /v1/contracts/{id}/sla-breaches': {
+    action: 'contract.sla_breach_recorded',
+    targetType: 'contract',
+    table: 'contract_sla_breaches',
+    organization: 'target',
+    before: false,
+    targetField: 'contractId',
+  },
   'POST /v1/subscriptions': { action: 'subscription.created', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: false, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/change-plan': { action: 'subscription.plan_changed', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/seats': { action: 'subscription.seats_changed', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
@@ -88,14 +98,15 @@ const expectedAudit: Record<
 /**
  * What the row a mutation's workflow writes (the route table's `auditedByWorkflow` names its action)
  * targets, and the row of `table` its change writes in the same transaction: the target's, or
- * (`changedRow`) the one `after.id` names, which belongs to the target by `targetColumn`.
+ * (`changedRow`) the one the response names and `after.id` (or `after.amendmentId`) too, which
+ * belongs to the target by `targetColumn`.
  */
 const expectedWorkflowAudit: Record<
   string,
   {
     targetType: string;
     table: string;
-    changedRow?: { id: 'after.id'; targetColumn: string };
+    changedRow?: { id: 'after.id' | 'after.amendmentId'; targetColumn: string };
     /** The response field naming the target. */
     targetField?: string;
     /** `after` is the response body. */
@@ -109,6 +120,10 @@ const expectedWorkflowAudit: Record<
   'POST /v1/disputes/{id}/comments': { targetType: 'dispute', table: 'dispute_comments', changedRow: { id: 'after.id', targetColumn: 'dispute_id' }, afterIsResponse: true },
   'POST /v1/disputes/{id}/withdraw': { targetType: 'dispute', table: 'disputes', targetField: 'id' },
   'POST /v1/disputes/{id}/resolve': { targetType: 'dispute', table: 'disputes', targetField: 'id' },
+  // The answer is the amendment; the audit row targets its contract and names the amendment, written with it (and its version).
+  'POST /v1/contracts/{id}/amendments': { targetType: 'contract', table: 'contract_amendments', changedRow: { id: 'after.amendmentId', targetColumn: 'contract_id' } },
+  'POST /v1/contracts/{id}/renew': { targetType: 'contract', table: 'contracts', targetField: 'id' },
+  'POST /v1/contracts/{id}/terminate': { targetType: 'contract', table: 'contracts', targetField: 'id' },
 };
 
 /** Mutating /v1 operations outside the route table that write no audit row, and why. */
@@ -139,7 +154,7 @@ async function auditRowsFor(requestId: string): Promise<AuditRow[]> {
 }
 
 const mutations = routeTable.filter((route) => route.method !== 'GET' && !route.readOnly && route.auditExempt === undefined && route.auditedByWorkflow === undefined);
-/** Mutations whose workflow writes the audit row with its change (approval decisions and cancels; dispute comments, withdrawals and resolutions). */
+/** Mutations whose workflow writes the audit row with its change (approval decisions and cancels; dispute comments, withdrawals and resolutions; contract amendments, renewals and terminations). */
 const workflowAudited = routeTable.filter((route) => route.auditedByWorkflow !== undefined);
 /** Mutations that are their own record (the route table says why). */
 const exempt = routeTable.filter((route) => route.auditExempt !== undefined);
@@ -222,6 +237,7 @@ describe('the audit log', () => {
       const row = rows[0]!;
       expect(row).toMatchObject({
         actor_type: route.successCaller ? 'user' : 'bootstrap_key',
+        actor_id: route.successCaller ? expect.stringMatching(/^user:/) : 'bootstrap',
         organization_id: tenant.id,
         action,
         target_type: expectation.targetType,
@@ -230,7 +246,9 @@ describe('the audit log', () => {
       if (expectation.targetField) expect(row.target_id).toBe(body[expectation.targetField]);
       if (expectation.afterIsResponse) expect(row.after).toEqual(body);
       const changedRow = expectation.changedRow;
-      const [changed] = await stack.sql<Record<string, string>>(`select *, xmin::text as xmin from ${expectation.table} where id = $1`, [changedRow ? row.after?.id : row.target_id]);
+      const changedId = changedRow ? row.after?.[changedRow.id.slice('after.'.length)] : row.target_id;
+      if (changedRow) expect(changedId).toBe(body.id);
+      const [changed] = await stack.sql<Record<string, string>>(`select *, xmin::text as xmin from ${expectation.table} where id = $1`, [changedId]);
       expect(changed?.xmin).toBe(row.xmin);
       if (changedRow) expect(changed?.[changedRow.targetColumn]).toBe(row.target_id);
     },

@@ -103,6 +103,10 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   'dispute.withdraw':                 row('403  403  403  403  403  | ok   ok   403  403  | ok   ok   403  404  | 403  ok   403  403  | ok   | 404'),
   // Resolving moves money (a credit, a refund) or refuses to: the operator's finance team only, never the customer itself.
   'dispute.resolve':                  row('ok   ok   403  ok   403  | 403  403  403  403  | 403  403  403  404  | 403  403  403  403  | 403  | 404'),
+  // Contracts are negotiated by the operator: the customer's billing roles read theirs, only platform roles create, amend, renew,
+  // terminate them and record SLA breaches (finance too: a contract sets what is billed).
+  'contract.read':                    row('ok   ok   ok   ok   ok   | ok   ok   403  403  | ok   ok   403  404  | ok   ok   403  403  | ok   | 404'),
+  'contract.write':                   row('ok   ok   403  ok   403  | 403  403  403  403  | 403  403  403  404  | 403  403  403  403  | 403  | 404'),
   // Platform objects (no organization): only platform roles; an organization's object ids are
   // invisible to everyone else (404), platform-wide lists and creation are refused (403).
   'apiKey.read@platform':             row('ok   ok   ok   403  403  | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
@@ -124,6 +128,8 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   'approvalRequest.decide@bulk':      row('ok   ok   403  ok   403  | ok   ok   ok   ok   | ok   ok   ok   ok   | 403  ok   403  403  | ok   | ok'),
   // Every organization's disputes at once: the platform's view (an organization's are listed with its id, as dispute.read).
   'dispute.read@platform':            row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
+  // Every organization's contracts at once: the platform's view (an organization's are listed with its id, as contract.read).
+  'contract.read@platform':           row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
 };
 
 let stack: TestStack;

@@ -3,7 +3,7 @@ import { grantsScope, policy } from '../../src/api/auth/policy.js';
 import type { Scope } from '../../src/db/entities/index.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { expectProblem, type ProblemBody } from './support/problems.js';
-import { buildRequest, openDispute, platformObjects, routeTable, send, type RouteCase, type RouteContext } from './support/route-table.js';
+import { buildRequest, createContract, openDispute, platformObjects, routeTable, send, type RouteCase, type RouteContext } from './support/route-table.js';
 import { bearer, call, createApiKey, createCatalog, createTenant, mutableState, rowCounts, type Tenant } from './support/world.js';
 
 let stack: TestStack;
@@ -110,10 +110,20 @@ describe('a caller from organization A using organization B’s ids', () => {
     expect(key?.revoked_at).toBeNull();
   });
 
+  it('cannot list every organization’s disputes or contracts: without an organization the list is the platform’s (403)', async () => {
+    for (const path of ['/v1/disputes', '/v1/contracts']) {
+      for (const authorization of [a.people.OWNER.authorization, a.keys.write.authorization]) {
+        await expectProblem(await stack.request('GET', path, { headers: { authorization } }), 403, 'forbidden');
+      }
+    }
+  });
+
   it('lists of A contain only A’s objects', async () => {
-    // A dispute in each tenant, so A's list has one to show and one to leave out.
+    // A dispute and a contract in each tenant, so A's lists have one to show and one to leave out.
     await openDispute(contextFor(a));
     await openDispute(contextFor(b));
+    await createContract(contextFor(a));
+    await createContract(contextFor(b));
     const lists = [
       `/v1/organizations/${a.id}/departments`,
       `/v1/organizations/${a.id}/members`,
@@ -122,6 +132,7 @@ describe('a caller from organization A using organization B’s ids', () => {
       `/v1/webhook-endpoints?organizationId=${a.id}`,
       `/v1/audit-events?organizationId=${a.id}`,
       `/v1/disputes?organizationId=${a.id}`,
+      `/v1/contracts?organizationId=${a.id}`,
     ];
     for (const path of lists) {
       const page = await call<{ data: { organizationId: string | null }[] }>(stack, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=100`, {

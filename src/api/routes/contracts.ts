@@ -24,7 +24,7 @@ import { audit } from '../http/audit.js';
 import type { AppEnv } from '../http/context.js';
 import { cursorPosition, PageQuerySchema, pageSchema, toPage } from '../http/pagination.js';
 import { ApiError, problemResponses } from '../http/problem.js';
-import { jsonBody, jsonResponse, uuidParam } from '../http/schemas.js';
+import { codeSchema, jsonBody, jsonResponse, uuidParam } from '../http/schemas.js';
 import { textSchema } from '../http/text.js';
 import { sendWorkflowUpdate } from '../http/workflow-updates.js';
 import { waitsOnWorkflow } from '../middleware/unit-of-work.js';
@@ -35,7 +35,7 @@ const security = [{ bearer: [] }];
 const daySchema = z.iso.date().openapi({ description: 'A day, "YYYY-MM-DD" (UTC).', example: '2027-01-01' });
 const percentSchema = z.string().regex(/^\d{1,3}(\.\d{1,4})?$/, 'a decimal percent such as "10" or "99.9"');
 const minorUnits = z.number().int().min(0).max(1_000_000_000_000);
-const PriceOverrideSchema = z.strictObject({ planCode: z.string().min(1).max(100), basePrice: minorUnits.optional(), seatPrice: minorUnits.optional() });
+const PriceOverrideSchema = z.strictObject({ planCode: codeSchema, basePrice: minorUnits.optional(), seatPrice: minorUnits.optional() });
 const SlaSchema = z.strictObject({ uptimePercent: percentSchema, creditPercent: percentSchema });
 const termFields = {
   discountPercent: percentSchema.optional(),

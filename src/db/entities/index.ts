@@ -2,6 +2,7 @@ import { ApiKey } from './api-key.js';
 import { ApprovalComment, ApprovalRequest, ApprovalRule } from './approval.js';
 import { Application } from './application.js';
 import { AuditEvent } from './audit-event.js';
+import { Budget, BudgetAlert, SubscriptionCostAllocation } from './budget.js';
 import { Contract, ContractAmendment, ContractVersion, SlaBreach } from './contract.js';
 import { Department } from './department.js';
 import { Dispute, DisputeComment } from './dispute.js';
@@ -22,6 +23,7 @@ export { ApiKey, platformRoleValues, scopeValues, type PlatformRole, type Scope 
 export { ApprovalComment, ApprovalRequest, ApprovalRule, approvalStatusValues, approvalSubjectTypeValues } from './approval.js';
 export { Application } from './application.js';
 export { AuditEvent } from './audit-event.js';
+export { Budget, BudgetAlert, SubscriptionCostAllocation, budgetEnforcements, budgetPeriods } from './budget.js';
 export { Contract, ContractAmendment, ContractVersion, SlaBreach, amendmentStatusValues, contractStatusValues, type AmendmentStatus, type ContractStatus } from './contract.js';
 export { Department } from './department.js';
 export { Dispute, DisputeComment, disputeOutcomes, disputeReasons, disputeSources, disputeStatuses, type DisputeFailure } from './dispute.js';
@@ -112,4 +114,7 @@ export const entities = [
   ContractVersion,
   ContractAmendment,
   SlaBreach,
+  Budget,
+  BudgetAlert,
+  SubscriptionCostAllocation,
 ];

@@ -13,6 +13,7 @@ import { Migration20261203000000 } from './Migration20261203000000.js';
 import { Migration20261203010000 } from './Migration20261203010000.js';
 import { Migration20261205000000 } from './Migration20261205000000.js';
 import { Migration20261205010000 } from './Migration20261205010000.js';
+import { Migration20261205020000 } from './Migration20261205020000.js';
 
 /** Every migration, oldest first. A new migration file is added here as well. */
 export const migrationsList: MigrationObject[] = [
@@ -30,4 +31,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203010000', class: Migration20261203010000 },
   { name: 'Migration20261205000000', class: Migration20261205000000 },
   { name: 'Migration20261205010000', class: Migration20261205010000 },
+  { name: 'Migration20261205020000', class: Migration20261205020000 },
 ];

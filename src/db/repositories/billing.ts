@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
   type BillingContract,
+  type CostAllocation,
   computeInvoice,
   dateOfDay,
   dayOfDate,
@@ -184,6 +185,7 @@ interface AccountDocument {
     cancelAt: string | null;
     billingAnchorDay: number | null;
     phases: { effectiveAt: string; planId: string; seats: number }[];
+    costAllocations: { effectiveFrom: string; allocations: CostAllocation[] }[];
   }[];
   usage: AggregateRow[];
   priorInvoices: { id: string; lines: StoredLine[] }[];
@@ -227,7 +229,9 @@ select json_build_object(
   'subscriptions', coalesce((select json_agg(json_build_object('id', s.id, 'organizationId', s.organization_id, 'departmentId', s.department_id,
       'startDate', ${dayOf('s.start_date')}, 'trialEndDate', ${dayOf('s.trial_end')}, 'cancelAt', ${dayOf('s.cancel_at')}, 'billingAnchorDay', s.billing_anchor_day,
       'phases', coalesce((select json_agg(json_build_object('effectiveAt', ${dayOf('ph.effective_at')}, 'planId', ph.plan_id, 'seats', ph.seats) order by ph.sequence)
-        from subscription_phases ph where ph.subscription_id = s.id), '[]')) order by s.created_at, s.id)
+        from subscription_phases ph where ph.subscription_id = s.id), '[]'),
+      'costAllocations', coalesce((select json_agg(json_build_object('effectiveFrom', ${dayOf('a.effective_from')}, 'allocations', a.allocations) order by a.effective_from)
+        from subscription_cost_allocations a where a.subscription_id = s.id), '[]')) order by s.created_at, s.id)
     from subs s), '[]'),
   'usage', coalesce((select json_agg(json_build_object('subscriptionId', u.subscription_id, 'metricCode', m.code, 'aggregation', u.aggregation,
       'periodDay', ${dayOf('u.period_start')}, 'scope', u.scope, 'departmentKey', u.department_key, 'quantity', u.quantity::text,
@@ -279,6 +283,7 @@ export async function loadBillingAccount(
     ...(subscription.cancelAt ? { cancelAt: subscription.cancelAt } : {}),
     ...(subscription.billingAnchorDay != null ? { billingAnchorDay: subscription.billingAnchorDay } : {}),
     phases: subscription.phases.map((phase) => ({ effectiveAt: phase.effectiveAt, plan: plans.get(phase.planId)!, seats: phase.seats })),
+    ...(subscription.costAllocations.length ? { costAllocations: subscription.costAllocations } : {}),
   }));
   return {
     organization: document.profile,

@@ -52,12 +52,13 @@ const ended = (contract: ContractLifecycle): ContractRefusal | null =>
 
 export const renewalRefusal = (contract: ContractLifecycle): ContractRefusal | null => ended(contract);
 
-/** A termination takes effect today or on a day before the term's end. */
+/** A termination takes effect today (or on the start of a contract not started yet) or on a later day before the term's end. */
 export function terminationRefusal(contract: ContractLifecycle, on: string, today: string): ContractRefusal | null {
   const over = ended(contract);
   if (over) return over;
-  if (on < today || on >= contract.endDate) {
-    return { code: 'termination_out_of_term', status: 422, message: `A termination takes effect from today (${today}) to the day before the term ends (${contract.endDate}); ${on} is outside.` };
+  const earliest = contract.startDate > today ? contract.startDate : today;
+  if (on < earliest || on >= contract.endDate) {
+    return { code: 'termination_out_of_term', status: 422, message: `A termination takes effect from ${earliest} (today, or the start of a contract not started yet) to the day before the term ends (${contract.endDate}); ${on} is outside.` };
   }
   return null;
 }

@@ -32,7 +32,7 @@ export interface RouteContext {
  * keys, endpoints, approval rules and the whole audit log are platform objects that only platform
  * roles reach. So do approval routes whose answer is not their action's alone: the requests a
  * caller sees anywhere, cancels (the requester's) and bulk decisions (answered per id). Every
- * organization's disputes, listed without one, are the platform's too.
+ * organization's disputes and contracts, listed without one, are the platform's too.
  */
 export type MatrixRow =
   | Action
@@ -49,7 +49,8 @@ export type MatrixRow =
   | 'approvalRequest.read@caller'
   | 'approvalRequest.cancel@requester'
   | 'approvalRequest.decide@bulk'
-  | 'dispute.read@platform';
+  | 'dispute.read@platform'
+  | 'contract.read@platform';
 
 type Params = Record<string, string>;
 type BodyBuilder = (ctx: RouteContext) => unknown;
@@ -250,6 +251,63 @@ function disputeOf(ctx: RouteContext): Promise<string> {
 const disputeParams = async (ctx: RouteContext) => ({ id: await disputeOf(ctx) });
 const openDisputeParams = async (ctx: RouteContext) => ({ id: await openDispute(ctx) });
 const missingDispute = { params: { id: missingId }, code: 'dispute_not_found' };
+
+/**
+ * Contracts. An organization has one contract at a time (terms [startDate, endDate) may not
+ * overlap), so every contract the table creates has a term of its own, far in the future: none
+ * applies to today's invoices and no timer of its `contract:<id>` workflow fires during a suite.
+ * Each organization's standing contract (reads, amendments and SLA breaches share it) runs through
+ * 2100–2109; every other one takes the first quarter of a year of its own from 2110 on, which
+ * leaves the rest of that year free for its renewal (the table renews for 6 months).
+ */
+const contractSla = { uptimePercent: '99.9', creditPercent: '10' };
+const standingTerm = { startDate: '2100-01-01', endDate: '2110-01-01' };
+let nextTermYear = 2110;
+function freshTerm(): { startDate: string; endDate: string } {
+  const year = nextTermYear;
+  nextTermYear += 1;
+  return { startDate: `${year}-01-01`, endDate: `${year}-04-01` };
+}
+const contractTerms = (organizationId: string, term: { startDate: string; endDate: string }) => ({
+  organizationId,
+  name: unique('contract'),
+  ...term,
+  discountPercent: '10',
+  committedAmount: 100_000,
+  sla: contractSla,
+});
+/** A contract of the target that the bootstrap key created in a term of its own (with an SLA): each renewal or termination uses one up. */
+export async function createContract(ctx: RouteContext): Promise<{ id: string; startDate: string; endDate: string }> {
+  return call<{ id: string; startDate: string; endDate: string }>(ctx.stack, 'POST', '/v1/contracts', { body: contractTerms(ctx.target.id, freshTerm()) });
+}
+/** Each organization's standing contract, made on first use. */
+const contractFixtures = new Map<string, Promise<string>>();
+function contractOf(ctx: RouteContext): Promise<string> {
+  let made = contractFixtures.get(ctx.target.id);
+  if (!made) {
+    made = call<{ id: string }>(ctx.stack, 'POST', '/v1/contracts', { body: contractTerms(ctx.target.id, standingTerm) }).then((contract) => contract.id);
+    contractFixtures.set(ctx.target.id, made);
+  }
+  return made;
+}
+/** A day inside the term of the contract the last fresh-contract builder created (and after today): where its termination is scheduled. */
+let terminationDay = '';
+const contractParams = async (ctx: RouteContext) => ({ id: await contractOf(ctx) });
+const freshContractParams = async (ctx: RouteContext) => {
+  const contract = await createContract(ctx);
+  terminationDay = `${contract.startDate.slice(0, 4)}-02-15`;
+  return { id: contract.id };
+};
+const missingContract = { params: { id: missingId }, code: 'contract_not_found' };
+/** From the standing contract's start, the latest version's day (amendments may not take effect before it). */
+const amendment = () => ({ changes: { discountPercent: '12.5' }, effectiveAt: standingTerm.startDate, reason: 'Volume discount agreed at the quarterly review.' });
+/** A day of the standing term: each breach its own period (one breach per period start). */
+let breachDays = 0;
+function breachPeriod(): { periodStart: string; periodEnd: string } {
+  breachDays += 1;
+  const day = (offset: number) => new Date(Date.UTC(2100, 0, 1 + offset)).toISOString().slice(0, 10);
+  return { periodStart: day(breachDays), periodEnd: day(breachDays + 1) };
+}
 
 /** Every `/v1` route of the API, once per variant (with or without an organization). */
 export const routeTable: RouteCase[] = [
@@ -1408,6 +1466,125 @@ export const routeTable: RouteCase[] = [
     notFound: missingDispute,
     forbidden: person('OWNER'),
     auditedByWorkflow: 'dispute.rejected',
+  },
+  {
+    // Each creation takes a term of its own: the target's contracts may not overlap.
+    name: 'POST /v1/contracts',
+    method: 'POST',
+    path: '/v1/contracts',
+    action: 'contract.write',
+    matrixRow: 'contract.write',
+    owner: 'organization',
+    successStatus: 201,
+    body: (ctx) => contractTerms(ctx.target.id, freshTerm()),
+    creates: 'contracts',
+    invalid: { body: (ctx) => contractTerms(ctx.target.id, { startDate: '2110-01-01', endDate: '2109-12-31' }), field: 'endDate' },
+    notFound: { body: () => contractTerms(missingId, standingTerm), code: 'organization_not_found' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/contracts (organization)',
+    method: 'GET',
+    path: '/v1/contracts',
+    action: 'contract.read',
+    matrixRow: 'contract.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: orgQuery,
+    invalid: { query: { status: 'signed' }, field: 'status' },
+    notFound: missingOrgQuery,
+    forbidden: person('MEMBER'),
+  },
+  {
+    // Every organization's contracts: the platform's view, refused to organization roles.
+    name: 'GET /v1/contracts (platform)',
+    method: 'GET',
+    path: '/v1/contracts',
+    action: 'contract.read',
+    matrixRow: 'contract.read@platform',
+    owner: 'platform',
+    successStatus: 200,
+    invalid: { query: { organizationId: 'acme' }, field: 'organizationId' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/contracts/{id}',
+    method: 'GET',
+    path: '/v1/contracts/{id}',
+    action: 'contract.read',
+    matrixRow: 'contract.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: contractParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingContract,
+    forbidden: person('ADMIN'),
+  },
+  {
+    // From the standing contract's start, which stays its latest version's day: every amendment applies (no contract_amendment rule here).
+    name: 'POST /v1/contracts/{id}/amendments',
+    method: 'POST',
+    path: '/v1/contracts/{id}/amendments',
+    action: 'contract.write',
+    matrixRow: 'contract.write',
+    owner: 'organization',
+    successStatus: 201,
+    params: contractParams,
+    body: amendment,
+    creates: 'contract_amendments',
+    invalid: { body: () => ({ ...amendment(), changes: {} }), field: 'changes' },
+    notFound: missingContract,
+    forbidden: person('BILLING_ADMIN'),
+    auditedByWorkflow: 'contract.amended',
+  },
+  {
+    // A renewal adds a version; 6 months stay inside the fresh contract's year.
+    name: 'POST /v1/contracts/{id}/renew',
+    method: 'POST',
+    path: '/v1/contracts/{id}/renew',
+    action: 'contract.write',
+    matrixRow: 'contract.write',
+    owner: 'organization',
+    successStatus: 200,
+    params: freshContractParams,
+    body: () => ({ termMonths: 6 }),
+    creates: 'contract_versions',
+    invalid: { body: () => ({ termMonths: 0 }), field: 'termMonths' },
+    notFound: missingContract,
+    forbidden: confinedKey('write'),
+    auditedByWorkflow: 'contract.renewed',
+  },
+  {
+    // Scheduled for a day inside the fresh contract's term (after today): a scheduled termination writes nothing until its day.
+    name: 'POST /v1/contracts/{id}/terminate',
+    method: 'POST',
+    path: '/v1/contracts/{id}/terminate',
+    action: 'contract.write',
+    matrixRow: 'contract.write',
+    owner: 'organization',
+    successStatus: 200,
+    params: freshContractParams,
+    body: () => ({ at: terminationDay, reason: 'Consolidated into the group contract.' }),
+    invalid: { body: () => ({ at: 'tomorrow', reason: 'Consolidated into the group contract.' }), field: 'at' },
+    notFound: missingContract,
+    forbidden: person('OWNER'),
+    auditedByWorkflow: 'contract.termination_scheduled',
+  },
+  {
+    // Below the SLA's 99.9%; the period lies in 2100, so no invoice of today's has charges for it to credit.
+    name: 'POST /v1/contracts/{id}/sla-breaches',
+    method: 'POST',
+    path: '/v1/contracts/{id}/sla-breaches',
+    action: 'contract.write',
+    matrixRow: 'contract.write',
+    owner: 'organization',
+    successStatus: 201,
+    params: contractParams,
+    body: () => ({ ...breachPeriod(), measuredUptimePercent: '99.5' }),
+    creates: 'contract_sla_breaches',
+    invalid: { body: () => ({ periodStart: '2100-03-01', periodEnd: '2100-02-01', measuredUptimePercent: '99.5' }), field: 'periodEnd' },
+    notFound: missingContract,
+    forbidden: person('BILLING_ADMIN'),
   },
 ];
 

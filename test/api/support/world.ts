@@ -200,6 +200,10 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
     'approval_comments',
     'disputes',
     'dispute_comments',
+    'contracts',
+    'contract_versions',
+    'contract_amendments',
+    'contract_sla_breaches',
   ];
   const [row] = await stack.sql<Record<string, string>>(
     `select ${tables.map((table) => `(select count(*) from ${table}) as ${table}`).join(', ')}`,
@@ -207,7 +211,7 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
   return Object.fromEntries(tables.map((table) => [table, Number(row?.[table])]));
 }
 
-/** A state digest of rows that updates change in place (revocation, disabling, organization edits, rule edits, decisions, dispute transitions). */
+/** A state digest of rows that updates change in place (revocation, disabling, organization edits, rule edits, decisions, dispute and contract transitions). */
 export async function mutableState(stack: TestStack): Promise<string> {
   const rows = await stack.sql<{ state: string }>(
     `select md5(coalesce(string_agg(x, ',' order by x), '')) as state from (
@@ -220,6 +224,8 @@ export async function mutableState(stack: TestStack): Promise<string> {
        union all select concat_ws('|', id, name, min_amount, currency, levels) from approval_rules
        union all select concat_ws('|', id, status, current_level) from approval_requests
        union all select concat_ws('|', id, status, resolution_outcome, resolution_amount, approval_request_id, credit_note_id, resolved_at) from disputes
+       union all select concat_ws('|', id, status, end_date, terminates_on, termination_reason, notice_sent_for, version, updated_at) from contracts
+       union all select concat_ws('|', id, status, version, approval_request_id, decided_at) from contract_amendments
      ) rows`,
   );
   return rows[0]?.state ?? '';
