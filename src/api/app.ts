@@ -4,7 +4,9 @@ import { bodyLimit } from 'hono/body-limit';
 import type { ZodError } from 'zod';
 import { registerApplications } from './routes/applications.js';
 import { registerApprovalRequests } from './routes/approval-requests.js';
+import { registerBudgets } from './routes/budgets.js';
 import { registerContracts } from './routes/contracts.js';
+import { registerCostAllocations } from './routes/cost-allocations.js';
 import { registerDisputes } from './routes/disputes.js';
 import { registerApprovalRules } from './routes/approval-rules.js';
 import type { AppDeps, AppEnv } from './http/context.js';
@@ -89,6 +91,8 @@ export function createApp(deps: AppDeps, shared: SharedServices = createSharedSe
   registerApprovalRequests(app);
   registerDisputes(app);
   registerContracts(app);
+  registerBudgets(app);
+  registerCostAllocations(app);
   registerSubscriptions(app);
   registerSeats(app);
   registerInvoices(app);

@@ -36,6 +36,7 @@ import {
   type UsageWritten,
 } from '../db/repositories/usage.js';
 import { raiseThresholdAlerts } from '../db/repositories/usage-alerts.js';
+import type { BudgetWatcher } from '../budgets/watcher.js';
 import { dispatchWebhookEvents } from '../webhooks/outbox.js';
 import { periodTotalOutOfRange, refuse, refused, type EventFailure } from './failures.js';
 import { canonical, externalKey, quotaOf, uniqueValues, type ReferenceCache } from './reference-cache.js';
@@ -93,6 +94,8 @@ export interface IngestScope {
   taskQueue: string;
   logger: Logger;
   afterCommit: (task: () => Promise<void>) => void;
+  /** Told, once the events are committed, which organizations recorded usage (their budgets are checked). */
+  budgetWatcher?: Pick<BudgetWatcher, 'touch'>;
 }
 
 /**
@@ -311,6 +314,10 @@ export async function ingest(
   }
   const totals = written.totals.map((total) => ({ ...total, quantity: canonical(total.quantity), previous: canonical(total.previous) }));
   await enforceQuotas(scope, cache, totals, subscriptions, charges, metrics, caller.guarded === undefined);
+  if (written.accepted > 0 && scope.budgetWatcher) {
+    const { budgetWatcher } = scope;
+    scope.afterCommit(() => Promise.resolve(budgetWatcher.touch(uniqueValues(valid.map((row) => row.organizationId)))));
+  }
   const result: IngestResult = { accepted: written.accepted, duplicates: events.length - written.accepted, rows };
   if (caller.reportEach) {
     const fresh = new Set(written.acceptedKeys);

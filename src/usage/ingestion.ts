@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import { UsageRefused, type UsageResult } from './failures.js';
 import { GuardedWriteDeclined, batchCaller, ingest, type Caller, type IngestResult, type UsageAccess, type UsageEventInput } from './ingest.js';
 import { ReferenceCache } from './reference-cache.js';
+import type { BudgetWatcher } from '../budgets/watcher.js';
 
 /** What a single event's request is answered with. */
 export interface SingleEventOutcome {
@@ -40,6 +41,7 @@ export interface UsageIngestionDeps {
   temporal: Client;
   taskQueue: string;
   logger: Logger;
+  budgetWatcher?: BudgetWatcher;
 }
 
 /** A refusal as a result; any other failure stays an error. */

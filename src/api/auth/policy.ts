@@ -83,6 +83,9 @@ export const policy = {
   // Contracts are negotiated by the operator; the customer's billing people read theirs.
   'contract.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: billingRoles },
   'contract.write': { scope: 'write', platform: ['platform_admin', 'finance'], organization: [] },
+  // An organization's billing people set its budgets; its admins and the finance team follow them.
+  'budget.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: adminRoles },
+  'budget.write': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
   'paymentMethod.setup': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
 } as const satisfies Record<string, Rule>;
 

@@ -8,6 +8,7 @@ import type { Logger } from '../../logger.js';
 import type { ApiKeyCredentialCache } from '../auth/credential-cache.js';
 import type { Principal } from '../auth/policy.js';
 import type { SeatVerdicts } from '../../db/repositories/seats.js';
+import type { BudgetWatcher } from '../../budgets/watcher.js';
 import type { UsageIngestion } from '../../usage/index.js';
 import type { HostResolver } from '../../webhooks/targets.js';
 
@@ -55,6 +56,8 @@ export interface AppEnv {
     seatVerdicts: SeatVerdicts;
     /** Usage recording's shared reference cache and group commit, one per app. */
     usageIngestion: UsageIngestion;
+    /** Checks an organization's budgets after it bought something, off the request's path; one per app. */
+    budgetWatcher: BudgetWatcher;
     /** Authenticated caller (set on `/v1` routes). */
     principal: Principal;
     /**

@@ -11,7 +11,7 @@ export const requestIdFrom = (offered: string | undefined) => (offered && accept
  * Puts the services and a request id in the context, binds the id to every log line of the
  * request, echoes it in `X-Request-Id`, and logs one line per request when it completes.
  */
-export function requestContext(deps: AppDeps, shared: Pick<AppEnv['Variables'], 'seatVerdicts' | 'usageIngestion'>): MiddlewareHandler<AppEnv> {
+export function requestContext(deps: AppDeps, shared: Pick<AppEnv['Variables'], 'seatVerdicts' | 'usageIngestion' | 'budgetWatcher'>): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const requestId = requestIdFrom(c.req.header('x-request-id'));
     const logger = deps.logger.child({ requestId });
@@ -25,6 +25,7 @@ export function requestContext(deps: AppDeps, shared: Pick<AppEnv['Variables'], 
     c.set('readiness', deps.readiness);
     c.set('seatVerdicts', shared.seatVerdicts);
     c.set('usageIngestion', shared.usageIngestion);
+    c.set('budgetWatcher', shared.budgetWatcher);
     if (deps.apiKeyCache) c.set('apiKeyCache', deps.apiKeyCache);
     if (deps.resolveHost) c.set('resolveHost', deps.resolveHost);
     c.header('x-request-id', requestId);
