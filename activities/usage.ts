@@ -1,6 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { Clock } from '../src/clock.js';
-import { MS_PER_DAY, includedQuantity, termsForPeriod, thresholdsToRaise } from '../src/domain/index.js';
+import { MS_PER_DAY, formatDayOf, includedQuantity, termsForPeriod, thresholdsToRaise } from '../src/domain/index.js';
+import { evaluateBudgets } from '../src/budgets/tracking.js';
+import { budgetsOf, organizationsWithBudgets } from '../src/db/repositories/budgets.js';
 import type { Orm } from '../src/db/orm.js';
 import { raiseThresholdAlerts } from '../src/db/repositories/usage-alerts.js';
 import { currentPeriodTotals, ensureUsagePartitions, periodsEndedBetween, verifyPeriodAggregates } from '../src/db/repositories/usage-maintenance.js';
@@ -72,6 +74,23 @@ export function createUsageActivities({ orm, clock, logger }: UsageActivityDeps)
       );
       if (raised.length) logger.info({ alerts: raised.length }, 'missed usage alerts raised');
       return raised.length;
+    },
+
+    /** Checks every budget (the prompt checks after usage can be lost to a restart): each threshold still fires once per period. */
+    async raiseMissedBudgetAlerts(): Promise<number> {
+      const now = clock.now();
+      const today = formatDayOf(now.getTime());
+      const eventIds: string[] = [];
+      for (const organizationId of await organizationsWithBudgets(orm.em.fork())) {
+        Context.current().heartbeat(organizationId);
+        const em = orm.em.fork();
+        const budgets = await budgetsOf(em, organizationId);
+        eventIds.push(...(await em.transactional((tx) => evaluateBudgets(tx, budgets, today, now))));
+      }
+      const { client, info } = Context.current();
+      await dispatchWebhookEvents({ temporal: client, taskQueue: info.taskQueue, orm, logger }, eventIds);
+      if (eventIds.length) logger.info({ alerts: eventIds.length }, 'missed budget alerts raised');
+      return eventIds.length;
     },
   });
 }

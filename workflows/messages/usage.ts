@@ -11,4 +11,6 @@ export interface UsageDailyReport {
   aggregatesChecked: number;
   aggregatesRepaired: number;
   alertsRaised: number;
+  /** Budget thresholds no prompt check fired (absent from runs before budgets were checked daily). */
+  budgetAlertsRaised?: number;
 }

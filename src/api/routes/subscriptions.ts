@@ -2,7 +2,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Context } from 'hono';
 import { Department, Organization, Plan, SeatAssignment, Subscription, SubscriptionPhase } from '../../db/entities/index.js';
-import { MAX_SEATS, dateOfDay, dayOf, dayOfInstant, formatDay, initialSnapshot, instantOfDay } from '../../domain/index.js';
+import { MAX_SEATS, dayOf, dayOfInstant, formatDay, instantOfDay } from '../../domain/index.js';
 import { workflowIds } from '../../temporal/workflow-ids.js';
 import {
   cancelUpdate,
@@ -20,6 +20,8 @@ import type { AppEnv } from '../http/context.js';
 import { ApiError, problemResponses } from '../http/problem.js';
 import { codeSchema, jsonBody, jsonResponse, uuidParam } from '../http/schemas.js';
 import { sendWorkflowUpdate } from '../http/workflow-updates.js';
+import { budgetHoldResponse, holdForBudget } from '../http/budget-hold.js';
+import { createSubscription, latestPlanTerms } from '../../subscriptions/create.js';
 
 const tags = ['Subscriptions'];
 const security = [{ bearer: [] }];
@@ -113,7 +115,7 @@ const createSubscriptionRoute = createRoute({
   security,
   summary: 'Subscribe an organization to a plan (and start its subscription:<id> workflow)',
   request: { body: jsonBody(CreateSubscriptionSchema) },
-  responses: { 201: jsonResponse('Created', SubscriptionSchema), ...problemResponses(400, 401, 403, 404, 409, 422, 503) },
+  responses: { 201: jsonResponse('Created', SubscriptionSchema), ...budgetHoldResponse, ...problemResponses(400, 401, 403, 404, 409, 422, 503) },
 });
 
 const getSubscriptionRoute = createRoute({
@@ -127,13 +129,15 @@ const getSubscriptionRoute = createRoute({
 });
 
 const changeRoute = (path: string, summary: string) => ({ method: 'post' as const, path, tags, security, summary, responses: changeResponses });
+/** A change that buys more (seats, a plan upgrade) may be held by a budget. */
+const purchaseRoute = (path: string, summary: string) => ({ ...changeRoute(path, summary), responses: { ...changeResponses, ...budgetHoldResponse } });
 
 const changePlanRoute = createRoute({
-  ...changeRoute('/v1/subscriptions/{id}/change-plan', 'Change plan: upgrades now with proration, downgrades at period end'),
+  ...purchaseRoute('/v1/subscriptions/{id}/change-plan', 'Change plan: upgrades now with proration, downgrades at period end; a budget may hold an upgrade'),
   request: { params, body: jsonBody(ChangePlanSchema) },
 });
 const changeSeatsRoute = createRoute({
-  ...changeRoute('/v1/subscriptions/{id}/seats', 'Change the number of seats (prorated); fewer than are assigned is refused'),
+  ...purchaseRoute('/v1/subscriptions/{id}/seats', 'Change the number of seats (prorated); fewer than are assigned is refused; a budget may hold an increase'),
   request: { params, body: jsonBody(ChangeSeatsSchema) },
 });
 const cancelRoute = createRoute({
@@ -145,23 +149,11 @@ const resumeRoute = createRoute({ ...changeRoute('/v1/subscriptions/{id}/resume'
 
 const subscriptionNotFound = (id: string) => new ApiError(404, 'subscription_not_found', `No subscription ${id}.`);
 
-/** The latest version of a plan, as the fixed-fee terms the workflow prorates with. */
+/** The latest version of a plan, or 422. */
 async function planTerms(em: EntityManager, code: string): Promise<PlanTerms> {
-  const plan = await em.findOne(Plan, { code }, { orderBy: { version: 'desc' } });
+  const plan = await latestPlanTerms(em, code);
   if (!plan) throw new ApiError(422, 'plan_not_found', `No plan ${code}.`);
-  return {
-    id: plan.id,
-    code: plan.code,
-    name: plan.name,
-    version: plan.version,
-    applicationId: plan.application.id,
-    currency: plan.currency,
-    interval: plan.interval,
-    basePrice: plan.basePrice,
-    seatPrice: plan.seatPrice,
-    includedSeats: plan.includedSeats,
-    trialDays: plan.trialDays,
-  };
+  return plan;
 }
 
 /** A subscription the caller may act on, or the 404 a missing one gets. */
@@ -253,6 +245,7 @@ async function changeSubscription(c: Context<AppEnv>, id: string, action: string
   const before = await subscriptionView(c.var.em, id, c.var.clock.now());
   const view = await sendChange(c, subscription, send);
   audit(c, { action, organizationId: subscription.organization.id, targetType: 'subscription', targetId: id, before, after: view });
+  c.var.afterCommit(() => Promise.resolve(c.var.budgetWatcher.touch([subscription.organization.id])));
   return view;
 }
 
@@ -275,54 +268,13 @@ export function registerSubscriptions(app: OpenAPIHono<AppEnv>) {
     const today = dayOf(clock.now().getTime());
     const startDay = body.startAt === undefined ? today : dayOfInstant(body.startAt);
     if (startDay > today) throw new ApiError(422, 'start_in_future', 'startAt may be today or in the past, not in the future.');
-    const snapshot = initialSnapshot(
-      {
-        id: crypto.randomUUID(),
-        organizationId: organization.id,
-        departmentId: body.departmentId ?? null,
-        plan,
-        seats: body.seats,
-        startDate: formatDay(startDay),
-        trialDays: body.trialDays ?? plan.trialDays,
-        billingAnchorDay: organization.billingAnchorDay ?? null,
-      },
-      today,
-    );
-    const subscription = em.create(Subscription, {
-      id: snapshot.id,
-      organization,
-      application: plan.applicationId,
-      plan: plan.id,
-      department: snapshot.departmentId,
-      status: snapshot.status,
-      seats: body.seats,
-      startDate: dateOfDay(snapshot.startDate),
-      trialEnd: dateOfDay(snapshot.trialEnd),
-      billingAnchorDay: snapshot.billingAnchorDay,
-      currentPeriodStart: dateOfDay(snapshot.currentPeriodStart),
-      currentPeriodEnd: dateOfDay(snapshot.currentPeriodEnd),
-      version: 0,
-    });
-    em.create(SubscriptionPhase, {
-      id: crypto.randomUUID(),
-      subscription,
-      sequence: 0,
-      kind: 'start',
-      effectiveAt: subscription.startDate,
-      plan: plan.id,
-      seats: body.seats,
-      prorationLines: [],
-    });
-    await em.flush();
+    const purchase = { plan, seats: body.seats, departmentId: body.departmentId ?? null, startDay, trialDays: body.trialDays ?? plan.trialDays };
+    const held = await holdForBudget(c, { kind: 'new_subscription', organizationId: organization.id, ...purchase });
+    if (held) return c.json(held, 202);
+    const subscription = await createSubscription(em, { temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, clock }, { organization, ...purchase });
     const view = await subscriptionView(em, subscription.id, clock.now());
     audit(c, { action: 'subscription.created', organizationId: organization.id, targetType: 'subscription', targetId: subscription.id, after: view });
-    // Started before the transaction commits: if Temporal refuses, nothing is kept. The
-    // workflow's first write waits on this row's insert (same key) and then updates it.
-    await temporal.workflow.start<typeof subscriptionLifecycle>('subscriptionLifecycle', {
-      workflowId: workflowIds.subscription(subscription.id),
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      args: [{ snapshot }],
-    });
+    c.var.afterCommit(() => Promise.resolve(c.var.budgetWatcher.touch([organization.id])));
     return c.json(view, 201);
   });
 
@@ -337,6 +289,13 @@ export function registerSubscriptions(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid('json');
     const effectiveAt = billingDay(body.effectiveAt);
     const timing = body.effectiveAt === 'now' ? 'immediate' : body.timing;
+    const subscription = await requireSubscription(c, 'subscription.manage', id);
+    const current = await c.var.em.findOneOrFail(Plan, { id: subscription.plan.id });
+    const next = await planTerms(c.var.em, body.planCode);
+    if (next.basePrice + next.seatPrice * subscription.seats > current.basePrice + current.seatPrice * subscription.seats) {
+      const held = await holdForBudget(c, { kind: 'plan', organizationId: subscription.organization.id, departmentId: subscription.department?.id ?? null, subscriptionId: id, plan: next, timing: timing ?? null, effectiveAt: effectiveAt ?? null });
+      if (held) return c.json(held, 202);
+    }
     // The plan is looked up once the caller is known to be allowed on the subscription.
     const view = await changeSubscription(c, id, 'subscription.plan_changed', async (handle, updateId) => {
       const plan = await planTerms(c.var.em, body.planCode);
@@ -352,6 +311,11 @@ export function registerSubscriptions(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid('param');
     const body = c.req.valid('json');
     const effectiveAt = billingDay(body.effectiveAt);
+    const subscription = await requireSubscription(c, 'subscription.manage', id);
+    if (body.seats > subscription.seats) {
+      const held = await holdForBudget(c, { kind: 'seats', organizationId: subscription.organization.id, departmentId: subscription.department?.id ?? null, subscriptionId: id, seats: body.seats, effectiveAt: effectiveAt ?? null });
+      if (held) return c.json(held, 202);
+    }
     const view = await changeSubscription(c, id, 'subscription.seats_changed', (handle, updateId) =>
       handle.executeUpdate(changeSeatsUpdate, { args: [{ seats: body.seats, ...(effectiveAt === undefined ? {} : { effectiveAt }) }], updateId }),
     );

@@ -1,4 +1,5 @@
 import type { ApprovalSubjectType } from '../../domain/index.js';
+import { budgetExceptionSubject } from './budget-exception.js';
 import { contractAmendmentSubject } from './contract-amendment.js';
 import { creditNoteSubject } from './credit-note.js';
 import { disputeResolutionSubject } from './dispute-resolution.js';
@@ -7,8 +8,8 @@ import type { ApprovalSubject } from './subject.js';
 
 export { ApprovalSubjectRefusal } from './subject.js';
 
-/** Every kind of subject that can wait for approval: seat increases and budget exceptions add one module each. */
-const subjects: readonly ApprovalSubject[] = [manualSubject, creditNoteSubject, disputeResolutionSubject, contractAmendmentSubject];
+/** Every kind of subject that can wait for approval, one module each. */
+const subjects: readonly ApprovalSubject[] = [manualSubject, creditNoteSubject, disputeResolutionSubject, contractAmendmentSubject, budgetExceptionSubject];
 
 export function approvalSubjectFor(subjectType: ApprovalSubjectType): ApprovalSubject {
   const subject = subjects.find((each) => each.subjectTypes.includes(subjectType));

@@ -56,6 +56,11 @@ export async function alertsOf(em: EntityManager, budgetId: string): Promise<{ t
   return rows.map((row) => ({ threshold: row.threshold, periodStart: dayOfDate(row.period_start), crossedAt: row.crossed_at.toISOString(), spent: Number(row.spent) }));
 }
 
+/** Every organization that has a budget. */
+export async function organizationsWithBudgets(em: EntityManager): Promise<string[]> {
+  return (await sql<{ organization_id: string }>(em, 'select distinct organization_id from budgets order by organization_id')).map((row) => row.organization_id);
+}
+
 /** The budgets of the organization (its own, and its departments'). */
 export function budgetsOf(em: EntityManager, organizationId: string): Promise<Budget[]> {
   return em.find(Budget, { organization: organizationId }, { orderBy: { createdAt: 'asc', id: 'asc' } });
