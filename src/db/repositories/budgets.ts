@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { dateOfDay, dayOfDate } from '../../domain/index.js';
+import { dateOfDay } from '../../domain/index.js';
 import { Budget } from '../entities/index.js';
 import { sql } from '../sql.js';
 import { recordWebhookEvent } from './webhook-events.js';
@@ -48,12 +48,14 @@ export async function recordBudgetAlerts(em: EntityManager, budget: Budget, peri
 }
 
 export async function alertsOf(em: EntityManager, budgetId: string): Promise<{ threshold: number; periodStart: string; crossedAt: string; spent: number }[]> {
-  const rows = await sql<{ threshold: number; period_start: Date; crossed_at: Date; spent: string }>(
+  const rows = await sql<{ threshold: number; period_start: string; crossed_at: string; spent: string }>(
     em,
-    'select threshold, period_start, crossed_at, spent from budget_alerts where budget_id = $1 order by period_start, threshold',
+    `select threshold, to_char(period_start at time zone 'UTC', 'YYYY-MM-DD') as period_start,
+            to_char(crossed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as crossed_at, spent
+       from budget_alerts where budget_id = $1 order by period_start, threshold`,
     [budgetId],
   );
-  return rows.map((row) => ({ threshold: row.threshold, periodStart: dayOfDate(row.period_start), crossedAt: row.crossed_at.toISOString(), spent: Number(row.spent) }));
+  return rows.map((row) => ({ threshold: row.threshold, periodStart: row.period_start, crossedAt: row.crossed_at, spent: Number(row.spent) }));
 }
 
 /** Every organization that has a budget. */
