@@ -1,6 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { Clock } from '../src/clock.js';
-import { computeInvoice, usageWindows } from '../src/domain/index.js';
+import { computeInvoice, formatDayOf, usageWindows } from '../src/domain/index.js';
+import { evaluateBudgets } from '../src/budgets/tracking.js';
+import { budgetsOfOrganizations } from '../src/db/repositories/budgets.js';
 import { AuditEvent, type Invoice } from '../src/db/entities/index.js';
 import { dayStart, horizonAfter, loadBillingAccount, nextBillingDayOf, nextPeriodBoundary } from '../src/db/repositories/billing.js';
 import { invoiceOfBillingDay, persistProposal } from '../src/db/repositories/invoices.js';
@@ -25,6 +27,24 @@ function closedPeriodOf(invoice: Invoice): ClosedPeriod {
 }
 
 export function createInvoicingActivities({ orm, clock, logger }: InvoicingActivityDeps) {
+  /**
+   * An invoice moves charges from a budget's pending to its spent; what it billed beyond the
+   * preview may cross a threshold. A failure here is logged: the daily usage processing checks again.
+   */
+  async function checkBudgets(organizationIds: readonly string[]): Promise<void> {
+    try {
+      const em = orm.em.fork();
+      const budgets = await budgetsOfOrganizations(em, organizationIds);
+      if (budgets.length === 0) return;
+      const now = clock.now();
+      const eventIds = await em.transactional((tx) => evaluateBudgets(tx, budgets, formatDayOf(now.getTime()), now));
+      const { client, info } = Context.current();
+      await dispatchWebhookEvents({ temporal: client, taskQueue: info.taskQueue, orm, logger }, eventIds);
+    } catch (error) {
+      logger.warn({ err: error, organizationIds }, 'budgets not checked after the invoice; the daily usage processing checks them');
+    }
+  }
+
   const activities = {
     /** `nextBillingDayOf` for the whole account; `today` is the workflow's day. Previews ask the same function. */
     async nextBillingDay(accountId: string, afterDay: string | null, today: string): Promise<string | null> {
@@ -40,6 +60,7 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
      */
     async closeBillingDay(input: { accountId: string; billingDay: string }): Promise<ClosedBillingDay> {
       const eventIds: string[] = [];
+      let organizationIds: string[] = [];
       const { invoice, subscriptions } = await orm.em.fork().transactional(async (em) => {
         // One closing per account at a time: a concurrent run waits here, then finds the invoice.
         await lockBillingAccount(em, input.accountId);
@@ -53,6 +74,7 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
           if (closedThrough) await closeUsageThrough(em, subscription.id, dayStart(closedThrough));
         }
         if (proposal.lines.length === 0) return { invoice: null, subscriptions: loaded.input.subscriptions };
+        organizationIds = loaded.input.organizations.map((organization) => organization.id);
         const { invoice, eventId } = await persistProposal(em, { account: loaded.organization, billingDay: input.billingDay, proposal, now: clock.now() });
         eventIds.push(eventId);
         logger.info({ accountId: input.accountId, invoiceId: invoice.id, number: invoice.number, amountDue: invoice.amountDue }, 'invoice finalized');
@@ -62,6 +84,7 @@ export function createInvoicingActivities({ orm, clock, logger }: InvoicingActiv
         const { client, info } = Context.current();
         await dispatchWebhookEvents({ temporal: client, taskQueue: info.taskQueue, orm, logger }, eventIds);
       }
+      if (organizationIds.length) await checkBudgets(organizationIds);
       const nextBillingDay = subscriptions
         ? nextPeriodBoundary(subscriptions, input.billingDay, horizonAfter(input.billingDay))
         : await activities.nextBillingDay(input.accountId, input.billingDay, input.billingDay);

@@ -2,7 +2,12 @@
  * Budgets through the real stack: usage recorded through the API crosses thresholds that fire
  * once, and purchases over a budget are refused or wait for a budget exception's approval.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { pino } from 'pino';
+import { createUsageActivities } from '../../activities/usage.js';
+import { systemClock } from '../../src/clock.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { eventually } from '../workflow/support/subscriptions.js';
 import { expectProblem } from './support/problems.js';
@@ -69,6 +74,25 @@ describe('budgets through the real stack', () => {
       return alerts.length >= 3 ? alerts : undefined;
     });
     expect(after.map((alert) => alert.threshold)).toEqual([50, 80, 100]);
+  });
+
+  it('the daily usage processing fires what no prompt check fired (the API was down), once', async () => {
+    const calls = await createMetric(stack, 'sum');
+    const acme = await createCustomer(stack, [perUnit(calls, { unitPrice: '1' })]);
+    await call(stack, 'POST', '/v1/usage', { body: { eventId: unique('evt'), metricCode: calls, organizationId: acme.organizationId, quantity: 60 }, expect: 202 });
+    // A budget written behind the API's back: no check ran for it.
+    const budgetId = randomUUID();
+    await stack.sql(
+      `insert into budgets (id, organization_id, name, period, amount, currency, alert_thresholds, enforcement, created_by, created_at, updated_at)
+       values ($1, $2, 'Backfilled', 'month', 10000, 'USD', '[50, 80, 100]', 'none', 'test', now(), now())`,
+      [budgetId, acme.organizationId],
+    );
+    const activities = createUsageActivities({ orm: stack.orm, clock: systemClock, logger: pino({ level: 'silent' }) });
+    const environment = new MockActivityEnvironment({ taskQueue: stack.taskQueue }, { client: stack.temporal });
+    expect(await environment.run(() => activities.raiseMissedBudgetAlerts())).toBeGreaterThanOrEqual(1);
+    expect((await alertsOf(budgetId)).map((alert) => alert.threshold)).toEqual([50]);
+    await environment.run(() => activities.raiseMissedBudgetAlerts());
+    expect((await alertsOf(budgetId)).map((alert) => alert.threshold)).toEqual([50]);
   });
 
   it('a seat increase over a budget under approval waits, is approved, and is applied once; under block it is refused and changes nothing', async () => {

@@ -63,6 +63,11 @@ export async function organizationsWithBudgets(em: EntityManager): Promise<strin
   return (await sql<{ organization_id: string }>(em, 'select distinct organization_id from budgets order by organization_id')).map((row) => row.organization_id);
 }
 
+/** The budgets of any of the organizations. */
+export function budgetsOfOrganizations(em: EntityManager, organizationIds: readonly string[]): Promise<Budget[]> {
+  return em.find(Budget, { organization: { $in: [...organizationIds] } }, { orderBy: { createdAt: 'asc', id: 'asc' } });
+}
+
 /** The budgets of the organization (its own, and its departments'). */
 export function budgetsOf(em: EntityManager, organizationId: string): Promise<Budget[]> {
   return em.find(Budget, { organization: organizationId }, { orderBy: { createdAt: 'asc', id: 'asc' } });
