@@ -162,5 +162,8 @@ describe('budgets through the real stack', () => {
     const usage = preview.lines.filter((line) => line.type === 'usage');
     expect(usage.map((line) => line.amount).reduce((sum, amount) => sum + amount, 0)).toBe(700);
     expect(new Set(usage.map((line) => line.departmentId))).toEqual(new Set(allocations.map((allocation) => allocation.departmentId)));
+    // GET /v1/usage shows each department its share of the usage recorded without one: 7 × 33.34 %.
+    const byDepartment = await call<{ data: { metricCode: string; quantity: string; subscriptionQuantity: string }[] }>(stack, 'GET', `/v1/usage?subscriptionId=${acme.subscriptionId}&departmentId=${third.id}`);
+    expect(byDepartment.data.find((summary) => summary.metricCode === calls)).toMatchObject({ quantity: '2.3338', subscriptionQuantity: '7' });
   });
 });

@@ -1,7 +1,9 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { MAX_USAGE_EVENT_QUANTITY, includedQuantity, instantOfDay, termsForPeriod, thresholdsReached, usageBreakdown, usagePeriods } from '../../domain/index.js';
+import { Decimal, MAX_USAGE_EVENT_QUANTITY, includedQuantity, instantOfDay, termsForPeriod, thresholdsReached, usageBreakdown, usagePeriods } from '../../domain/index.js';
 import { meteredSubscriptions, readUsage } from '../../db/repositories/usage.js';
+import { SubscriptionCostAllocation } from '../../db/entities/index.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { requireOrganization } from '../http/access.js';
 import { decide, type Principal } from '../auth/policy.js';
 import type { AppEnv } from '../http/context.js';
@@ -119,7 +121,10 @@ const UsageSummarySchema = z
     aggregation: z.enum(['count', 'sum', 'max', 'unique_count', 'latest']),
     periodStart: z.iso.datetime(),
     periodEnd: z.iso.datetime(),
-    quantity: z.string().openapi({ description: 'The metric’s value in the period (of the user/department asked for, if any).', example: '1250' }),
+    quantity: z.string().openapi({
+      description: "The metric's value in the period (of the user/department asked for, if any). A department's count or sum includes its cost-allocated share of the subscription's usage recorded without a department.",
+      example: '1250',
+    }),
     events: z.number().int(),
     subscriptionQuantity: z.string().openapi({ description: 'The whole subscription’s value: what the quota applies to.' }),
     included: z.number().int().openapi({ description: 'Included quota of the period (per seat quotas times the seats).' }),
@@ -200,6 +205,25 @@ export const usageWriteAccess =
 /** The request's own transaction, for ingestion. */
 const requestTransaction = (c: Context<AppEnv>): CallerTransaction => ({ em: c.var.em, afterCommit: c.var.afterCommit });
 
+/**
+ * A department's count or sum with its share of the usage its subscription recorded without a
+ * department, by the cost allocation in effect on the period's first day (exact decimals): what the
+ * invoice allocates to it. Null where nothing is allocated (other aggregations are not additive).
+ */
+async function allocatedUsage(em: EntityManager, filter: { subscriptionIds: string[]; from: Date; to: Date; departmentId: string; userId?: string }) {
+  const allocations = await em.find(SubscriptionCostAllocation, { subscription: { $in: filter.subscriptionIds } }, { orderBy: { effectiveFrom: 'asc' } });
+  if (allocations.length === 0) return () => null;
+  const unattributed = await readUsage(em, { ...filter, departmentId: '' });
+  return (row: { subscriptionId: string; metricId: string; periodStart: string; aggregation: string; quantity: string }): string | null => {
+    if (row.aggregation !== 'count' && row.aggregation !== 'sum') return null;
+    const inEffect = allocations.filter((allocation) => allocation.subscription.id === row.subscriptionId && allocation.effectiveFrom.getTime() <= Date.parse(row.periodStart)).at(-1);
+    const percent = inEffect?.allocations.find((allocation) => allocation.departmentId === filter.departmentId)?.percent;
+    const shared = unattributed.find((other) => other.subscriptionId === row.subscriptionId && other.metricId === row.metricId && other.periodStart === row.periodStart);
+    if (percent === undefined || !shared) return null;
+    return new Decimal(row.quantity).plus(new Decimal(shared.quantity).times(percent).dividedBy(100)).toFixed();
+  };
+}
+
 export function registerUsage(app: OpenAPIHono<AppEnv>) {
   app.openapi(recordUsageRoute, async (c) => {
     const event = c.req.valid('json');
@@ -247,6 +271,7 @@ export function registerUsage(app: OpenAPIHono<AppEnv>) {
       ...(query.departmentId === undefined ? {} : { departmentId: query.departmentId }),
     });
     const byId = new Map(subscriptions.map((subscription) => [subscription.id, subscription]));
+    const allocatedShare = query.departmentId === undefined ? () => null : await allocatedUsage(em, { subscriptionIds, from, to, departmentId: query.departmentId, ...(query.userId === undefined ? {} : { userId: query.userId }) });
     const summaries = rows.map((row) => {
       const { quota, hardLimit } = quotaOf(byId.get(row.subscriptionId)!, charges, row.metricId, row.periodEnd);
       const whole = usageBreakdown(row.total, quota);
@@ -258,7 +283,7 @@ export function registerUsage(app: OpenAPIHono<AppEnv>) {
           aggregation: row.aggregation,
           periodStart: row.periodStart,
           periodEnd: row.periodEnd,
-          quantity: canonical(row.quantity),
+          quantity: canonical(allocatedShare(row) ?? row.quantity),
           events: Number(row.events),
           subscriptionQuantity: whole.quantity,
           included: whole.included,
