@@ -32,6 +32,11 @@ const expectedAudit: Record<
     rowInTransaction?: false;
     /** The response field naming the target, when it is not `id`. */
     targetField?: string;
+    /**
+     * How to find the row written, when its table has no `id` column: a condition on its key and
+     * the response fields that fill its parameters, in order.
+     */
+    rowKey?: { where: string; fields: string[] };
   }
 > = {
   'POST /v1/applications': { action: 'application.created', targetType: 'application', table: 'applications', organization: 'none', before: false },
@@ -70,6 +75,19 @@ const expectedAudit: Record<
     organization: 'target',
     before: false,
     targetField: 'contractId',
+  },
+  'POST /v1/budgets': { action: 'budget.created', targetType: 'budget', table: 'budgets', organization: 'target', before: false },
+  'PATCH /v1/budgets/{id}': { action: 'budget.updated', targetType: 'budget', table: 'budgets', organization: 'target', before: true },
+  // The target is the subscription; the row written is its allocation of the current period (keyed by both), the
+  // first of that period here, so there is nothing before (test below: a replacement records the one it replaces).
+  'PUT /v1/subscriptions/{id}/cost-allocations': {
+    action: 'subscription.cost_allocated',
+    targetType: 'subscription',
+    table: 'subscription_cost_allocations',
+    organization: 'target',
+    before: false,
+    targetField: 'subscriptionId',
+    rowKey: { where: "subscription_id = $1 and to_char(effective_from at time zone 'UTC', 'YYYY-MM-DD') = $2", fields: ['subscriptionId', 'effectiveFrom'] },
   },
   'POST /v1/subscriptions': { action: 'subscription.created', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: false, rowInTransaction: false },
   'POST /v1/subscriptions/{id}/change-plan': { action: 'subscription.plan_changed', targetType: 'subscription', table: 'subscriptions', organization: 'target', before: true, rowInTransaction: false },
@@ -194,7 +212,11 @@ describe('the audit log', () => {
       // The same transaction wrote both rows (xmin is the writing transaction's id). A root
       // organization is left out: its billing workflow updates the row right after creation.
       if (name !== 'POST /v1/organizations (root)' && expectation.rowInTransaction !== false) {
-        const [changed] = await stack.sql<{ xmin: string }>(`select xmin::text as xmin from ${expectation.table} where id = $1`, [body.id]);
+        const key = expectation.rowKey ?? { where: 'id = $1', fields: ['id'] };
+        const [changed] = await stack.sql<{ xmin: string }>(
+          `select xmin::text as xmin from ${expectation.table} where ${key.where}`,
+          key.fields.map((field) => body[field]),
+        );
         expect(changed?.xmin).toBe(row.xmin);
       }
     },
@@ -212,6 +234,32 @@ describe('the audit log', () => {
     expect(row).toMatchObject({ actor_type: 'user', actor_id: `user:${owner.userId}`, action: 'organization.updated' });
     expect(row?.before?.netTermsDays).toBe(current!.net_terms_days);
     expect(row?.after?.netTermsDays).toBe(current!.net_terms_days === 60 ? 61 : 60);
+  });
+
+  it('records the cost allocation a replacement within the same period replaces as its before', async () => {
+    const billingAdmin = tenant.people.BILLING_ADMIN;
+    const path = `/v1/subscriptions/${tenant.subscriptionId}/cost-allocations`;
+    const second = await call<{ id: string }>(stack, 'POST', `/v1/organizations/${tenant.id}/departments`, { body: { name: unique('dept'), costCenter: 'CC-2' } });
+    const first = await call<Record<string, unknown>>(stack, 'PUT', path, { body: { allocations: [{ departmentId: tenant.departmentId, percent: '100' }] } });
+    const response = await stack.request('PUT', path, {
+      body: { allocations: [{ departmentId: tenant.departmentId, percent: '60' }, { departmentId: second.id, percent: '40' }] },
+      headers: { authorization: billingAdmin.authorization },
+    });
+    expect(response.status).toBe(200);
+    const replaced = (await response.json()) as Record<string, unknown>;
+    expect(replaced.effectiveFrom).toBe(first.effectiveFrom);
+    const rows = await auditRowsFor(response.headers.get('x-request-id')!);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      actor_type: 'user',
+      actor_id: `user:${billingAdmin.userId}`,
+      organization_id: tenant.id,
+      action: 'subscription.cost_allocated',
+      target_type: 'subscription',
+      target_id: tenant.subscriptionId,
+    });
+    expect(rows[0]?.before).toEqual(first);
+    expect(rows[0]?.after).toEqual(replaced);
   });
 
   it('writes no row for a Stripe webhook delivery, which stripe_events records instead', async () => {

@@ -107,6 +107,9 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   // terminate them and record SLA breaches (finance too: a contract sets what is billed).
   'contract.read':                    row('ok   ok   ok   ok   ok   | ok   ok   403  403  | ok   ok   403  404  | ok   ok   403  403  | ok   | 404'),
   'contract.write':                   row('ok   ok   403  ok   403  | 403  403  403  403  | 403  403  403  404  | 403  403  403  403  | 403  | 404'),
+  // An organization's billing people set its budgets (the platform_admin too); its admins and the operator's finance team follow them.
+  'budget.read':                      row('ok   ok   ok   ok   ok   | ok   ok   ok   403  | ok   ok   ok   404  | ok   ok   403  403  | ok   | 404'),
+  'budget.write':                     row('ok   ok   403  403  403  | ok   ok   403  403  | ok   ok   403  404  | 403  ok   403  403  | ok   | 404'),
   // Platform objects (no organization): only platform roles; an organization's object ids are
   // invisible to everyone else (404), platform-wide lists and creation are refused (403).
   'apiKey.read@platform':             row('ok   ok   ok   403  403  | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
@@ -130,6 +133,8 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   'dispute.read@platform':            row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
   // Every organization's contracts at once: the platform's view (an organization's are listed with its id, as contract.read).
   'contract.read@platform':           row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
+  // Every organization's budgets at once: the platform's view (an organization's are listed with its id, as budget.read).
+  'budget.read@platform':             row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
 };
 
 let stack: TestStack;

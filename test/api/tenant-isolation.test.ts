@@ -3,7 +3,7 @@ import { grantsScope, policy } from '../../src/api/auth/policy.js';
 import type { Scope } from '../../src/db/entities/index.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { expectProblem, type ProblemBody } from './support/problems.js';
-import { buildRequest, createContract, openDispute, platformObjects, routeTable, send, type RouteCase, type RouteContext } from './support/route-table.js';
+import { buildRequest, createBudget, createContract, missingId, openDispute, platformObjects, routeTable, send, type RouteCase, type RouteContext } from './support/route-table.js';
 import { bearer, call, createApiKey, createCatalog, createTenant, mutableState, rowCounts, type Tenant } from './support/world.js';
 
 let stack: TestStack;
@@ -110,8 +110,8 @@ describe('a caller from organization A using organization B’s ids', () => {
     expect(key?.revoked_at).toBeNull();
   });
 
-  it('cannot list every organization’s disputes or contracts: without an organization the list is the platform’s (403)', async () => {
-    for (const path of ['/v1/disputes', '/v1/contracts']) {
+  it('cannot list every organization’s disputes, contracts or budgets: without an organization the list is the platform’s (403)', async () => {
+    for (const path of ['/v1/disputes', '/v1/contracts', '/v1/budgets']) {
       for (const authorization of [a.people.OWNER.authorization, a.keys.write.authorization]) {
         await expectProblem(await stack.request('GET', path, { headers: { authorization } }), 403, 'forbidden');
       }
@@ -119,11 +119,13 @@ describe('a caller from organization A using organization B’s ids', () => {
   });
 
   it('lists of A contain only A’s objects', async () => {
-    // A dispute and a contract in each tenant, so A's lists have one to show and one to leave out.
+    // A dispute, a contract and a budget in each tenant, so A's lists have one to show and one to leave out.
     await openDispute(contextFor(a));
     await openDispute(contextFor(b));
     await createContract(contextFor(a));
     await createContract(contextFor(b));
+    await createBudget(contextFor(a));
+    await createBudget(contextFor(b));
     const lists = [
       `/v1/organizations/${a.id}/departments`,
       `/v1/organizations/${a.id}/members`,
@@ -133,6 +135,7 @@ describe('a caller from organization A using organization B’s ids', () => {
       `/v1/audit-events?organizationId=${a.id}`,
       `/v1/disputes?organizationId=${a.id}`,
       `/v1/contracts?organizationId=${a.id}`,
+      `/v1/budgets?organizationId=${a.id}`,
     ];
     for (const path of lists) {
       const page = await call<{ data: { organizationId: string | null }[] }>(stack, 'GET', `${path}${path.includes('?') ? '&' : '?'}limit=100`, {
@@ -141,6 +144,29 @@ describe('a caller from organization A using organization B’s ids', () => {
       expect(page.data.length).toBeGreaterThan(0);
       expect(new Set(page.data.map((item) => item.organizationId))).toEqual(new Set([a.id]));
     }
+  });
+
+  it('cannot name B’s department in A’s budget or A’s cost allocation: 422 department_not_found exactly as for a department that does not exist; nothing written', async () => {
+    const attempts = (departmentId: string) => [
+      {
+        method: 'POST',
+        path: '/v1/budgets',
+        body: { organizationId: a.id, departmentId, name: 'Research', period: 'month', amount: 10_000_000_000, currency: 'USD', enforcement: 'none' },
+      },
+      { method: 'PUT', path: `/v1/subscriptions/${a.subscriptionId}/cost-allocations`, body: { allocations: [{ departmentId, percent: '100' }] } },
+    ];
+    const before = { counts: await rowCounts(stack), state: await mutableState(stack) };
+    const unknownDepartment = attempts(missingId);
+    for (const [index, attempt] of attempts(b.departmentId).entries()) {
+      for (const authorization of [a.people.OWNER.authorization, a.keys.write.authorization]) {
+        const cross = await stack.request(attempt.method, attempt.path, { body: attempt.body, headers: { authorization } });
+        const crossProblem = await expectProblem(cross, 422, 'department_not_found');
+        const unknown = unknownDepartment[index]!;
+        const missing = await stack.request(unknown.method, unknown.path, { body: unknown.body, headers: { authorization } });
+        expect(disclosed(crossProblem)).toEqual(disclosed(await expectProblem(missing, 422, 'department_not_found')));
+      }
+    }
+    expect({ counts: await rowCounts(stack), state: await mutableState(stack) }).toEqual(before);
   });
 });
 

@@ -32,7 +32,7 @@ export interface RouteContext {
  * keys, endpoints, approval rules and the whole audit log are platform objects that only platform
  * roles reach. So do approval routes whose answer is not their action's alone: the requests a
  * caller sees anywhere, cancels (the requester's) and bulk decisions (answered per id). Every
- * organization's disputes and contracts, listed without one, are the platform's too.
+ * organization's disputes, contracts and budgets, listed without one, are the platform's too.
  */
 export type MatrixRow =
   | Action
@@ -50,7 +50,8 @@ export type MatrixRow =
   | 'approvalRequest.cancel@requester'
   | 'approvalRequest.decide@bulk'
   | 'dispute.read@platform'
-  | 'contract.read@platform';
+  | 'contract.read@platform'
+  | 'budget.read@platform';
 
 type Params = Record<string, string>;
 type BodyBuilder = (ctx: RouteContext) => unknown;
@@ -58,7 +59,7 @@ type BodyBuilder = (ctx: RouteContext) => unknown;
 export interface RouteCase {
   /** Unique label: method, path and the variant. */
   name: string;
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** The OpenAPI path template. */
   path: string;
   /** The policy action the handler checks. */
@@ -308,6 +309,44 @@ function breachPeriod(): { periodStart: string; periodEnd: string } {
   const day = (offset: number) => new Date(Date.UTC(2100, 0, 1 + offset)).toISOString().slice(0, 10);
   return { periodStart: day(breachDays), periodEnd: day(breachDays + 1) };
 }
+
+/**
+ * Budgets. Every budget the table makes is the bootstrap key's, of the whole organization, in its
+ * currency (createTenant bills every organization in USD: another currency is 422
+ * currency_mismatch), with enforcement `none`, so no subscription change the table makes is held
+ * for approval (202) or blocked (422 budget_exceeded); and its amount is far above anything the
+ * table's organizations buy, so no threshold fires and no budget_alerts row appears behind a
+ * "writes nothing" check after the budget watcher's background checks.
+ */
+const budgetCurrency = 'USD';
+const budgetAmount = 10_000_000_000;
+const budgetTerms = (organizationId: string) => ({
+  organizationId,
+  name: unique('budget'),
+  period: 'month',
+  amount: budgetAmount,
+  currency: budgetCurrency,
+  alertThresholds: [50, 80, 100],
+  enforcement: 'none',
+});
+/** A budget of the target that the bootstrap key created. */
+export async function createBudget(ctx: RouteContext): Promise<string> {
+  return (await call<{ id: string }>(ctx.stack, 'POST', '/v1/budgets', { body: budgetTerms(ctx.target.id) })).id;
+}
+/** Each organization's standing budget that reads and updates share, made on first use (updates change only its name). */
+const budgetFixtures = new Map<string, Promise<string>>();
+function budgetOf(ctx: RouteContext): Promise<string> {
+  let made = budgetFixtures.get(ctx.target.id);
+  if (!made) {
+    made = createBudget(ctx);
+    budgetFixtures.set(ctx.target.id, made);
+  }
+  return made;
+}
+const budgetParams = async (ctx: RouteContext) => ({ id: await budgetOf(ctx) });
+const missingBudget = { params: { id: missingId }, code: 'budget_not_found' };
+/** The target's subscription charged wholly to the target's department (a repeat replaces the allocation of the same period). */
+const wholeToDepartment = (ctx: RouteContext) => ({ allocations: [{ departmentId: ctx.target.departmentId, percent: '100' }] });
 
 /** Every `/v1` route of the API, once per variant (with or without an organization). */
 export const routeTable: RouteCase[] = [
@@ -913,6 +952,22 @@ export const routeTable: RouteCase[] = [
     invalid: { params: { userId: 'x'.repeat(201) }, field: 'userId' },
     notFound: missingSubscription,
     forbidden: person('MEMBER'),
+  },
+  {
+    // From the current period on; a repeat in the same period replaces it (the first writes the period's row, the others update it).
+    name: 'PUT /v1/subscriptions/{id}/cost-allocations',
+    method: 'PUT',
+    path: '/v1/subscriptions/{id}/cost-allocations',
+    action: 'subscription.manage',
+    matrixRow: 'subscription.manage',
+    owner: 'organization',
+    successStatus: 200,
+    params: subscriptionParams,
+    body: wholeToDepartment,
+    // A percent zod refuses: one that parses but does not sum to 100 is the domain's 422 invalid_allocation.
+    invalid: { body: (ctx) => ({ allocations: [{ departmentId: ctx.target.departmentId, percent: 'abc' }] }), field: 'allocations.0.percent' },
+    notFound: missingSubscription,
+    forbidden: person('ADMIN'),
   },
   {
     // Cancels at the period end, which a repeat leaves as it is; last, so the routes above run on a live subscription.
@@ -1585,6 +1640,100 @@ export const routeTable: RouteCase[] = [
     invalid: { body: () => ({ periodStart: '2100-03-01', periodEnd: '2100-02-01', measuredUptimePercent: '99.5' }), field: 'periodEnd' },
     notFound: missingContract,
     forbidden: person('BILLING_ADMIN'),
+  },
+  {
+    name: 'POST /v1/budgets',
+    method: 'POST',
+    path: '/v1/budgets',
+    action: 'budget.write',
+    matrixRow: 'budget.write',
+    owner: 'organization',
+    successStatus: 201,
+    body: (ctx) => budgetTerms(ctx.target.id),
+    creates: 'budgets',
+    invalid: { body: (ctx) => ({ ...budgetTerms(ctx.target.id), period: 'week' }), field: 'period' },
+    notFound: { body: () => budgetTerms(missingId), code: 'organization_not_found' },
+    // Its admins follow the budgets (budget.read); only its billing people set them.
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'GET /v1/budgets (organization)',
+    method: 'GET',
+    path: '/v1/budgets',
+    action: 'budget.read',
+    matrixRow: 'budget.read',
+    owner: 'organization',
+    successStatus: 200,
+    query: orgQuery,
+    invalid: { query: { organizationId: 'acme' }, field: 'organizationId' },
+    notFound: missingOrgQuery,
+    forbidden: person('MEMBER'),
+  },
+  {
+    // Every organization's budgets: the platform's view, refused to organization roles.
+    name: 'GET /v1/budgets (platform)',
+    method: 'GET',
+    path: '/v1/budgets',
+    action: 'budget.read',
+    matrixRow: 'budget.read@platform',
+    owner: 'platform',
+    successStatus: 200,
+    invalid: { query: { limit: '0' }, field: 'limit' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/budgets/{id}',
+    method: 'GET',
+    path: '/v1/budgets/{id}',
+    action: 'budget.read',
+    matrixRow: 'budget.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: budgetParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingBudget,
+    forbidden: person('MEMBER'),
+  },
+  {
+    // Only the name changes: the amount stays far above what the organization buys, and enforcement stays `none`.
+    name: 'PATCH /v1/budgets/{id}',
+    method: 'PATCH',
+    path: '/v1/budgets/{id}',
+    action: 'budget.write',
+    matrixRow: 'budget.write',
+    owner: 'organization',
+    successStatus: 200,
+    params: budgetParams,
+    body: () => ({ name: unique('budget') }),
+    invalid: { body: () => ({ amount: -1 }), field: 'amount' },
+    notFound: missingBudget,
+    forbidden: person('ADMIN'),
+  },
+  {
+    name: 'GET /v1/budgets/{id}/tracking',
+    method: 'GET',
+    path: '/v1/budgets/{id}/tracking',
+    action: 'budget.read',
+    matrixRow: 'budget.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: budgetParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingBudget,
+    forbidden: confinedKey('seats:verify'),
+  },
+  {
+    name: 'GET /v1/budgets/{id}/alerts',
+    method: 'GET',
+    path: '/v1/budgets/{id}/alerts',
+    action: 'budget.read',
+    matrixRow: 'budget.read',
+    owner: 'organization',
+    successStatus: 200,
+    params: budgetParams,
+    invalid: { params: { id: '12345' }, field: 'id' },
+    notFound: missingBudget,
+    forbidden: person('MEMBER'),
   },
 ];
 

@@ -204,6 +204,9 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
     'contract_versions',
     'contract_amendments',
     'contract_sla_breaches',
+    'budgets',
+    'budget_alerts',
+    'subscription_cost_allocations',
   ];
   const [row] = await stack.sql<Record<string, string>>(
     `select ${tables.map((table) => `(select count(*) from ${table}) as ${table}`).join(', ')}`,
@@ -211,7 +214,11 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
   return Object.fromEntries(tables.map((table) => [table, Number(row?.[table])]));
 }
 
-/** A state digest of rows that updates change in place (revocation, disabling, organization edits, rule edits, decisions, dispute and contract transitions). */
+/**
+ * A state digest of rows that updates change in place (revocation, disabling, organization edits,
+ * rule edits, decisions, dispute and contract transitions, budget edits, cost allocations replaced
+ * within a period). Budget alerts are only ever inserted: rowCounts has them.
+ */
 export async function mutableState(stack: TestStack): Promise<string> {
   const rows = await stack.sql<{ state: string }>(
     `select md5(coalesce(string_agg(x, ',' order by x), '')) as state from (
@@ -226,6 +233,8 @@ export async function mutableState(stack: TestStack): Promise<string> {
        union all select concat_ws('|', id, status, resolution_outcome, resolution_amount, approval_request_id, credit_note_id, resolved_at) from disputes
        union all select concat_ws('|', id, status, end_date, terminates_on, termination_reason, notice_sent_for, version, updated_at) from contracts
        union all select concat_ws('|', id, status, version, approval_request_id, decided_at) from contract_amendments
+       union all select concat_ws('|', id, name, amount, currency, alert_thresholds, enforcement, updated_at) from budgets
+       union all select concat_ws('|', subscription_id, effective_from, allocations) from subscription_cost_allocations
      ) rows`,
   );
   return rows[0]?.state ?? '';
