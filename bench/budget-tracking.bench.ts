@@ -2,7 +2,7 @@
  * Budget tracking on an organization with millions of usage events. An embedded PostgreSQL holds
  * two organizations on the same metered plan: one whose current period has EVENTS raw usage events
  * (spread over 1,000 users and 10 departments, written with SQL in bulk, with the aggregates
- * ingestion keeps) and one with none. Measures what `GET /v1/budgets/{id}/tracking` does — the
+ * ingestion keeps) and one with none, each with its first period invoiced. Measures what `GET /v1/budgets/{id}/tracking` does — the
  * spent query, the next invoice's preview from the aggregates, the domain's tracking — for each,
  * and prints p50/p99 and the ratio of the big organization's to the empty one's.
  *
@@ -21,7 +21,9 @@ import { trackingOf } from '../src/budgets/tracking.js';
 import { systemClock } from '../src/clock.js';
 import { Application, Budget, Metric, Organization, Plan, PlanCharge } from '../src/db/entities/index.js';
 import { createOrm, migrateUp } from '../src/db/orm.js';
-import { dayOf, formatDayOf } from '../src/domain/index.js';
+import { computeInvoice, formatDay, formatDayOf, parseDay } from '../src/domain/index.js';
+import { loadBillingAccount } from '../src/db/repositories/billing.js';
+import { persistProposal } from '../src/db/repositories/invoices.js';
 import { createSubscription } from '../src/subscriptions/create.js';
 import { percentile } from './support/measure.js';
 
@@ -45,11 +47,19 @@ const plan = em.create(Plan, { id: crypto.randomUUID(), code: 'metered', version
 em.create(PlanCharge, { id: crypto.randomUUID(), plan, position: 0, metric, model: 'per_unit', unitPrice: '0.001', packageSize: null, tiers: null, rate: null, fixedFee: null, included: 0, allocation: 'pooled', hardLimit: null });
 const organizations = ['Big', 'Empty'].map((name) => em.create(Organization, { id: crypto.randomUUID(), name, currency: 'USD' }));
 await em.flush();
-const today = dayOf(Date.now());
+// Subscribed on the 1st (billed from the month's start, so its period and the monthly budget's coincide):
+// the usage so far is what the next invoice rates. Run on the 1st, the period has just begun and has none yet.
+const monthStart = parseDay(`${formatDayOf(Date.now()).slice(0, 8)}01`);
 const terms = { id: plan.id, code: plan.code, name: plan.name, version: 1, applicationId: application.id, currency: 'USD', interval: 'month' as const, basePrice: 10_000, seatPrice: 0, includedSeats: 0, trialDays: 0 };
 const subscriptions = [];
 for (const organization of organizations) {
-  subscriptions.push(await createSubscription(em, { temporal: noTemporal, taskQueue: 'none', clock: systemClock }, { organization, plan: terms, seats: 1, departmentId: null, startDay: today, trialDays: 0 }));
+  subscriptions.push(await createSubscription(em, { temporal: noTemporal, taskQueue: 'none', clock: systemClock }, { organization, plan: terms, seats: 1, departmentId: null, startDay: monthStart, trialDays: 0 }));
+}
+// The first period is invoiced as the billing cycle would have, so the next invoice is the period's end, with its usage.
+for (const organization of organizations) {
+  const billingDay = formatDay(monthStart);
+  const loaded = await loadBillingAccount(em, organization.id, billingDay);
+  await persistProposal(em, { account: loaded!.organization, billingDay, proposal: computeInvoice(loaded!.input), now: new Date() });
 }
 const budgets = organizations.map((organization) =>
   em.create(Budget, { id: crypto.randomUUID(), organization, department: null, name: 'Bench', period: 'month', amount: 1_000_000_000, currency: 'USD', alertThresholds: [50, 80, 100], enforcement: 'none', createdBy: 'bench', createdAt: new Date(), updatedAt: new Date() }),
@@ -62,7 +72,7 @@ const client = orm.em.getConnection();
 // The raw events, in bulk: what ingestion would have stored for EVENTS calls today.
 await client.execute(
   `insert into usage_events (organization_id, event_id, occurred_at, received_at, subscription_id, metric_id, period_start, user_id, department_id, quantity, value)
-   select ?, 'evt-' || n, now() - (n % 3600) * interval '1 second', now(), ?, ?, ?, 'user-' || (n % 1000), null, 1, 1
+   select ?, 'evt-' || n, now() - (n % 86400) * interval '1 second', now(), ?, ?, ?, 'user-' || (n % 1000), null, 1, 1
      from generate_series(1, ?) as n`,
   [big.organization.id, big.id, metric.id, big.currentPeriodStart, EVENTS],
 );
