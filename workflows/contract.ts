@@ -12,6 +12,7 @@ import {
 import type { ContractActivities } from '../activities/contracts.js';
 import { amendmentRefusal, contractDay, isContractOver, msUntilDay, nextContractStep, renewalRefusal, terminationRefusal, type ContractRefusal } from '../src/domain/index.js';
 import { approvalRequest } from './approval.js';
+import { answering, loadRowOptions, stepOptions, turns, updateStepOptions } from './update-steps.js';
 import { approvalSearchAttributes, type ApprovalRequestState } from './messages/approval.js';
 import { domainFailureType } from './messages/failures.js';
 import {
@@ -28,30 +29,16 @@ import {
   type TerminateContractRequest,
 } from './messages/contract.js';
 
-const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' } as const;
-const { loadContract } = proxyLocalActivities<ContractActivities>({
-  startToCloseTimeout: '30 seconds',
-  // The API starts the workflow just before its transaction commits: the row shows within moments, or never.
-  retry: { ...retry, maximumAttempts: 10 },
-});
-// Database steps: short transactions, recorded in the workflow's own task. The timers' steps and an
-// approval's outcome are retried until they happen; a step an update asks for gives up after a
-// few tries, so an error that retrying cannot mend fails that update instead of holding the contract.
-const { takeContractStep, decideAmendment } = proxyLocalActivities<ContractActivities>({ startToCloseTimeout: '30 seconds', retry });
-const { renewContract, terminateContract, planAmendment } = proxyLocalActivities<ContractActivities>({ startToCloseTimeout: '30 seconds', retry: { ...retry, maximumAttempts: 5 } });
+const { loadContract } = proxyLocalActivities<ContractActivities>(loadRowOptions);
+// Database steps, recorded in the workflow's own task: the timers' and an approval's until they happen, an update's a few times.
+const { takeContractStep, decideAmendment } = proxyLocalActivities<ContractActivities>(stepOptions);
+const { renewContract, terminateContract, planAmendment } = proxyLocalActivities<ContractActivities>(updateStepOptions);
+
+/** What a contract's steps refuse with (the contract's rules, the domain's on terms): answered by the API as the update's problem. */
+const refusals = [contractRefusalFailureType, domainFailureType];
 
 function refuse(refusal: ContractRefusal): never {
   throw ApplicationFailure.create({ message: refusal.message, type: contractRefusalFailureType, nonRetryable: true, details: [{ code: refusal.code, status: refusal.status }] });
-}
-
-/** An activity's refusal (an overlap, terms the domain refuses) is the update's own failure, so the API answers it. */
-async function answering<T>(step: Promise<T>): Promise<T> {
-  try {
-    return await step;
-  } catch (error) {
-    if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && (error.cause.type === contractRefusalFailureType || error.cause.type === domainFailureType)) throw error.cause;
-    throw error;
-  }
 }
 
 const today = () => contractDay(Date.now());
@@ -75,12 +62,7 @@ export async function contractLifecycle(input: ContractWorkflowInput): Promise<C
   })();
   let changes = 0;
   let approvalsRunning = 0;
-  let queueTail: Promise<unknown> = load.catch(() => undefined);
-  function exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const turn = queueTail.then(work);
-    queueTail = turn.catch(() => undefined);
-    return turn;
-  }
+  const exclusive = turns(load);
   function take(next: ContractState): void {
     if (next.status !== state.status || next.endDate !== state.endDate) {
       upsertSearchAttributes([
@@ -99,7 +81,7 @@ export async function contractLifecycle(input: ContractWorkflowInput): Promise<C
       exclusive(async () => {
         const refusal = renewalRefusal(state);
         if (refusal) refuse(refusal);
-        take(await answering(renewContract({ ...request, contractId: input.contractId })));
+        take(await answering(renewContract({ ...request, contractId: input.contractId }), refusals));
         return state;
       }),
     {
@@ -115,7 +97,7 @@ export async function contractLifecycle(input: ContractWorkflowInput): Promise<C
       exclusive(async () => {
         const refusal = terminationRefusal(state, request.on, today());
         if (refusal) refuse(refusal);
-        take(await answering(terminateContract({ ...request, contractId: input.contractId })));
+        take(await answering(terminateContract({ ...request, contractId: input.contractId }), refusals));
         return state;
       }),
     {
@@ -131,7 +113,7 @@ export async function contractLifecycle(input: ContractWorkflowInput): Promise<C
       exclusive(async () => {
         const refusal = amendmentRefusal(state, request, state.latestVersionFrom);
         if (refusal) refuse(refusal);
-        const plan = await answering(planAmendment({ ...request, contractId: input.contractId }));
+        const plan = await answering(planAmendment({ ...request, contractId: input.contractId }), refusals);
         take(plan.state);
         if (plan.approval) void runApproval(request.amendmentId, plan.approval);
         return plan.amendment;

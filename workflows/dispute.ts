@@ -1,4 +1,5 @@
 import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, executeChild, getExternalWorkflowHandle, proxyLocalActivities, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { answering, loadRowOptions, outsideCallRetry, stepOptions, turns, updateStepOptions } from './update-steps.js';
 import type { DisputeActivities } from '../activities/disputes.js';
 import { commentRefusal, isActiveDispute, withdrawalRefusal, type DisputeRefusal } from '../src/domain/index.js';
 import { approvalRequest } from './approval.js';
@@ -18,37 +19,22 @@ import {
 } from './messages/dispute.js';
 import { disputeChangedSignal } from './messages/payment.js';
 
-const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' } as const;
-
-const { loadDispute } = proxyLocalActivities<DisputeActivities>({
-  startToCloseTimeout: '30 seconds',
-  // The API starts the workflow just before its transaction commits: the row shows within moments, or never.
-  retry: { ...retry, maximumAttempts: 10 },
-});
-// Database steps: short transactions, recorded in the workflow's own task. The saga's steps are
-// retried until they happen; a step an update asks for gives up after a few tries, so an error
-// that retrying cannot mend fails that update instead of holding the dispute.
-const { returnDisputeToReview, creditDispute, recordDisputeRefund, voidDisputeRefund, failDisputeResolution } = proxyLocalActivities<DisputeActivities>({ startToCloseTimeout: '30 seconds', retry });
-const { commentOnDispute, withdrawDispute, planDisputeResolution } = proxyLocalActivities<DisputeActivities>({ startToCloseTimeout: '30 seconds', retry: { ...retry, maximumAttempts: 5 } });
-// Outside services go through the activity queue: Stripe (retried for about an hour with one idempotency key) and the ERP hook.
+const { loadDispute } = proxyLocalActivities<DisputeActivities>(loadRowOptions);
+// Database steps, recorded in the workflow's own task: the saga's until they happen, an update's a few times.
+const { returnDisputeToReview, creditDispute, recordDisputeRefund, voidDisputeRefund, failDisputeResolution } = proxyLocalActivities<DisputeActivities>(stepOptions);
+const { commentOnDispute, withdrawDispute, planDisputeResolution } = proxyLocalActivities<DisputeActivities>(updateStepOptions);
+// Outside services go through the activity queue: Stripe and the ERP hook.
 const { refundDispute, syncDisputeToErp } = proxyActivities<DisputeActivities>({
   // Past the Stripe client's own 20 s timeout: a worker lost mid-refund is retried within half a minute, with the same key.
   startToCloseTimeout: '30 seconds',
-  retry: { ...retry, maximumInterval: '5 minutes', maximumAttempts: 20 },
+  retry: outsideCallRetry,
 });
+
+/** What a dispute's steps refuse with: answered by the API as the update's problem. */
+const refusals = [disputeRefusalFailureType];
 
 function refuse(refusal: DisputeRefusal): never {
   throw ApplicationFailure.create({ message: refusal.message, type: disputeRefusalFailureType, nonRetryable: true, details: [{ code: refusal.code, status: refusal.status, details: refusal.details }] });
-}
-
-/** An activity's refusal (the resolution does not fit the invoice) is the update's own failure, so the API answers it. */
-async function answering<T>(step: Promise<T>): Promise<T> {
-  try {
-    return await step;
-  } catch (error) {
-    if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === disputeRefusalFailureType) throw error.cause;
-    throw error;
-  }
 }
 
 /**
@@ -72,12 +58,7 @@ export async function disputeToRefund(input: DisputeWorkflowInput): Promise<Disp
   let pending: DisputeResolveRequest | null = null;
   /** Bumped when a resolution has been carried out, waits for approval, or failed: what the resolve update waits for. */
   let resolutions = 0;
-  let queueTail: Promise<unknown> = load.catch(() => undefined);
-  function exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const turn = queueTail.then(work);
-    queueTail = turn.catch(() => undefined);
-    return turn;
-  }
+  const exclusive = turns(load);
 
   function take(next: DisputeState): void {
     if (next.status !== state.status) upsertSearchAttributes([{ key: disputeSearchAttributes.status, value: next.status }]);
@@ -99,7 +80,7 @@ export async function disputeToRefund(input: DisputeWorkflowInput): Promise<Disp
     commentOnDisputeUpdate,
     (request: DisputeCommentRequest) =>
       exclusive(async () => {
-        const answer = await answering(commentOnDispute({ ...request, disputeId: state.id }));
+        const answer = await answering(commentOnDispute({ ...request, disputeId: state.id }), refusals);
         take(answer.state);
         return answer;
       }),
@@ -116,7 +97,7 @@ export async function disputeToRefund(input: DisputeWorkflowInput): Promise<Disp
       exclusive(async () => {
         const refusal = pending === null ? withdrawalRefusal(state.status) : withdrawalRefusal('pending_approval');
         if (refusal) refuse(refusal);
-        take(await answering(withdrawDispute({ ...request, disputeId: state.id })));
+        take(await answering(withdrawDispute({ ...request, disputeId: state.id }), refusals));
         return state;
       }),
     {
@@ -133,7 +114,7 @@ export async function disputeToRefund(input: DisputeWorkflowInput): Promise<Disp
       const seen = resolutions;
       await exclusive(async () => {
         if (!resolvable()) refuse({ code: 'dispute_not_resolvable', status: 409, message: `The dispute is ${state.status}; only an open dispute or one under review can be resolved.`, details: { disputeStatus: state.status } });
-        const plan = await answering(planDisputeResolution({ ...request, disputeId: state.id }));
+        const plan = await answering(planDisputeResolution({ ...request, disputeId: state.id }), refusals);
         take(plan.state);
         if (state.status === 'rejected') {
           resolutions += 1;
