@@ -5,7 +5,7 @@ import { Plan, Subscription, SubscriptionPhase, type Organization } from '../db/
 import { dateOfDay, dayOf, formatDay, initialSnapshot } from '../domain/index.js';
 import { workflowIds } from '../temporal/workflow-ids.js';
 import type { PlanTerms } from '../../workflows/messages/subscription.js';
-import type { subscriptionLifecycle } from '../../workflows/index.js';
+import type { subscriptionLifecycle } from '../../workflows/subscription-lifecycle.js';
 
 /** The latest version of a plan, as the fixed-fee terms the workflow prorates with; null when there is none. */
 export async function latestPlanTerms(em: EntityManager, code: string): Promise<PlanTerms | null> {
