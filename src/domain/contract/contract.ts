@@ -140,13 +140,26 @@ export function versionOn(contract: BillingContract, day: EpochDay): ContractVer
   return current;
 }
 
-/** The contract that covers an organization: its own, else the nearest ancestor's (`ancestry`: itself first). */
-export function contractCovering(contracts: readonly BillingContract[], ancestry: readonly string[]): BillingContract | null {
-  for (const organizationId of ancestry) {
-    const own = contracts.find((contract) => contract.organizationId === organizationId);
-    if (own) return own;
-  }
-  return null;
+/**
+ * Which contract covers an organization on a day: its own in effect that day, else the nearest
+ * ancestor's (`ancestryOf` gives an organization's ancestry, itself first). An organization may
+ * have several contracts over time, never two at once.
+ */
+export function contractCoverage(contracts: readonly BillingContract[], ancestryOf: (organizationId: string) => readonly string[]) {
+  const byOrganization = new Map<string, BillingContract[]>();
+  for (const contract of contracts) byOrganization.set(contract.organizationId, [...(byOrganization.get(contract.organizationId) ?? []), contract]);
+  const inEffect = (contract: BillingContract, day: EpochDay) => parseDay(contract.startDate) <= day && day < parseDay(contract.endDate);
+  return {
+    /** Every contract that may cover the organization on some day. */
+    related: (organizationId: string): BillingContract[] => ancestryOf(organizationId).flatMap((id) => byOrganization.get(id) ?? []),
+    on: (organizationId: string, day: EpochDay): BillingContract | null => {
+      for (const id of ancestryOf(organizationId)) {
+        const covering = byOrganization.get(id)?.find((contract) => inEffect(contract, day));
+        if (covering) return covering;
+      }
+      return null;
+    },
+  };
 }
 
 function overriddenPlan(plan: Plan, contract: BillingContract, version: ContractVersion | null): Plan {
@@ -164,21 +177,25 @@ const samePhaseTerms = (a: SubscriptionPhase, b: SubscriptionPhase) =>
   a.seats === b.seats && a.plan.basePrice === b.plan.basePrice && a.plan.seatPrice === b.plan.seatPrice && a.plan.name === b.plan.name && a.plan.code === b.plan.code;
 
 /**
- * The subscription with the contract's prices: its phases split where a version starts or the
- * contract ends, each with the version's overrides. A split mid-period is a plan change: the days
- * before it at the old price, the days after at the new (a credit and a debit line).
+ * The subscription with its contracts' prices: its phases split where a version starts or a
+ * contract starts or ends, each with the overrides of the contract covering it that day. A split
+ * mid-period is a plan change: the days before it at the old price, the days after at the new (a
+ * credit and a debit line).
  */
-export function withContractPrices(subscription: Subscription, contract: BillingContract): Subscription {
+export function withContractPrices(subscription: Subscription, related: readonly BillingContract[], contractOn: (day: EpochDay) => BillingContract | null): Subscription {
   const start = parseDay(subscription.startDate);
   const boundaries = new Set<EpochDay>([start, ...subscription.phases.map((phase) => parseDay(phase.effectiveAt))]);
-  for (const day of [...contract.versions.map((version) => parseDay(version.effectiveFrom)), parseDay(contract.startDate), parseDay(contract.endDate)]) {
-    if (day > start) boundaries.add(day);
+  for (const contract of related) {
+    for (const day of [...contract.versions.map((version) => parseDay(version.effectiveFrom)), parseDay(contract.startDate), parseDay(contract.endDate)]) {
+      if (day > start) boundaries.add(day);
+    }
   }
   const phases: SubscriptionPhase[] = [];
   for (const day of [...boundaries].sort((a, b) => a - b)) {
     let base = subscription.phases[0] as SubscriptionPhase;
     for (const phase of subscription.phases) if (parseDay(phase.effectiveAt) <= day) base = phase;
-    const next: SubscriptionPhase = { effectiveAt: formatDay(day), plan: overriddenPlan(base.plan, contract, versionOn(contract, day)), seats: base.seats };
+    const contract = contractOn(day);
+    const next: SubscriptionPhase = { effectiveAt: formatDay(day), plan: contract ? overriddenPlan(base.plan, contract, versionOn(contract, day)) : base.plan, seats: base.seats };
     const previous = phases.at(-1);
     if (previous && samePhaseTerms(previous, next)) continue;
     phases.push(next);

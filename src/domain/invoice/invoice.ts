@@ -10,7 +10,7 @@ import { checkUsageWindows, proposeSubscriptionLines, type UsageAggregate } from
 import { proposeTaxLines, taxRateOf, type OrganizationProfile } from './tax.js';
 import {
   contractCommitmentLines,
-  contractCovering,
+  contractCoverage,
   contractDiscountLines,
   contractSlaCreditLines,
   contractTerminationLines,
@@ -229,16 +229,22 @@ export function computeInvoice(input: ComputeInvoiceInput): InvoiceProposal {
   const contracts = [...(input.contracts ?? [])].sort((a, b) => compareText(a.id, b.id));
   for (const contract of contracts) requireOrganization(contract.organizationId, `contract ${contract.id}`);
   const parentOf = new Map(organizations.map((organization) => [organization.id, organization.parentId]));
-  const coveringContract = (organizationId: string): BillingContract | null => {
-    const ancestry: string[] = [];
-    for (let id: string | null | undefined = organizationId; id != null && !ancestry.includes(id); id = parentOf.get(id)) ancestry.push(id);
-    return contractCovering(contracts, ancestry);
+  const ancestries = new Map<string, string[]>();
+  const ancestryOf = (organizationId: string): string[] => {
+    let ancestry = ancestries.get(organizationId);
+    if (!ancestry) {
+      ancestry = [];
+      for (let id: string | null | undefined = organizationId; id != null && !ancestry.includes(id); id = parentOf.get(id)) ancestry.push(id);
+      ancestries.set(organizationId, ancestry);
+    }
+    return ancestry;
   };
+  const coverage = contractCoverage(contracts, ancestryOf);
 
   const subscriptions = new Map<string, ResolvedSubscription>();
   for (const listed of input.subscriptions) {
-    const contract = coveringContract(listed.organizationId);
-    const subscription = contract ? withContractPrices(listed, contract) : listed;
+    const related = contracts.length === 0 ? [] : coverage.related(listed.organizationId);
+    const subscription = related.length ? withContractPrices(listed, related, (day) => coverage.on(listed.organizationId, day)) : listed;
     if (subscriptions.has(subscription.id)) {
       throw new DomainError('INVALID_SUBSCRIPTION', `subscription ${subscription.id} listed twice`, { subscriptionId: subscription.id });
     }
@@ -290,8 +296,15 @@ export function computeInvoice(input: ComputeInvoiceInput): InvoiceProposal {
     if (parseDay(item.effectiveAt ?? item.periodStart) <= target) propose(line);
   }
   // The contracts' terms in their order (contract.ts): discount, then commitment on the discounted charges, then SLA credits and fees.
+  const coveredBy = new Map<string, InvoiceLine[]>();
+  if (contracts.length) {
+    for (const line of proposed.values()) {
+      const covering = isChargeLine(line) ? coverage.on(line.organizationId, parseDay(line.periodStart)) : null;
+      if (covering) coveredBy.set(covering.id, [...(coveredBy.get(covering.id) ?? []), line]);
+    }
+  }
   for (const contract of contracts) {
-    const covered = [...proposed.values()].filter((line) => isChargeLine(line) && coveringContract(line.organizationId)?.id === contract.id);
+    const covered = coveredBy.get(contract.id) ?? [];
     const discounts = contractDiscountLines({ contract, lines: covered });
     discounts.forEach(propose);
     contractCommitmentLines({ contract, lines: [...covered, ...discounts], target }).forEach(propose);

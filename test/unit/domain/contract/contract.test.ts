@@ -151,6 +151,37 @@ describe('contract terms on an invoice, in their order', () => {
     expect(invoices.map((invoice) => invoice.lines.filter((line) => line.type === 'one_off').map((line) => line.amount))).toEqual([[], [50_000], []]);
   });
 
+  it('follows an organization from one contract to the next, and a child to its parent’s when its own has ended', () => {
+    const first = contract({ endDate: '2027-03-01', versions: [{ version: 1, effectiveFrom: '2027-01-01', terms: terms({ priceOverrides: [{ planCode: 'team', basePrice: 5_000 }] }) }] });
+    const second = contract({ id: 'ctr_2', name: 'Renegotiated', startDate: '2027-03-01', versions: [{ version: 1, effectiveFrom: '2027-03-01', terms: terms({ priceOverrides: [{ planCode: 'team', basePrice: 7_000 }] }) }] });
+    const childs = contract({ id: 'ctr_3', name: 'Child', organizationId: 'org_child', endDate: '2027-02-01', versions: [{ version: 1, effectiveFrom: '2027-01-01', terms: terms({ priceOverrides: [{ planCode: 'team', basePrice: 1_000 }] }) }] });
+    const base = (target: string) =>
+      invoiceInput({
+        targetDate: target,
+        organizations: [{ id: 'org_parent' }, { id: 'org_child', parentId: 'org_parent' }],
+        contracts: [first, second, childs],
+        subscriptions: [
+          subscription({ startDate: '2027-01-01', phases: [{ effectiveAt: '2027-01-01', plan: team, seats: 0 }] }),
+          subscription({ id: 'sub_child', organizationId: 'org_child', startDate: '2027-01-01', phases: [{ effectiveAt: '2027-01-01', plan: team, seats: 0 }] }),
+        ],
+      });
+    const invoices = billedThen(base, '2027-01-01', '2027-02-01', '2027-03-01');
+    expect(invoices.map((invoice) => invoice.lines.map((line) => [line.organizationId, line.amount]))).toEqual([
+      [
+        ['org_parent', 5_000],
+        ['org_child', 1_000],
+      ],
+      [
+        ['org_parent', 5_000],
+        ['org_child', 5_000],
+      ],
+      [
+        ['org_parent', 7_000],
+        ['org_child', 7_000],
+      ],
+    ]);
+  });
+
   it('covers its organization and the descendants without a contract of their own', () => {
     const parent = contract({ versions: [{ version: 1, effectiveFrom: '2027-01-01', terms: terms({ discountPercent: '10' }) }] });
     const child = contract({ id: 'ctr_2', name: 'Child deal', organizationId: 'org_child', versions: [{ version: 1, effectiveFrom: '2027-01-01', terms: terms({ discountPercent: '20' }) }] });
