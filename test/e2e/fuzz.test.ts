@@ -9,10 +9,13 @@ import { createCatalog, createTenant, signJwt } from '../api/support/world.js';
 // Schemathesis (PyPI, pinned in scripts/schemathesis/requirements.txt) is installed by
 // scripts/bootstrap.sh and put on PATH by scripts/run.sh.
 const checks = ['not_a_server_error', 'status_code_conformance', 'content_type_conformance', 'response_schema_conformance'];
-/** Bounds the run for two cores (about a minute): generated requests per operation and phase. */
+/** Bounds the run for two cores (about five minutes): generated requests per operation and phase. */
 const maxExamples = 30;
-/** Past this the run has hung; the test fails rather than waiting on. */
-const timeoutSeconds = 360;
+/**
+ * Past this the run has hung; the test fails rather than waiting on. Previews and budget tracking
+ * of the accounts the fuzzer backdates by decades take seconds each, which the run spends most of.
+ */
+const timeoutSeconds = 720;
 
 /** Where Schemathesis keeps what it writes (`.schemathesis/`, for `st replay`): outside the checkout. */
 const workDirectory = mkdtempSync(join(tmpdir(), 'ledgerflow-fuzz-'));

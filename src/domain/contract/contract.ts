@@ -249,14 +249,18 @@ export function contractDiscountLines({ contract, lines }: Omit<ContractLineInpu
   return discounts;
 }
 
-/** The commitment periods of the contract's term: months or years from its start, the last one cut at its end. */
-export function commitmentWindows(contract: BillingContract, period: CommitmentPeriod): { start: EpochDay; end: EpochDay; fullDays: number }[] {
+/**
+ * The commitment periods of the contract's term: months or years from its start, the last one cut
+ * at its end; those starting before `until`, when given (a term may run for centuries).
+ */
+export function commitmentWindows(contract: BillingContract, period: CommitmentPeriod, until?: EpochDay): { start: EpochDay; end: EpochDay; fullDays: number }[] {
   const cursor = calendarCursor({ interval: period, anchor: contract.startDate });
   const end = parseDay(contract.endDate);
+  const stop = Math.min(end, until ?? end);
   const windows = [];
   for (let index = 0; ; index += 1) {
     const full = cursor.byIndex(index);
-    if (full.start >= end) break;
+    if (full.start >= stop) break;
     windows.push({ start: full.start, end: Math.min(full.end, end), fullDays: full.end - full.start });
   }
   return windows;
@@ -271,7 +275,7 @@ export function contractCommitmentLines({ contract, lines, target }: ContractLin
   const first = contract.versions[0];
   if (!first) return [];
   const result: InvoiceLine[] = [];
-  for (const window of commitmentWindows(contract, first.terms.commitmentPeriod)) {
+  for (const window of commitmentWindows(contract, first.terms.commitmentPeriod, target)) {
     if (window.end > target) break;
     const parts: { amount: number; days: number }[] = [];
     for (let day = window.start; day < window.end; ) {
