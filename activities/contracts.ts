@@ -11,6 +11,7 @@ import {
   amendmentRefusal,
   assertTermMonths,
   dateOfDay,
+  formatDayOf,
   renewalRefusal,
   statusAfter,
   terminationRefusal,
@@ -172,7 +173,7 @@ export function createContractActivities({ orm, clock, logger }: ContractActivit
       return onContract(input.contractId, async (tx, contract) => {
         const state = await stateOf(tx, contract);
         if (state.terminatesOn === input.on) return { result: state, eventIds: [] };
-        const today = clock.now().toISOString().slice(0, 10);
+        const today = formatDayOf(clock.now().getTime());
         const refusal = terminationRefusal(state, input.on, today);
         if (refusal) refused(refusal);
         const now = clock.now();

@@ -3,7 +3,7 @@ import type { Budget } from '../db/entities/index.js';
 import { budgetsOf } from '../db/repositories/budgets.js';
 import { budgetVerdict, formatDay, type ComputeInvoiceInput, type Plan, type Subscription } from '../domain/index.js';
 import type { PlanTerms } from '../../workflows/messages/subscription.js';
-import { addedCostOf } from './tracking.js';
+import { addedCostOf, previewsWith } from './tracking.js';
 
 /** A purchase weighed against the organization's budgets: what a budget exception carries out once approved. */
 export type BudgetPurchase =
@@ -53,8 +53,11 @@ export async function purchaseVerdict(em: EntityManager, purchase: BudgetPurchas
     (budget) => budget.enforcement !== 'none' && (budget.department === null || budget.department === undefined || budget.department.id === purchase.departmentId),
   );
   let held: PurchaseVerdict = { decision: 'allow' };
+  if (budgets.length === 0) return held;
+  // The budgets are the purchasing organization's: one pair of previews serves them all.
+  const previews = await previewsWith(em, purchase.organizationId, today, withPurchase(purchase, today));
   for (const budget of budgets) {
-    const { addedCost, tracking } = await addedCostOf(em, budget, today, withPurchase(purchase, today));
+    const { addedCost, tracking } = await addedCostOf(em, budget, today, previews);
     const verdict = budgetVerdict(budget.enforcement, tracking, addedCost);
     if (verdict.decision === 'allow') continue;
     if (held.decision === 'allow' || (verdict.decision === 'block' && held.decision === 'approval')) held = { ...verdict, budget };

@@ -4,15 +4,21 @@ import { loadBillingAccount, upcomingBillingDay } from '../db/repositories/billi
 import { firedThresholds, recordBudgetAlerts, spentInPeriod } from '../db/repositories/budgets.js';
 import { budgetPeriodOf, computeInvoice, linesInBudget, recurringAndUsage, sumMinor, thresholdsToFire, trackBudget, type BudgetTracking, type ComputeInvoiceInput, type InvoiceLine } from '../domain/index.js';
 
-/**
- * What an organization's next invoice would bill now — the domain's own preview, on the billing
- * day the cycle closes next, with the usage recorded so far. `change` alters the input first (a
- * purchase being weighed against a budget).
- */
-export async function previewLines(em: EntityManager, organizationId: string, today: string, change?: (input: ComputeInvoiceInput) => ComputeInvoiceInput): Promise<InvoiceLine[]> {
-  const loaded = await loadBillingAccount(em, organizationId, await upcomingBillingDay(em, organizationId, today));
-  if (!loaded) return [];
-  return computeInvoice(change ? change(loaded.input) : loaded.input).lines;
+/** What an organization's next invoice would bill now: the domain's own preview, on the billing day the cycle closes next, with the usage recorded so far. */
+async function previewInput(em: EntityManager, organizationId: string, today: string): Promise<ComputeInvoiceInput | null> {
+  return (await loadBillingAccount(em, organizationId, await upcomingBillingDay(em, organizationId, today)))?.input ?? null;
+}
+
+export async function previewLines(em: EntityManager, organizationId: string, today: string): Promise<InvoiceLine[]> {
+  const input = await previewInput(em, organizationId, today);
+  return input ? computeInvoice(input).lines : [];
+}
+
+/** The next invoice's preview without and with a purchase, from one read of the account. */
+export async function previewsWith(em: EntityManager, organizationId: string, today: string, change: (input: ComputeInvoiceInput) => ComputeInvoiceInput): Promise<{ before: InvoiceLine[]; after: InvoiceLine[] }> {
+  const input = await previewInput(em, organizationId, today);
+  if (!input) return { before: [], after: [] };
+  return { before: computeInvoice(input).lines, after: computeInvoice(change(input)).lines };
 }
 
 const scopeOf = (budget: Budget, today: string) => ({
@@ -29,11 +35,9 @@ export async function trackingOf(em: EntityManager, budget: Budget, today: strin
   return trackBudget({ amount: budget.amount, period: scope.period, today, spent, pending, thresholds: budget.alertThresholds });
 }
 
-/** What a change adds to a budget's period: the preview with it, less the preview without it. */
-export async function addedCostOf(em: EntityManager, budget: Budget, today: string, change: (input: ComputeInvoiceInput) => ComputeInvoiceInput): Promise<{ addedCost: number; tracking: BudgetTracking }> {
+/** What a purchase adds to a budget's period: the preview with it, less the preview without it. */
+export async function addedCostOf(em: EntityManager, budget: Budget, today: string, { before, after }: { before: readonly InvoiceLine[]; after: readonly InvoiceLine[] }): Promise<{ addedCost: number; tracking: BudgetTracking }> {
   const scope = scopeOf(budget, today);
-  const before = await previewLines(em, scope.organizationId, today);
-  const after = await previewLines(em, scope.organizationId, today, change);
   const total = (lines: readonly InvoiceLine[]) => sumMinor(linesInBudget(lines, scope).map((line) => line.amount));
   return { addedCost: total(after) - total(before), tracking: await trackingOf(em, budget, today, before) };
 }

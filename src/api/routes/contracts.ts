@@ -4,7 +4,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Context } from 'hono';
 import { Contract, ContractVersion, Organization, SlaBreach, amendmentStatusValues, contractStatusValues } from '../../db/entities/index.js';
 import { amendmentsOf, contractView, contractViewOf, overlappingContract, recordContractEvent, versionsOf } from '../../db/repositories/contracts.js';
-import { commitmentPeriods, contractDay, dateOfDay, validateContractTerms, type ContractTerms } from '../../domain/index.js';
+import { commitmentPeriods, isBelowSla, contractDay, dateOfDay, validateContractTerms, type ContractTerms } from '../../domain/index.js';
 import { uuidFromKey } from '../../ids.js';
 import { workflowIds } from '../../temporal/workflow-ids.js';
 import { dispatchWebhookEvents } from '../../webhooks/outbox.js';
@@ -369,7 +369,7 @@ export function registerContracts(app: OpenAPIHono<AppEnv>) {
       if (error instanceof UniqueConstraintViolationException) throw new ApiError(409, 'sla_breach_recorded', `A breach for the period from ${start} is already recorded: each period is credited once.`);
       throw error;
     }
-    const view = { id: breach.id, contractId: id, periodStart: start, periodEnd: end, measuredUptimePercent: body.measuredUptimePercent, belowSla: Number(body.measuredUptimePercent) < Number(sla.uptimePercent) };
+    const view = { id: breach.id, contractId: id, periodStart: start, periodEnd: end, measuredUptimePercent: body.measuredUptimePercent, belowSla: isBelowSla(body.measuredUptimePercent, sla) };
     audit(c, { action: 'contract.sla_breach_recorded', organizationId: contract.organization.id, targetType: 'contract', targetId: id, after: view });
     return c.json(view, 201);
   });

@@ -4,6 +4,7 @@ import { dateOfDay, dayOfDate } from '../../domain/index.js';
 import type { ContractState } from '../../../workflows/messages/contract.js';
 import { Contract, ContractAmendment, ContractVersion } from '../entities/index.js';
 import { sql } from '../sql.js';
+import { workflowIds } from '../../temporal/workflow-ids.js';
 import { recordWebhookEvent } from './webhook-events.js';
 
 /** The contract, locked until the caller's transaction ends: its workflow's steps and the API take turns. */
@@ -83,7 +84,7 @@ export function contractView(contract: Contract, versions: readonly ContractVers
         status: amendment.status,
         approvalRequestId: amendment.approvalRequestId ?? null,
       })),
-    workflowId: `contract:${contract.id}`,
+    workflowId: workflowIds.contract(contract.id),
     createdAt: contract.createdAt.toISOString(),
   };
 }

@@ -4,6 +4,7 @@ import { activeDisputeStatuses, journalForLostDispute, laterStripeReport, status
 import type { DisputeState } from '../../../workflows/messages/dispute.js';
 import { Dispute, DisputeComment, Invoice } from '../entities/index.js';
 import { sql } from '../sql.js';
+import { workflowIds } from '../../temporal/workflow-ids.js';
 import { postJournalEntry } from './journal.js';
 import { recordWebhookEvent } from './webhook-events.js';
 
@@ -85,7 +86,7 @@ export function disputeView(dispute: Dispute, comments: readonly DisputeComment[
     lastFailure: dispute.lastFailure ?? null,
     comments: comments.map((comment) => ({ userId: comment.userId, body: comment.body, at: comment.createdAt.toISOString() })),
     openedBy: dispute.openedBy,
-    workflowId: dispute.source === 'customer' ? `dispute:${dispute.id}` : null,
+    workflowId: dispute.source === 'customer' ? workflowIds.dispute(dispute.id) : null,
     createdAt: dispute.createdAt.toISOString(),
     resolvedAt: dispute.resolvedAt?.toISOString() ?? null,
   };

@@ -304,6 +304,11 @@ export function contractCommitmentLines({ contract, lines, target }: ContractLin
   return result;
 }
 
+/** Whether a period's measured uptime is below what the SLA commits: that period is credited. */
+export function isBelowSla(measuredUptimePercent: string, sla: ContractSla): boolean {
+  return parseDecimal(measuredUptimePercent, { field: 'measuredUptimePercent' }).lt(parseDecimal(sla.uptimePercent, { field: 'uptimePercent' }));
+}
+
 /** An SLA credit for each recorded breach below the committed uptime: that period's recurring charges × creditPercent. */
 export function contractSlaCreditLines({ contract, lines }: Omit<ContractLineInput, 'target'>): InvoiceLine[] {
   const result: InvoiceLine[] = [];
@@ -312,7 +317,7 @@ export function contractSlaCreditLines({ contract, lines }: Omit<ContractLineInp
     const to = parseDay(breach.periodEnd);
     const sla = versionOn(contract, from)?.terms.sla;
     if (!sla) continue;
-    if (!parseDecimal(breach.measuredUptimePercent, { field: 'measuredUptimePercent' }).lt(parseDecimal(sla.uptimePercent, { field: 'uptimePercent' }))) continue;
+    if (!isBelowSla(breach.measuredUptimePercent, sla)) continue;
     const recurring = sumMinor(lines.filter((line) => recurringTypes.has(line.type) && parseDay(line.periodStart) >= from && parseDay(line.periodStart) < to).map((line) => line.amount));
     const credit = percentOf(recurring, parseDecimal(sla.creditPercent, { field: 'creditPercent' }));
     if (credit <= 0) continue;
