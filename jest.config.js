@@ -20,6 +20,8 @@ const config = {
   projects: [
     // Pure code: no servers, runs anywhere in seconds.
     { ...shared, displayName: 'unit', roots: ['<rootDir>/test/unit'] },
+    // ERP connectors against local mock vendors: HTTP only, no PostgreSQL or Temporal.
+    { ...shared, displayName: 'connectors', roots: ['<rootDir>/test/integrations'] },
     // Real PostgreSQL and Temporal, started once per run by the global setup.
     {
       ...shared,

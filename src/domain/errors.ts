@@ -26,7 +26,8 @@ export type DomainErrorCode =
   | 'INVALID_CREDIT_NOTE'
   | 'INVALID_DUNNING_POLICY'
   | 'INVALID_APPROVAL_RULE'
-  | 'INVALID_CONTRACT';
+  | 'INVALID_CONTRACT'
+  | 'INVALID_GL_MAPPING';
 
 export class DomainError extends Error {
   readonly code: DomainErrorCode;

@@ -12,3 +12,4 @@ export * from './approval/index.js';
 export * from './dispute/index.js';
 export * from './contract/index.js';
 export * from './budget/index.js';
+export * from './erp/index.js';

@@ -1,0 +1,3 @@
+export * from './documents.js';
+export * from './gl-mapping.js';
+export * from './build.js';

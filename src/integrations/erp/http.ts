@@ -1,0 +1,99 @@
+import { ErpError } from './connector.js';
+
+/** A vendor's answer, its body parsed as JSON when it is JSON and kept as text otherwise. */
+export interface ErpHttpResponse {
+  status: number;
+  headers: Headers;
+  body: unknown;
+  text: string;
+}
+
+export interface ErpHttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  headers?: Record<string, string>;
+  /** A JSON body (serialized here) or a prepared string body (form-encoded token requests). */
+  json?: unknown;
+  body?: string;
+}
+
+/**
+ * The HTTP client connectors use. `send` waits for the integration's rate limiter first, so every
+ * request of every workflow of one integration counts against one shared limit, and answers any
+ * status: the connector classifies non-2xx itself. A network failure or timeout throws a
+ * `transient` ErpError (the ERP may or may not have acted on it: the retry reconciles first).
+ */
+export interface ErpHttp {
+  send(request: ErpHttpRequest): Promise<ErpHttpResponse>;
+}
+
+/** Waits until the integration may send one more request; `backOff` holds every sender of the integration for a while (a 429's Retry-After). */
+export interface ErpRatePacer {
+  acquire(): Promise<void>;
+  backOff(ms: number): Promise<void>;
+}
+
+export const unpaced: ErpRatePacer = { acquire: async () => undefined, backOff: async () => undefined };
+
+export function createErpHttp(options: { pacer: ErpRatePacer; timeoutMs: number; fetch?: typeof fetch }): ErpHttp {
+  const send = options.fetch ?? fetch;
+  return {
+    async send(request) {
+      await options.pacer.acquire();
+      const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
+      let body = request.body;
+      if (request.json !== undefined) {
+        body = JSON.stringify(request.json);
+        headers['content-type'] ??= 'application/json';
+      }
+      let response: Response;
+      let text: string;
+      try {
+        response = await send(request.url, { method: request.method, headers, body, signal: AbortSignal.timeout(options.timeoutMs) });
+        text = await response.text();
+      } catch (error) {
+        const reason = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError') ? `no answer within ${options.timeoutMs} ms` : String((error as Error).cause ?? error);
+        throw new ErpError('transient', `${request.method} ${new URL(request.url).pathname}: ${reason}`);
+      }
+      let parsed: unknown = text;
+      if (text.length > 0 && /json/i.test(response.headers.get('content-type') ?? '')) {
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = text;
+        }
+      }
+      const answer = { status: response.status, headers: response.headers, body: parsed, text };
+      if (response.status === 429) await options.pacer.backOff(retryAfterMs(response.headers) ?? 1_000);
+      return answer;
+    },
+  };
+}
+
+/** Retry-After in milliseconds, from seconds or an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(headers: Headers, now: number = Date.now()): number | undefined {
+  const value = headers.get('retry-after');
+  if (value === null || value.trim() === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1_000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * The classification most vendors share, given the vendor's own message: 429 → rate_limited
+ * (after Retry-After), 401 → auth, 408 and 5xx → transient, any other 4xx → validation.
+ */
+export function classifyByStatus(response: ErpHttpResponse, message: string, vendorCode?: string): ErpError {
+  const { status } = response;
+  const details = { status, ...(vendorCode === undefined ? {} : { vendorCode }) };
+  if (status === 429) return new ErpError('rate_limited', `rate limited (429): ${message}`, { ...details, retryAfterMs: retryAfterMs(response.headers) ?? 1_000 });
+  if (status === 401) return new ErpError('auth', `credentials refused (401): ${message}`, details);
+  if (status === 408 || status >= 500) return new ErpError('transient', `${status}: ${message}`, details);
+  return new ErpError('validation', `${status}: ${message}`, details);
+}
+
+/** Throws the connector's classification of a non-2xx answer; returns 2xx answers as they are. */
+export function expectOk(response: ErpHttpResponse, classify: (response: ErpHttpResponse) => ErpError): ErpHttpResponse {
+  if (response.status >= 200 && response.status < 300) return response;
+  throw classify(response);
+}
