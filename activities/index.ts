@@ -3,13 +3,14 @@ import { createBillingActivities, type BillingActivityDeps } from './billing.js'
 import { createCollectionActivities, type CollectionActivityDeps } from './collection.js';
 import { createContractActivities } from './contracts.js';
 import { createDisputeActivities } from './disputes.js';
+import { createErpActivities, type ErpActivityDeps } from './erp.js';
 import { createInvoicingActivities } from './invoicing.js';
 import { createPaymentActivities, type PaymentActivityDeps } from './payments.js';
 import { createSubscriptionActivities } from './subscriptions.js';
 import { createUsageActivities } from './usage.js';
 import { createWebhookActivities, type WebhookActivityDeps } from './webhooks.js';
 
-export type ActivityDeps = BillingActivityDeps & WebhookActivityDeps & PaymentActivityDeps & CollectionActivityDeps;
+export type ActivityDeps = BillingActivityDeps & WebhookActivityDeps & PaymentActivityDeps & CollectionActivityDeps & ErpActivityDeps;
 
 /** Every activity the worker registers, built from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -24,5 +25,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createApprovalActivities(deps),
     ...createDisputeActivities(deps),
     ...createContractActivities(deps),
+    ...createErpActivities(deps),
   };
 }

@@ -10,6 +10,7 @@ import { Connection } from '@temporalio/client';
 import temporalProtos from '@temporalio/proto';
 import { loadConfigOrExit } from '../src/config.js';
 import { createOrm, migrateUp } from '../src/db/orm.js';
+import { generateSecretKeyEntry } from '../src/secrets.js';
 import { startEmbeddedPostgres, type RunningPostgres } from './lib/embedded-postgres.js';
 import { portAnswers, waitFor } from './lib/ports.js';
 import { startStripeMock, type RunningStripeMock } from './lib/stripe-mock.js';
@@ -36,6 +37,14 @@ function developmentAdminKey(): string {
   if (config.LEDGERFLOW_ADMIN_KEY) return config.LEDGERFLOW_ADMIN_KEY;
   const file = join(dataDir, 'admin-key');
   if (!existsSync(file)) writeFileSync(file, `lf_admin_${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** The development key that encrypts ERP credentials: LEDGERFLOW_SECRET_KEYS, else one generated once and kept in .data/. */
+function developmentSecretKeys(): string {
+  if (config.LEDGERFLOW_SECRET_KEYS) return config.LEDGERFLOW_SECRET_KEYS;
+  const file = join(dataDir, 'secret-keys');
+  if (!existsSync(file)) writeFileSync(file, `${generateSecretKeyEntry('dev1')}\n`, { mode: 0o600 });
   return readFileSync(file, 'utf8').trim();
 }
 
@@ -148,6 +157,7 @@ async function main() {
     TEMPORAL_ADDRESS: temporalAddress,
     STRIPE_API_URL: stripeApiUrl,
     LEDGERFLOW_ADMIN_KEY: adminKey,
+    LEDGERFLOW_SECRET_KEYS: developmentSecretKeys(),
     STRIPE_WEBHOOK_SECRET: stripeWebhookSecret,
     // Development: webhook endpoints on this machine (http://127.0.0.1:…) receive deliveries.
     WEBHOOK_ALLOW_PRIVATE_TARGETS: process.env.WEBHOOK_ALLOW_PRIVATE_TARGETS || '1',

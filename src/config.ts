@@ -46,6 +46,15 @@ export const configSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE_TARGETS: z.stringbool().default(false),
   /** The operator's bootstrap key, accepted as a `platform_admin` API key. */
   LEDGERFLOW_ADMIN_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * Keys that encrypt ERP credentials at rest (AES-256-GCM): `<key id>:<base64 32 bytes>`, comma-
+   * separated, the first encrypting and every one decrypting (rotation). `npm start` generates one
+   * into .data/ when unset; without it, ERP integrations cannot be created or synced.
+   */
+  LEDGERFLOW_SECRET_KEYS: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=)*$/, 'must be <key id>:<base64 32-byte key>[,…]')
+    .optional(),
   /** Development: people's JWTs signed with this HS256 secret. */
   JWT_HS256_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Production: people's JWTs verified against this identity provider's JWKS. */

@@ -6,3 +6,4 @@ export { webhookDispatchSweep, webhookEventDelivery } from './webhook-delivery.j
 export { approvalRequest } from './approval.js';
 export { disputeToRefund } from './dispute.js';
 export { contractLifecycle } from './contract.js';
+export { erpSync } from './erp-sync.js';

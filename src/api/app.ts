@@ -13,6 +13,7 @@ import type { AppDeps, AppEnv } from './http/context.js';
 import { fixedPathsShadowParameters, unmatchedRequestHandler } from './http/allowed-methods.js';
 import { errorHandler, sendProblem, zodIssuesToFields } from './http/errors.js';
 import { registerHealth } from './routes/health.js';
+import { registerIntegrations } from './routes/integrations.js';
 import { registerApiKeys } from './routes/api-keys.js';
 import { registerAuditEvents } from './routes/audit-events.js';
 import { authenticate } from './auth/authenticate.js';
@@ -91,6 +92,7 @@ export function createApp(deps: AppDeps, shared: SharedServices = createSharedSe
   registerApprovalRequests(app);
   registerDisputes(app);
   registerContracts(app);
+  registerIntegrations(app);
   registerBudgets(app);
   registerCostAllocations(app);
   registerSubscriptions(app);

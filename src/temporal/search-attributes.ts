@@ -5,6 +5,7 @@ import { approvalSearchAttributes } from '../../workflows/messages/approval.js';
 import { billingStatusSearchAttribute } from '../../workflows/messages/billing.js';
 import { contractSearchAttributes } from '../../workflows/messages/contract.js';
 import { disputeSearchAttributes } from '../../workflows/messages/dispute.js';
+import { erpSearchAttributes } from '../../workflows/messages/erp.js';
 
 const { IndexedValueType } = temporalProtos.temporal.api.enums.v1;
 /** gRPC's ALREADY_EXISTS: the attribute is registered already. */
@@ -20,6 +21,8 @@ export const ledgerflowSearchAttributes = [
   disputeSearchAttributes.status,
   contractSearchAttributes.status,
   contractSearchAttributes.endDate,
+  erpSearchAttributes.documentType,
+  erpSearchAttributes.status,
 ] as const;
 
 /** As `temporal server start-dev` takes them: `--search-attribute BillingStatus=Keyword`. */

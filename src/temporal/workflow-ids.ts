@@ -7,4 +7,5 @@ export const workflowIds = {
   approval: (requestId: string) => `approval:${requestId}`,
   dispute: (disputeId: string) => `dispute:${disputeId}`,
   contract: (contractId: string) => `contract:${contractId}`,
+  erp: (integrationId: string, documentType: string, documentId: string) => `erp:${integrationId}:${documentType}:${documentId}`,
 } as const;

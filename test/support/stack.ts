@@ -11,7 +11,9 @@ import { listenForApiKeyChanges } from '../../src/db/repositories/api-keys.js';
 import { dependencyChecks } from '../../src/api/routes/health.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { createOrm, migrateUp, type Orm } from '../../src/db/orm.js';
+import { startErpDispatcher } from '../../src/integrations/erp/dispatcher.js';
 import { createStripeClient } from '../../src/integrations/stripe.js';
+import { createSecretBox } from '../../src/secrets.js';
 import { createTemporalClient, type TemporalClientHandle } from '../../src/temporal/client.js';
 import { temporalLogger } from '../../src/temporal/logging.js';
 import { createWorker } from '../../src/temporal/worker.js';
@@ -22,6 +24,9 @@ export const testAdminKey = 'lf_test_admin_key_0123456789abcdef0123456789';
 export const testJwtSecret = 'ledgerflow-test-jwt-secret-0123456789abcdef';
 /** The signing secret of the stack's Stripe webhook endpoint (sign test events with it). */
 export const testStripeWebhookSecret = 'whsec_ledgerflow_test_0123456789abcdef';
+/** The stack's LEDGERFLOW_SECRET_KEYS: one fixed test key (32 bytes). */
+export const testSecretKeys = `t1:${Buffer.from('ledgerflow-test-secret-key-32b!!').toString('base64')}`;
+const testSecretBox = createSecretBox(testSecretKeys);
 
 export interface TestStack {
   /** Base URL of a real HTTP server in front of the app. */
@@ -128,6 +133,7 @@ export async function startTestStack(
       clock,
       logger,
       allowPrivateWebhookTargets,
+      secrets: testSecretBox,
       ...(resolveHost ? { resolveHost } : {}),
       ...(options.webhookRetry ? { webhookRetry: options.webhookRetry } : {}),
     },
@@ -137,6 +143,7 @@ export async function startTestStack(
   const workerRun = worker.run();
 
   const { client: temporal, connection } = createTemporalClient(address, 'default');
+  const erpDispatcher = startErpDispatcher({ orm, temporal, taskQueue, logger, intervalMs: 200 });
   const apiKeyCache = new ApiKeyCredentialCache();
   const apiKeyListener = await listenForApiKeyChanges(database.url, apiKeyCache, logger);
   const deps = {
@@ -144,6 +151,7 @@ export async function startTestStack(
       TEMPORAL_TASK_QUEUE: taskQueue,
       LEDGERFLOW_ADMIN_KEY: testAdminKey,
       JWT_HS256_SECRET: testJwtSecret,
+      LEDGERFLOW_SECRET_KEYS: testSecretKeys,
       RATE_LIMIT_PER_MINUTE: options.rateLimitPerMinute ?? 100_000,
       WORKFLOW_UPDATE_TIMEOUT_MS: options.workflowUpdateTimeoutMs ?? 30_000,
       AUTH_FAILURE_LIMIT: options.authFailureLimit ?? 100_000,
@@ -188,6 +196,7 @@ export async function startTestStack(
       }),
     stop: async () => {
       await new Promise((resolve) => server.close(resolve));
+      await erpDispatcher.stop();
       worker.shutdown();
       await workerRun;
       await apiKeyListener.close();

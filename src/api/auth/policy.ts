@@ -86,6 +86,9 @@ export const policy = {
   // An organization's billing people set its budgets; its admins and the finance team follow them.
   'budget.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: adminRoles },
   'budget.write': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
+  // ERP integrations are the operator's books: its finance team maps accounts and re-syncs; customers never see them.
+  'integration.read': { scope: 'read', platform: ['platform_admin', 'finance'], organization: [] },
+  'integration.write': { scope: 'write', platform: ['platform_admin', 'finance'], organization: [] },
   'paymentMethod.setup': { scope: 'write', platform: ['platform_admin'], organization: billingRoles },
 } as const satisfies Record<string, Rule>;
 

@@ -32,7 +32,9 @@ export type ApiConfig = Pick<
   /** Optional here: unset, webhook endpoints must be public `https://` URLs. */
   Partial<Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'>> &
   /** Optional here: unset, updates wait the default `WORKFLOW_UPDATE_TIMEOUT_MS`. */
-  Partial<Pick<Config, 'WORKFLOW_UPDATE_TIMEOUT_MS'>>;
+  Partial<Pick<Config, 'WORKFLOW_UPDATE_TIMEOUT_MS'>> &
+  /** Optional here: unset, ERP integrations cannot be created (503 `secrets_unavailable`). */
+  Partial<Pick<Config, 'LEDGERFLOW_SECRET_KEYS'>>;
 
 export interface AppDeps {
   config: ApiConfig;

@@ -6,6 +6,7 @@ import { Budget, BudgetAlert, SubscriptionCostAllocation } from './budget.js';
 import { Contract, ContractAmendment, ContractVersion, SlaBreach } from './contract.js';
 import { Department } from './department.js';
 import { Dispute, DisputeComment } from './dispute.js';
+import { ErpGlMapping, ErpIntegration, ErpSyncAttempt, ErpSyncDocument } from './erp.js';
 import { ExternalId } from './external-id.js';
 import { IdempotencyRecord } from './idempotency-record.js';
 import { CreditNote, Invoice, InvoiceLine, InvoiceNumberSequence, JournalEntry, JournalLine, Payment } from './invoice.js';
@@ -27,6 +28,7 @@ export { Budget, BudgetAlert, SubscriptionCostAllocation, budgetEnforcements, bu
 export { Contract, ContractAmendment, ContractVersion, SlaBreach, amendmentStatusValues, contractStatusValues, type AmendmentStatus, type ContractStatus } from './contract.js';
 export { Department } from './department.js';
 export { Dispute, DisputeComment, disputeOutcomes, disputeReasons, disputeSources, disputeStatuses, type DisputeFailure } from './dispute.js';
+export { ErpGlMapping, ErpIntegration, ErpSyncAttempt, ErpSyncDocument, erpAttemptOutcomes, erpIntegrationStatuses, erpSyncStatuses, type ErpAttemptOutcome, type ErpSyncStatus } from './erp.js';
 export { ExternalId } from './external-id.js';
 export { IdempotencyRecord } from './idempotency-record.js';
 export {
@@ -117,4 +119,8 @@ export const entities = [
   Budget,
   BudgetAlert,
   SubscriptionCostAllocation,
+  ErpIntegration,
+  ErpGlMapping,
+  ErpSyncDocument,
+  ErpSyncAttempt,
 ];

@@ -14,6 +14,7 @@ import { Migration20261203010000 } from './Migration20261203010000.js';
 import { Migration20261205000000 } from './Migration20261205000000.js';
 import { Migration20261205010000 } from './Migration20261205010000.js';
 import { Migration20261205020000 } from './Migration20261205020000.js';
+import { Migration20261205030000 } from './Migration20261205030000.js';
 
 /** Every migration, oldest first. A new migration file is added here as well. */
 export const migrationsList: MigrationObject[] = [
@@ -32,4 +33,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261205000000', class: Migration20261205000000 },
   { name: 'Migration20261205010000', class: Migration20261205010000 },
   { name: 'Migration20261205020000', class: Migration20261205020000 },
+  { name: 'Migration20261205030000', class: Migration20261205030000 },
 ];

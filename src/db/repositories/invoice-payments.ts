@@ -10,6 +10,7 @@ import {
 } from '../../domain/index.js';
 import { CreditNote, Invoice, Payment, type CreditNoteDisposition, type PaymentMethod } from '../entities/index.js';
 import { sql } from '../sql.js';
+import { enqueueErpDocuments } from './erp-sync.js';
 import { recordWebhookEvent } from './webhook-events.js';
 import { postJournalEntry } from './journal.js';
 
@@ -93,6 +94,7 @@ export async function recordReceipt(em: EntityManager, invoice: Invoice, receipt
     [crypto.randomUUID(), invoice.id, receipt.amount, receipt.currency, receipt.method, receipt.reference, receipt.receivedAt, receipt.recordedBy, now],
   );
   if (!inserted) return { payment: null, eventIds: [] };
+  await enqueueErpDocuments(em, [{ documentType: 'payment', documentId: inserted.id, organizationId: invoice.organization.id }]);
   const owed = outstandingOf(invoice);
   await postJournalEntry(em, {
     organizationId: invoice.organization.id,
@@ -295,6 +297,11 @@ export async function voidCreditNote(em: EntityManager, invoice: Invoice, credit
 
 export async function recordCreditNoteEvent(em: EntityManager, creditNote: CreditNote, invoice: Invoice): Promise<string> {
   await em.flush();
+  // The ERP gets the credit note, and its refund once Stripe refunded it (this is called again then).
+  await enqueueErpDocuments(em, [
+    { documentType: 'credit_note', documentId: creditNote.id, organizationId: invoice.organization.id },
+    ...(creditNote.stripeRefundId ? [{ documentType: 'refund' as const, documentId: creditNote.id, organizationId: invoice.organization.id }] : []),
+  ]);
   return recordWebhookEvent(em, {
     organizationId: invoice.organization.id,
     type: 'credit_note.created',

@@ -5,6 +5,7 @@ import { sql } from '../sql.js';
 import { dayStart, type BillingAccountProfile } from './billing.js';
 import { invoiceEventData } from './invoice-payments.js';
 import { postJournalEntry } from './journal.js';
+import { enqueueErpDocuments } from './erp-sync.js';
 import { recordWebhookEvent } from './webhook-events.js';
 
 /** Invoice numbers are gapless per prefix: one prefix per billing account. */
@@ -93,6 +94,7 @@ export async function persistProposal(
     postedAt: now,
     lines: journalForFinalizedInvoice(proposal),
   });
+  await enqueueErpDocuments(em, [{ documentType: 'invoice', documentId: invoice.id, organizationId: account.id }]);
   const eventId = await recordWebhookEvent(em, {
     organizationId: account.id,
     type: 'invoice.finalized',
