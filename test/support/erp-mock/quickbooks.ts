@@ -122,7 +122,6 @@ const businessRule = (detail: string) => new Refusal('6000', 'A business validat
 function company(mock: ErpMock) {
   if (!mock.state.has('seeded')) {
     mock.state.set('seeded', true);
-    mock.state.set('refreshToken', quickbooksCredentials.refreshToken);
     mock.collection('Account').push(...accounts.map((account) => ({ ...account, Active: true, SyncToken: '0' })));
     mock.collection('Item').push(...items.map((item) => ({ Id: item.Id, Name: item.Name, Type: 'Service', Active: true, SyncToken: '0', IncomeAccountRef: { value: item.IncomeAccountRef } })));
   }
@@ -296,6 +295,12 @@ function query(request: MockRequest, mock: ErpMock): MockResponse {
   return { status: 200, body: { QueryResponse: answer, time: time() } };
 }
 
+/** Refresh tokens issued by rotation and not used yet. */
+function liveRefreshTokens(mock: ErpMock): Set<string> {
+  if (!mock.state.has('refreshTokens')) mock.state.set('refreshTokens', new Set<string>());
+  return mock.state.get('refreshTokens') as Set<string>;
+}
+
 /** Intuit's token endpoint: Basic client credentials, the current refresh token, a new one in exchange. */
 function token(request: MockRequest, mock: ErpMock): MockResponse {
   company(mock);
@@ -303,9 +308,12 @@ function token(request: MockRequest, mock: ErpMock): MockResponse {
   if (request.headers.authorization !== basic) return { status: 401, body: { error: 'invalid_client' } };
   const form = new URLSearchParams(request.rawBody);
   if (form.get('grant_type') !== 'refresh_token') return { status: 400, body: { error: 'unsupported_grant_type' } };
-  if (form.get('refresh_token') !== mock.state.get('refreshToken')) return { status: 400, body: { error: 'invalid_grant' } };
+  // The fixture's token stands for a fresh connection (every integration of a shared mock starts from it); a rotated one works once.
+  const presented = form.get('refresh_token') ?? '';
+  const live = liveRefreshTokens(mock);
+  if (presented !== quickbooksCredentials.refreshToken && !live.delete(presented)) return { status: 400, body: { error: 'invalid_grant' } };
   const refreshToken = `qbo-refresh-${mock.nextId()}`;
-  mock.state.set('refreshToken', refreshToken);
+  live.add(refreshToken);
   return { status: 200, body: { token_type: 'bearer', access_token: issueToken(mock, 'qbo-access'), expires_in: 3600, refresh_token: refreshToken, x_refresh_token_expires_in: 8_726_400 } };
 }
 

@@ -128,15 +128,18 @@ const routes: MockRoute[] = [
     public: true,
     handle(request, mock) {
       const form = request.json !== undefined ? new Map(Object.entries(request.json as Json)) : new Map(new URLSearchParams(request.rawBody));
-      const current = (mock.state.get('refreshToken') as string | undefined) ?? initialRefreshToken;
+      // The fixture's token stands for a fresh connection (every integration of a shared mock starts from it); a rotated one works once.
+      if (!mock.state.has('refreshTokens')) mock.state.set('refreshTokens', new Set<string>());
+      const live = mock.state.get('refreshTokens') as Set<string>;
+      const presented = String(form.get('refresh_token') ?? '');
       if (form.get('client_id') !== clientId || form.get('client_secret') !== clientSecret) {
         return { status: 401, body: { error: 'invalid_client', error_description: 'Client authentication failed' } };
       }
-      if (form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== current) {
+      if (form.get('grant_type') !== 'refresh_token' || (presented !== initialRefreshToken && !live.delete(presented))) {
         return { status: 400, body: { error: 'invalid_grant', error_description: 'The refresh token is invalid or was already used' } };
       }
       const rotated = `sage-refresh-${mock.nextId()}`;
-      mock.state.set('refreshToken', rotated);
+      live.add(rotated);
       return { status: 200, body: { token_type: 'Bearer', access_token: issueToken(mock, 'sage'), expires_in: 21_600, refresh_token: rotated } };
     },
   },
