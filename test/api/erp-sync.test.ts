@@ -10,28 +10,15 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ErpDocumentType, ErpProvider, GlMapping } from '../../src/domain/index.js';
 import { erpSearchAttributes } from '../../workflows/messages/erp.js';
-import { dynamics365Fixture } from '../support/erp-mock/dynamics365.js';
-import { netsuiteFixture } from '../support/erp-mock/netsuite.js';
-import { quickbooksFixture } from '../support/erp-mock/quickbooks.js';
-import { sageFixture } from '../support/erp-mock/sage.js';
+import { startErpMock, type ErpMock } from '../support/erp-mock/server.js';
 import { sapFixture } from '../support/erp-mock/sap.js';
-import { startErpMock, type ErpMock, type MockRequest, type VendorFixture } from '../support/erp-mock/server.js';
 import { xeroFixture } from '../support/erp-mock/xero.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { eventually } from '../workflow/support/subscriptions.js';
 import { insertFinalizedInvoice, payInFull } from './support/collection.js';
+import { erpFixtures as fixtures, erpProviderNames as providers, holdsValue, invoiceWrite } from './support/erp.js';
 import { expectProblem } from './support/problems.js';
 import { call, unique } from './support/world.js';
-
-const fixtures: Record<ErpProvider, VendorFixture> = {
-  quickbooks: quickbooksFixture,
-  xero: xeroFixture,
-  netsuite: netsuiteFixture,
-  sap: sapFixture,
-  sage: sageFixture,
-  dynamics365: dynamics365Fixture,
-};
-const providers = Object.keys(fixtures) as ErpProvider[];
 
 let stack: TestStack;
 const mocks = new Map<ErpProvider, ErpMock>();
@@ -102,17 +89,6 @@ async function queuedInvoice(integrationId: string, organizationId: string, subt
   const invoiceId = await insertFinalizedInvoice(stack, { organizationId, subtotal });
   await call(stack, 'POST', `/v1/integrations/${integrationId}/sync`, { body: { documentTypes: ['invoice'] }, expect: 202 });
   return invoiceId;
-}
-
-/** The invoice push itself: a write to the vendor's invoice endpoint (not a query, not a post action). */
-const invoiceWrite = (request: Pick<MockRequest, 'method' | 'path'>) => request.method !== 'GET' && /nvoice/.test(request.path) && !/query|Microsoft\.NAV/i.test(request.path);
-
-/** Whether any string value inside `value` equals `wanted`. */
-function holdsValue(value: unknown, wanted: string): boolean {
-  if (typeof value === 'string' || typeof value === 'number') return String(value) === wanted;
-  if (Array.isArray(value)) return value.some((item) => holdsValue(item, wanted));
-  if (value !== null && typeof value === 'object') return Object.values(value).some((item) => holdsValue(item, wanted));
-  return false;
 }
 
 describe.each(providers)('%s', (provider) => {

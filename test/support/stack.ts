@@ -107,6 +107,8 @@ export async function startTestStack(
      * their host names (default the system resolver).
      */
     webhookTargets?: { allowPrivate?: boolean; resolveHost?: HostResolver };
+    /** Whether this process starts `erp:` workflows for queued documents (default true); off when a spawned worker does. */
+    erpDispatcher?: boolean;
   } = {},
 ): Promise<TestStack> {
   const clock = options.clock ?? systemClock;
@@ -143,7 +145,7 @@ export async function startTestStack(
   const workerRun = worker.run();
 
   const { client: temporal, connection } = createTemporalClient(address, 'default');
-  const erpDispatcher = startErpDispatcher({ orm, temporal, taskQueue, logger, intervalMs: 200 });
+  const erpDispatcher = options.erpDispatcher === false ? { stop: async () => undefined } : startErpDispatcher({ orm, temporal, taskQueue, logger, intervalMs: 200 });
   const apiKeyCache = new ApiKeyCredentialCache();
   const apiKeyListener = await listenForApiKeyChanges(database.url, apiKeyCache, logger);
   const deps = {
