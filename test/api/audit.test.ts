@@ -26,15 +26,21 @@ const expectedAudit: Record<
     action: string;
     targetType: string;
     table: string;
-    organization: 'target' | 'created' | 'none';
-    before: boolean;
+    /** `integrations`: the organization the route table's ERP integrations cover (theirs, not the request's target). */
+    organization: 'target' | 'created' | 'none' | 'integrations';
+    /** Whether `before` is the target's view (with its id); `replaced`: the set a replacement replaces, under the response's one field. */
+    before: boolean | 'replaced';
     /** false: the row is not the request's to write (the subscription workflow mirrors it) or is gone. */
     rowInTransaction?: false;
     /** The response field naming the target, when it is not `id`. */
     targetField?: string;
+    /** The path parameter naming the target, when the response does not. */
+    targetParam?: string;
+    /** `after` is the response and more: what the request asked besides (a re-sync's document types and `since`). */
+    afterExtendsResponse?: true;
     /**
      * How to find the row written, when its table has no `id` column: a condition on its key and
-     * the response fields that fill its parameters, in order.
+     * the response fields that fill its parameters, in order (`targetId`: the target's id).
      */
     rowKey?: { where: string; fields: string[] };
   }
@@ -111,6 +117,29 @@ const expectedAudit: Record<
     rowInTransaction: false,
     targetField: 'sessionId',
   },
+  'POST /v1/integrations': { action: 'integration.created', targetType: 'integration', table: 'erp_integrations', organization: 'integrations', before: false },
+  // The answer is the mappings alone; the rows written are the integration's mappings (test below: a replacement records the set it replaces).
+  'PUT /v1/integrations/{id}/gl-mappings': {
+    action: 'integration.gl_mappings_replaced',
+    targetType: 'integration',
+    table: 'erp_gl_mappings',
+    organization: 'integrations',
+    before: 'replaced',
+    targetParam: 'id',
+    rowKey: { where: 'integration_id = $1', fields: ['targetId'] },
+  },
+  // The answer is the count queued (none: the integration's organization has no documents), so no row changes with the audit row.
+  'POST /v1/integrations/{id}/sync': {
+    action: 'integration.sync_requested',
+    targetType: 'integration',
+    table: 'erp_integrations',
+    organization: 'integrations',
+    before: false,
+    rowInTransaction: false,
+    targetParam: 'id',
+    afterExtendsResponse: true,
+  },
+  'POST /v1/integrations/{id}/disconnect': { action: 'integration.disconnected', targetType: 'integration', table: 'erp_integrations', organization: 'integrations', before: true },
 };
 
 /**
@@ -167,6 +196,18 @@ afterAll(async () => {
   await stack.stop();
 });
 
+/** The value of `name` in `path`, a request path of the OpenAPI `template`. */
+function pathParameter(template: string, path: string, name: string): string | undefined {
+  const names: string[] = [];
+  const pattern = template.replace(/\{(\w+)\}/g, (_, parameter: string) => {
+    names.push(parameter);
+    return '([^/?]+)';
+  });
+  const match = new RegExp(`^${pattern}(?:\\?|$)`).exec(path);
+  const value = match?.[names.indexOf(name) + 1];
+  return value === undefined ? undefined : decodeURIComponent(value);
+}
+
 async function auditRowsFor(requestId: string): Promise<AuditRow[]> {
   return stack.sql<AuditRow>('select *, xmin::text as xmin from audit_events where request_id = $1', [requestId]);
 }
@@ -188,26 +229,31 @@ describe('the audit log', () => {
     '%s writes exactly one row, in the same transaction, naming actor, organization, action, target, before/after and request id',
     async (name, route) => {
       const expectation = expectedAudit[name]!;
-      const response = await send(stack, await buildRequest(route, ctx), bootstrapAuthorization);
+      const request = await buildRequest(route, ctx);
+      const response = await send(stack, request, bootstrapAuthorization);
       expect(response.status).toBe(route.successStatus);
       const body = (await response.json()) as Record<string, unknown> & { id: string };
       const requestId = response.headers.get('x-request-id')!;
       const rows = await auditRowsFor(requestId);
       expect(rows).toHaveLength(1);
       const row = rows[0]!;
-      const organizationId = { target: tenant.id, created: body.id, none: null }[expectation.organization];
+      const organizationId = { target: tenant.id, created: body.id, none: null, integrations: ctx.platform.integrationScopeId }[expectation.organization];
+      const targetId = expectation.targetParam ? pathParameter(route.path, request.path, expectation.targetParam) : body[expectation.targetField ?? 'id'];
+      expect(targetId).toEqual(expect.any(String));
       expect(row).toMatchObject({
         actor_type: 'bootstrap_key',
         actor_id: 'bootstrap',
         organization_id: organizationId,
         action: expectation.action,
         target_type: expectation.targetType,
-        target_id: body[expectation.targetField ?? 'id'],
+        target_id: targetId,
         request_id: requestId,
       });
       const recorded = Object.fromEntries(Object.entries(body).filter(([field]) => !shownOnce.includes(field)));
-      expect(row.after).toEqual(recorded);
-      if (expectation.before) expect(row.before).toEqual(expect.objectContaining({ id: expectation.action === 'plan.version_created' ? expect.any(String) : body.id }));
+      if (expectation.afterExtendsResponse) expect(row.after).toEqual(expect.objectContaining(recorded));
+      else expect(row.after).toEqual(recorded);
+      if (expectation.before === 'replaced') expect(Object.keys(row.before ?? {})).toEqual(Object.keys(recorded));
+      else if (expectation.before) expect(row.before).toEqual(expect.objectContaining({ id: expectation.action === 'plan.version_created' ? expect.any(String) : body.id }));
       else expect(row.before).toBeNull();
       // The same transaction wrote both rows (xmin is the writing transaction's id). A root
       // organization is left out: its billing workflow updates the row right after creation.
@@ -215,7 +261,7 @@ describe('the audit log', () => {
         const key = expectation.rowKey ?? { where: 'id = $1', fields: ['id'] };
         const [changed] = await stack.sql<{ xmin: string }>(
           `select xmin::text as xmin from ${expectation.table} where ${key.where}`,
-          key.fields.map((field) => body[field]),
+          key.fields.map((field) => (field === 'targetId' ? targetId : body[field])),
         );
         expect(changed?.xmin).toBe(row.xmin);
       }

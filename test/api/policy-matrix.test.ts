@@ -110,6 +110,10 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   // An organization's billing people set its budgets (the platform_admin too); its admins and the operator's finance team follow them.
   'budget.read':                      row('ok   ok   ok   ok   ok   | ok   ok   ok   403  | ok   ok   ok   404  | ok   ok   403  403  | ok   | 404'),
   'budget.write':                     row('ok   ok   403  403  403  | ok   ok   403  403  | ok   ok   403  404  | 403  ok   403  403  | ok   | 404'),
+  // ERP integrations are the operator's books: its finance team maps accounts and re-syncs, no organization role does anything.
+  // These rows are the list and the connection (refused, 403); an integration named by id is below (@id).
+  'integration.read':                 row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
+  'integration.write':                row('ok   ok   403  ok   403  | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
   // Platform objects (no organization): only platform roles; an organization's object ids are
   // invisible to everyone else (404), platform-wide lists and creation are refused (403).
   'apiKey.read@platform':             row('ok   ok   ok   403  403  | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
@@ -135,6 +139,9 @@ const expected: Partial<Record<MatrixRow, Record<Column, Outcome>>> = {
   'contract.read@platform':           row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
   // Every organization's budgets at once: the platform's view (an organization's are listed with its id, as budget.read).
   'budget.read@platform':             row('ok   ok   ok   ok   ok   | 403  403  403  403  | 403  403  403  403  | 403  403  403  403  | 403  | 403'),
+  // An integration named by id: platform roles only (a write needs the write scope); to everyone else it does not exist (404).
+  'integration.read@id':              row('ok   ok   ok   ok   ok   | 404  404  404  404  | 404  404  404  404  | 404  404  404  404  | 404  | 404'),
+  'integration.write@id':             row('ok   ok   403  ok   403  | 404  404  404  404  | 404  404  404  404  | 404  404  404  404  | 404  | 404'),
 };
 
 let stack: TestStack;

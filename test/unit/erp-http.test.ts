@@ -116,11 +116,12 @@ describe('createErpHttp', () => {
   }
 
   function fakeFetch(events: string[], calls: Call[], respond: () => Response): typeof fetch {
-    return (async (input: string | URL | Request, init?: RequestInit) => {
+    const fake: typeof fetch = async (input, init) => {
       events.push('fetch');
-      calls.push({ url: String(input), init: init ?? {} });
+      calls.push({ url: input instanceof Request ? input.url : input.toString(), init: init ?? {} });
       return respond();
-    }) as typeof fetch;
+    };
+    return fake;
   }
 
   it('paces, then sends JSON and parses a JSON answer', async () => {

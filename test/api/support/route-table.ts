@@ -1,7 +1,7 @@
 import type { Action } from '../../../src/api/auth/policy.js';
 import type { TestStack } from '../../support/stack.js';
 import { insertFinalizedInvoice, payInFull } from './collection.js';
-import { call, unique, type Catalog, type Tenant } from './world.js';
+import { bearer, call, createApiKey, unique, type Catalog, type Tenant } from './world.js';
 
 /** An id no row has. */
 export const missingId = '00000000-0000-4000-8000-000000000000';
@@ -22,8 +22,17 @@ export interface RouteContext {
     webhookEndpointId: string;
     /** A platform_admin key with only the `read` scope: sees platform objects, may not change them. */
     readKeyAuthorization: string;
+    /** A platform_admin key with only the `usage:write` scope: a platform caller who may not read platform objects. */
+    usageKeyAuthorization: string;
     /** A global approval rule (no organization). */
     approvalRuleId: string;
+    /**
+     * The organization every ERP integration of the table covers: one of its own, which never has
+     * a customer, invoice, payment or credit note, so nothing is ever queued for those integrations.
+     */
+    integrationScopeId: string;
+    /** A connected ERP integration (the operator's: only platform roles see it) that reads, GL mappings and re-syncs share. */
+    integrationId: string;
   };
 }
 
@@ -32,7 +41,9 @@ export interface RouteContext {
  * keys, endpoints, approval rules and the whole audit log are platform objects that only platform
  * roles reach. So do approval routes whose answer is not their action's alone: the requests a
  * caller sees anywhere, cancels (the requester's) and bulk decisions (answered per id). Every
- * organization's disputes, contracts and budgets, listed without one, are the platform's too.
+ * organization's disputes, contracts and budgets, listed without one, are the platform's too. ERP
+ * integrations are the platform's alone: their action rows are the list and the connection (403 to
+ * everyone else), and `@id` the routes naming an integration, which to everyone else does not exist (404).
  */
 export type MatrixRow =
   | Action
@@ -51,7 +62,9 @@ export type MatrixRow =
   | 'approvalRequest.decide@bulk'
   | 'dispute.read@platform'
   | 'contract.read@platform'
-  | 'budget.read@platform';
+  | 'budget.read@platform'
+  | 'integration.read@id'
+  | 'integration.write@id';
 
 type Params = Record<string, string>;
 type BodyBuilder = (ctx: RouteContext) => unknown;
@@ -347,6 +360,35 @@ const budgetParams = async (ctx: RouteContext) => ({ id: await budgetOf(ctx) });
 const missingBudget = { params: { id: missingId }, code: 'budget_not_found' };
 /** The target's subscription charged wholly to the target's department (a repeat replaces the allocation of the same period). */
 const wholeToDepartment = (ctx: RouteContext) => ({ allocations: [{ departmentId: ctx.target.departmentId, percent: '100' }] });
+
+/**
+ * ERP integrations. Every one the table connects is Xero's at an address where nothing listens,
+ * and covers the table's integration scope, an organization with no documents (platformObjects):
+ * nothing is ever queued for it, so no `erp:` workflow runs behind a "writes nothing" check and no
+ * vendor is ever called. A re-sync queues nothing for the same reason.
+ */
+const integrationTerms = (organizationId: string) => ({
+  provider: 'xero',
+  name: unique('erp'),
+  organizationId,
+  credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r', tenantId: 't' },
+  settings: { baseUrl: 'http://127.0.0.1:9/', tokenUrl: 'http://127.0.0.1:9/token' },
+});
+/** An integration the bootstrap key connected, covering `organizationId`. */
+export async function connectIntegration(stack: TestStack, organizationId: string): Promise<string> {
+  return (await call<{ id: string }>(stack, 'POST', '/v1/integrations', { body: integrationTerms(organizationId) })).id;
+}
+const integrationParams = (ctx: RouteContext) => ({ id: ctx.platform.integrationId });
+/** A new integration: each disconnection uses one up (disconnecting a disconnected one changes nothing and records nothing). */
+const freshIntegrationParams = async (ctx: RouteContext) => ({ id: await connectIntegration(ctx.stack, ctx.platform.integrationScopeId) });
+const missingIntegration = { params: { id: missingId }, code: 'integration_not_found' };
+/** Revenue per plan and one receivable account: a repeat replaces the same set. */
+const glMappings = (ctx: RouteContext) => ({
+  mappings: [
+    { kind: 'revenue', planCode: ctx.catalog.planCode, account: '4000 Subscriptions' },
+    { kind: 'receivable', account: '1100 Accounts receivable' },
+  ],
+});
 
 /** Every `/v1` route of the API, once per variant (with or without an organization). */
 export const routeTable: RouteCase[] = [
@@ -1735,6 +1777,127 @@ export const routeTable: RouteCase[] = [
     notFound: missingBudget,
     forbidden: person('MEMBER'),
   },
+  {
+    name: 'POST /v1/integrations',
+    method: 'POST',
+    path: '/v1/integrations',
+    action: 'integration.write',
+    matrixRow: 'integration.write',
+    owner: 'platform',
+    successStatus: 201,
+    body: (ctx) => integrationTerms(ctx.platform.integrationScopeId),
+    creates: 'erp_integrations',
+    invalid: { body: (ctx) => ({ ...integrationTerms(ctx.platform.integrationScopeId), provider: 'oracle' }), field: 'provider' },
+    notFound: { body: () => integrationTerms(missingId), code: 'organization_not_found' },
+    forbidden: (ctx) => ctx.platform.readKeyAuthorization,
+  },
+  {
+    name: 'GET /v1/integrations',
+    method: 'GET',
+    path: '/v1/integrations',
+    action: 'integration.read',
+    matrixRow: 'integration.read',
+    owner: 'platform',
+    successStatus: 200,
+    invalid: { query: { limit: '0' }, field: 'limit' },
+    forbidden: person('OWNER'),
+  },
+  {
+    name: 'GET /v1/integrations/{id}',
+    method: 'GET',
+    path: '/v1/integrations/{id}',
+    action: 'integration.read',
+    matrixRow: 'integration.read@id',
+    owner: 'platform',
+    successStatus: 200,
+    params: integrationParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingIntegration,
+    forbidden: (ctx) => ctx.platform.usageKeyAuthorization,
+  },
+  {
+    name: 'PUT /v1/integrations/{id}/gl-mappings',
+    method: 'PUT',
+    path: '/v1/integrations/{id}/gl-mappings',
+    action: 'integration.write',
+    matrixRow: 'integration.write@id',
+    owner: 'platform',
+    successStatus: 200,
+    params: integrationParams,
+    body: glMappings,
+    invalid: { body: () => ({ mappings: [{ kind: 'revenue', account: '' }] }), field: 'mappings.0.account' },
+    notFound: missingIntegration,
+    forbidden: (ctx) => ctx.platform.readKeyAuthorization,
+  },
+  {
+    name: 'GET /v1/integrations/{id}/gl-mappings',
+    method: 'GET',
+    path: '/v1/integrations/{id}/gl-mappings',
+    action: 'integration.read',
+    matrixRow: 'integration.read@id',
+    owner: 'platform',
+    successStatus: 200,
+    params: integrationParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingIntegration,
+    forbidden: (ctx) => ctx.platform.usageKeyAuthorization,
+  },
+  {
+    // The integration's scope has no documents: nothing is queued, so nothing is pushed after the answer.
+    name: 'POST /v1/integrations/{id}/sync',
+    method: 'POST',
+    path: '/v1/integrations/{id}/sync',
+    action: 'integration.write',
+    matrixRow: 'integration.write@id',
+    owner: 'platform',
+    successStatus: 202,
+    params: integrationParams,
+    body: () => ({ documentTypes: ['invoice', 'payment'] }),
+    invalid: { body: () => ({ since: 'yesterday' }), field: 'since' },
+    notFound: missingIntegration,
+    forbidden: (ctx) => ctx.platform.readKeyAuthorization,
+  },
+  {
+    name: 'GET /v1/integrations/{id}/status',
+    method: 'GET',
+    path: '/v1/integrations/{id}/status',
+    action: 'integration.read',
+    matrixRow: 'integration.read@id',
+    owner: 'platform',
+    successStatus: 200,
+    params: integrationParams,
+    invalid: { params: { id: '12345' }, field: 'id' },
+    notFound: missingIntegration,
+    forbidden: (ctx) => ctx.platform.usageKeyAuthorization,
+  },
+  {
+    name: 'GET /v1/integrations/{id}/logs',
+    method: 'GET',
+    path: '/v1/integrations/{id}/logs',
+    action: 'integration.read',
+    matrixRow: 'integration.read@id',
+    owner: 'platform',
+    successStatus: 200,
+    params: integrationParams,
+    query: () => ({ status: 'failed', documentType: 'invoice', limit: '10' }),
+    invalid: { query: { limit: '0' }, field: 'limit' },
+    notFound: missingIntegration,
+    forbidden: (ctx) => ctx.platform.usageKeyAuthorization,
+  },
+  {
+    // A connected integration of its own each time: a disconnected one answers 200 again without a change or an audit row.
+    name: 'POST /v1/integrations/{id}/disconnect',
+    method: 'POST',
+    path: '/v1/integrations/{id}/disconnect',
+    action: 'integration.write',
+    matrixRow: 'integration.write@id',
+    owner: 'platform',
+    successStatus: 200,
+    params: freshIntegrationParams,
+    invalid: { params: { id: 'not-a-uuid' }, field: 'id' },
+    notFound: missingIntegration,
+    forbidden: (ctx) => ctx.platform.readKeyAuthorization,
+  },
 ];
 
 /**
@@ -1747,8 +1910,21 @@ export const routesOutsideTable: Record<string, string> = {
 
 /** Builds what the route table needs: a catalog, platform objects, and the target organization. */
 export async function platformObjects(stack: TestStack, readKeyAuthorization: string): Promise<RouteContext['platform']> {
+  // First: its billing workflow records its start on the row, long before any test compares state.
+  const integrationScope = await call<{ id: string }>(stack, 'POST', '/v1/organizations', {
+    body: { name: unique('erp-scope'), currency: 'USD', paymentTerms: 'send_invoice', netTermsDays: 30 },
+  });
   const apiKey = await call<{ id: string }>(stack, 'POST', '/v1/api-keys', { body: { name: unique('platform'), scopes: ['read'] } });
+  const usageKey = await createApiKey(stack, { scopes: ['usage:write'], platformRole: 'platform_admin' });
   const endpoint = await call<{ id: string }>(stack, 'POST', '/v1/webhook-endpoints', { body: { url: 'https://ops.example.test/hooks', events: ['*'] } });
   const rule = await call<{ id: string }>(stack, 'POST', '/v1/approval-rules', { body: inertRule() });
-  return { apiKeyId: apiKey.id, webhookEndpointId: endpoint.id, readKeyAuthorization, approvalRuleId: rule.id };
+  return {
+    apiKeyId: apiKey.id,
+    webhookEndpointId: endpoint.id,
+    readKeyAuthorization,
+    usageKeyAuthorization: bearer(usageKey.key),
+    approvalRuleId: rule.id,
+    integrationScopeId: integrationScope.id,
+    integrationId: await connectIntegration(stack, integrationScope.id),
+  };
 }

@@ -207,6 +207,10 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
     'budgets',
     'budget_alerts',
     'subscription_cost_allocations',
+    'erp_integrations',
+    'erp_gl_mappings',
+    'erp_sync_documents',
+    'erp_sync_attempts',
   ];
   const [row] = await stack.sql<Record<string, string>>(
     `select ${tables.map((table) => `(select count(*) from ${table}) as ${table}`).join(', ')}`,
@@ -217,7 +221,9 @@ export async function rowCounts(stack: TestStack): Promise<Record<string, number
 /**
  * A state digest of rows that updates change in place (revocation, disabling, organization edits,
  * rule edits, decisions, dispute and contract transitions, budget edits, cost allocations replaced
- * within a period). Budget alerts are only ever inserted: rowCounts has them.
+ * within a period, ERP integrations disconnected or re-synced, GL mappings replaced by as many,
+ * queued ERP documents requeued or pushed). Budget alerts and ERP sync attempts are only ever
+ * inserted: rowCounts has them.
  */
 export async function mutableState(stack: TestStack): Promise<string> {
   const rows = await stack.sql<{ state: string }>(
@@ -235,6 +241,9 @@ export async function mutableState(stack: TestStack): Promise<string> {
        union all select concat_ws('|', id, status, version, approval_request_id, decided_at) from contract_amendments
        union all select concat_ws('|', id, name, amount, currency, alert_thresholds, enforcement, updated_at) from budgets
        union all select concat_ws('|', subscription_id, effective_from, allocations) from subscription_cost_allocations
+       union all select concat_ws('|', id, name, status, document_types, settings, last_sync_at, last_error, updated_at) from erp_integrations
+       union all select concat_ws('|', id, integration_id, position, kind, plan_code, metric_code, department_id, account) from erp_gl_mappings
+       union all select concat_ws('|', integration_id, document_type, document_id, status, external_id, attempts, last_error, dispatched_at, synced_at, updated_at) from erp_sync_documents
      ) rows`,
   );
   return rows[0]?.state ?? '';
