@@ -53,17 +53,20 @@ export function createSecretBox(keysValue: string | undefined): SecretBox {
     currentKeyId: current.id,
     encrypt(plaintext, context) {
       const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', current.key, iv);
+      const cipher = createCipheriv('aes-256-gcm', current.key, iv, { authTagLength: 16 });
       cipher.setAAD(Buffer.from(context));
       const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
       return `${current.id}.${Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64url')}`;
     },
     decrypt(sealed, context) {
-      const [id, payload] = sealed.split('.');
-      const key = id === undefined ? undefined : byId.get(id);
-      if (!key || payload === undefined) throw new Error(`secret sealed under key "${id}", which LEDGERFLOW_SECRET_KEYS does not hold`);
+      const [id, payload, ...rest] = sealed.split('.');
+      if (id === undefined || payload === undefined || rest.length > 0) throw new Error('not a sealed secret (expected <key id>.<payload>)');
+      const key = byId.get(id);
+      if (!key) throw new Error(`secret sealed under key "${id}", which LEDGERFLOW_SECRET_KEYS does not hold`);
       const bytes = Buffer.from(payload, 'base64url');
-      const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12));
+      // A full 16-byte tag: GCM would otherwise accept a truncated one, and a forged value would take 2^32 guesses, not 2^128.
+      if (bytes.length < 28) throw new Error('sealed secret is truncated');
+      const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12), { authTagLength: 16 });
       decipher.setAAD(Buffer.from(context));
       decipher.setAuthTag(bytes.subarray(12, 28));
       return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8');

@@ -19,8 +19,8 @@ const { failErpDocument } = proxyActivities<ErpActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-/** How long to wait for a dependency before looking again: doubling from 2 s to a minute. */
-const dependencyWaitMs = (waits: number) => Math.min(2_000 * 2 ** waits, 60_000);
+/** How long to wait for a dependency before looking again: doubling from 1 s to 15 s (a dependency queued at the same time is usually in within seconds). */
+const dependencyWaitMs = (waits: number) => Math.min(1_000 * 2 ** waits, 15_000);
 
 /**
  * `erp:<integrationId>:<documentType>:<documentId>`: pushes one document to one ERP, after the

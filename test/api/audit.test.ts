@@ -203,8 +203,9 @@ function pathParameter(template: string, path: string, name: string): string | u
     names.push(parameter);
     return '([^/?]+)';
   });
+  const index = names.indexOf(name);
   const match = new RegExp(`^${pattern}(?:\\?|$)`).exec(path);
-  const value = match?.[names.indexOf(name) + 1];
+  const value = index < 0 ? undefined : match?.[index + 1];
   return value === undefined ? undefined : decodeURIComponent(value);
 }
 
@@ -303,6 +304,31 @@ describe('the audit log', () => {
       action: 'subscription.cost_allocated',
       target_type: 'subscription',
       target_id: tenant.subscriptionId,
+    });
+    expect(rows[0]?.before).toEqual(first);
+    expect(rows[0]?.after).toEqual(replaced);
+  });
+
+  it('records the GL mappings a replacement replaces as its before, and the finance person who replaced them', async () => {
+    const financeUserId = unique('finance');
+    const finance = bearer(await signJwt(financeUserId, 'finance'));
+    const path = `/v1/integrations/${ctx.platform.integrationId}/gl-mappings`;
+    const first = await call<Record<string, unknown>>(stack, 'PUT', path, { body: { mappings: [{ kind: 'revenue', account: '4000 Subscriptions' }] } });
+    const response = await stack.request('PUT', path, {
+      body: { mappings: [{ kind: 'revenue', account: '4100 Subscriptions' }, { kind: 'tax', account: '2200 Sales tax' }] },
+      headers: { authorization: finance },
+    });
+    expect(response.status).toBe(200);
+    const replaced = (await response.json()) as Record<string, unknown>;
+    const rows = await auditRowsFor(response.headers.get('x-request-id')!);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      actor_type: 'user',
+      actor_id: `user:${financeUserId}`,
+      organization_id: ctx.platform.integrationScopeId,
+      action: 'integration.gl_mappings_replaced',
+      target_type: 'integration',
+      target_id: ctx.platform.integrationId,
     });
     expect(rows[0]?.before).toEqual(first);
     expect(rows[0]?.after).toEqual(replaced);

@@ -3,7 +3,19 @@ import { grantsScope, policy } from '../../src/api/auth/policy.js';
 import type { Scope } from '../../src/db/entities/index.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { expectProblem, type ProblemBody } from './support/problems.js';
-import { buildRequest, createBudget, createContract, missingId, openDispute, platformObjects, routeTable, send, type RouteCase, type RouteContext } from './support/route-table.js';
+import {
+  buildRequest,
+  connectIntegration,
+  createBudget,
+  createContract,
+  missingId,
+  openDispute,
+  platformObjects,
+  routeTable,
+  send,
+  type RouteCase,
+  type RouteContext,
+} from './support/route-table.js';
 import { bearer, call, createApiKey, createCatalog, createTenant, mutableState, rowCounts, type Tenant } from './support/world.js';
 
 let stack: TestStack;
@@ -116,6 +128,41 @@ describe('a caller from organization A using organization B’s ids', () => {
         await expectProblem(await stack.request('GET', path, { headers: { authorization } }), 403, 'forbidden');
       }
     }
+  });
+
+  it('cannot list or connect ERP integrations, even for A: they are the platform’s (403)', async () => {
+    const before = { counts: await rowCounts(stack), state: await mutableState(stack) };
+    const connection = (await buildRequest(routeTable.find((route) => route.name === 'POST /v1/integrations')!, contextFor(a))).body as Record<string, unknown>;
+    for (const authorization of [a.people.OWNER.authorization, a.keys.write.authorization]) {
+      await expectProblem(await stack.request('GET', '/v1/integrations', { headers: { authorization } }), 403, 'forbidden');
+      const response = await stack.request('POST', '/v1/integrations', { body: { ...connection, organizationId: a.id }, headers: { authorization } });
+      await expectProblem(response, 403, 'forbidden');
+    }
+    expect({ counts: await rowCounts(stack), state: await mutableState(stack) }).toEqual(before);
+  });
+
+  it('cannot see or change an ERP integration, even one covering A: 404 exactly like an integration that does not exist; nothing written', async () => {
+    const integrationRoutes = routeTable.filter((route) => route.path.startsWith('/v1/integrations/{id}'));
+    expect(integrationRoutes).toHaveLength(7);
+    // Disconnected at once, so none of A's documents is ever queued for it (nothing new is queued for a disconnected integration).
+    const coveringA = await connectIntegration(stack, a.id);
+    await call(stack, 'POST', `/v1/integrations/${coveringA}/disconnect`, { expect: 200 });
+    const attempts = [];
+    for (const route of integrationRoutes) {
+      for (const id of [contextFor(a).platform.integrationId, coveringA]) {
+        // Built first: the disconnection's builder connects an integration of its own.
+        attempts.push({ route: route.name, cross: await buildRequest(route, contextFor(a), { params: { id } }), missing: await buildRequest(route, contextFor(a), route.notFound) });
+      }
+    }
+    const before = { counts: await rowCounts(stack), state: await mutableState(stack) };
+    for (const attempt of attempts) {
+      for (const authorization of [a.people.OWNER.authorization, a.keys.write.authorization]) {
+        const crossProblem = await expectProblem(await send(stack, attempt.cross, authorization), 404, 'integration_not_found');
+        const missingProblem = await expectProblem(await send(stack, attempt.missing, authorization), 404, 'integration_not_found');
+        expect({ route: attempt.route, problem: disclosed(crossProblem) }).toEqual({ route: attempt.route, problem: disclosed(missingProblem) });
+      }
+    }
+    expect({ counts: await rowCounts(stack), state: await mutableState(stack) }).toEqual(before);
   });
 
   it('lists of A contain only A’s objects', async () => {

@@ -39,6 +39,8 @@ describe('retryAfterMs', () => {
     ['   ', undefined],
     ['soon', undefined],
     ['12 apples', undefined],
+    ['foo 1', undefined],
+    ['-5', undefined],
     ['1e3', undefined],
   ])('Retry-After %j → %j ms', (value, ms) => {
     expect(retryAfterMs(headersWith(value), now)).toBe(ms);
@@ -274,9 +276,7 @@ describe('createErpHttp', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(error).toBeInstanceOf(ErpError);
     expect((error as ErpError).kind).toBe('transient');
-    // Under Node the abort reason is a DOMException and the message reads "no answer within 30 ms";
-    // jest's vm realm has its own Error, so there the reason's own text is shown instead.
-    expect((error as ErpError).message).toMatch(/^GET \/slow: (no answer within 30 ms|TimeoutError: The operation was aborted due to timeout)$/);
+    expect((error as ErpError).message).toBe('GET /slow: no answer within 30 ms');
   });
 
   it.each(['TimeoutError', 'AbortError'])('names the timeout when fetch rejects with a %s', async (name) => {

@@ -72,7 +72,14 @@ describe('createSecretBox', () => {
   it('names an unknown key id, and refuses a value without one', () => {
     const sealed = createSecretBox(`retired:${keyOf(7)}`).encrypt(plaintext, context);
     expect(() => box.decrypt(sealed, context)).toThrow('secret sealed under key "retired", which LEDGERFLOW_SECRET_KEYS does not hold');
-    expect(() => box.decrypt('k1', context)).toThrow('LEDGERFLOW_SECRET_KEYS does not hold');
+    expect(() => box.decrypt('k1', context)).toThrow('not a sealed secret (expected <key id>.<payload>)');
+  });
+
+  it('refuses a value whose authentication tag was cut short', () => {
+    const sealed = box.encrypt('', context);
+    const [id, payload] = sealed.split('.') as [string, string];
+    const truncated = `${id}.${Buffer.from(payload, 'base64url').subarray(0, 16).toString('base64url')}`;
+    expect(() => box.decrypt(truncated, context)).toThrow('sealed secret is truncated');
   });
 
   it.each([undefined, ''])('without keys (%j) constructs, then throws SecretsUnavailableError on use', (value) => {

@@ -41,6 +41,13 @@ export interface ErpOutboxEntry extends ErpDocumentKey {
  */
 export async function enqueueErpDocuments(em: EntityManager, entries: readonly ErpOutboxEntry[]): Promise<number> {
   if (entries.length === 0) return 0;
+  // An invoice's customer is queued with it (a no-op once it is in), so both start together instead of the invoice finding it missing.
+  const customers = [...new Set(entries.filter((entry) => entry.documentType === 'invoice').map((entry) => entry.organizationId))].map((organizationId) => ({
+    documentType: 'customer' as const,
+    documentId: organizationId,
+    organizationId,
+  }));
+  const all = [...customers, ...entries];
   const rows = await sql<{ count: string }>(
     em,
     `with recursive entry(document_type, document_id, organization_id) as (
@@ -59,7 +66,7 @@ export async function enqueueErpDocuments(em: EntityManager, entries: readonly E
        returning 1
      )
      select count(*)::text as count from inserted`,
-    [entries.map((entry) => entry.documentType), entries.map((entry) => entry.documentId), entries.map((entry) => entry.organizationId)],
+    [all.map((entry) => entry.documentType), all.map((entry) => entry.documentId), all.map((entry) => entry.organizationId)],
   );
   return Number(rows[0]?.count ?? 0);
 }

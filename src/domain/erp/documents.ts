@@ -24,7 +24,8 @@ export function erpReference(documentType: ErpDocumentType, document: { id: stri
     case 'customer':
       return `CUS-${hex16}`;
     case 'invoice':
-      return document.number ?? `INV-${hex16}`;
+      // An account's ten-millionth invoice has a 21-character number: past 20, the id stands in.
+      return document.number && document.number.length <= 20 ? document.number : `INV-${hex16}`;
     case 'credit_note':
       return `CN-${hex16}`;
     case 'payment':

@@ -52,7 +52,9 @@ export function createErpHttp(options: { pacer: ErpRatePacer; timeoutMs: number;
         response = await send(request.url, { method: request.method, headers, body, signal: AbortSignal.timeout(options.timeoutMs) });
         text = await response.text();
       } catch (error) {
-        const reason = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError') ? `no answer within ${options.timeoutMs} ms` : String((error as Error).cause ?? error);
+        // By name, not instanceof: the abort reason is a DOMException, from another realm under some runners.
+        const name = (error as { name?: unknown } | null)?.name;
+        const reason = name === 'TimeoutError' || name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : String((error as { cause?: unknown } | null)?.cause ?? error);
         throw new ErpError('transient', `${request.method} ${new URL(request.url).pathname}: ${reason}`);
       }
       let parsed: unknown = text;
@@ -75,6 +77,8 @@ export function retryAfterMs(headers: Headers, now: number = Date.now()): number
   const value = headers.get('retry-after');
   if (value === null || value.trim() === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1_000);
+  // Only an HTTP date (RFC 9110 IMF-fixdate): Date.parse reads much else as some date in the past.
+  if (!/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value.trim())) return undefined;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

@@ -110,6 +110,11 @@ export interface ErpMock {
   /** Every issued access token stops being accepted: the next API call gets a 401. */
   expireTokens(): void;
   hold(match: (request: MockRequest) => boolean): HoldHandle;
+  /**
+   * Faults drawn at random (a seeded generator, so runs repeat) for matching requests: each
+   * request meets the first fault whose cumulative probability covers its draw (benchmarks).
+   */
+  setRandomFaults(faults: { fault: Fault; probability: number }[], options: { seed: number; match: (request: MockRequest) => boolean }): void;
   /** Vendor-style sliding-window limit: past `requests` in `windowMs`, a 429 with Retry-After. */
   setRateLimit(limit: { requests: number; windowMs: number; retryAfterSeconds: number } | null): void;
   /** State the vendor module keeps between requests (sessions, refresh tokens, sequences). */
@@ -130,6 +135,7 @@ export async function startErpMock(vendor: VendorMock, options: { port?: number 
   const faults: QueuedFault[] = [];
   const holds: Hold[] = [];
   let rateLimit: { requests: number; windowMs: number; retryAfterSeconds: number } | null = null;
+  let randomFaults: { faults: { fault: Fault; probability: number }[]; match: (request: MockRequest) => boolean; next: () => number } | null = null;
   const window: number[] = [];
   let sequence = 1000;
   const sockets = new Set<import('node:net').Socket>();
@@ -167,6 +173,18 @@ export async function startErpMock(vendor: VendorMock, options: { port?: number 
       };
       holds.push(hold);
       return { reached: hold.reached, release: () => hold.settle('release'), drop: () => hold.settle('drop') };
+    },
+    setRandomFaults(faults, randomOptions) {
+      // mulberry32: small, seeded, good enough to spread faults evenly.
+      let state = randomOptions.seed >>> 0;
+      const next = () => {
+        state = (state + 0x6d2b79f5) >>> 0;
+        let t = state;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+      };
+      randomFaults = { faults, match: randomOptions.match, next };
     },
     setRateLimit(limit) {
       rateLimit = limit;
@@ -241,7 +259,17 @@ export async function startErpMock(vendor: VendorMock, options: { port?: number 
       }
     }
     const faultIndex = route.public ? -1 : faults.findIndex((candidate) => candidate.match(request));
-    const fault = faultIndex >= 0 ? faults.splice(faultIndex, 1)[0]!.fault : undefined;
+    let fault = faultIndex >= 0 ? faults.splice(faultIndex, 1)[0]!.fault : undefined;
+    if (!fault && randomFaults && !route.public && randomFaults.match(request)) {
+      let draw = randomFaults.next();
+      for (const candidate of randomFaults.faults) {
+        if (draw < candidate.probability) {
+          fault = candidate.fault;
+          break;
+        }
+        draw -= candidate.probability;
+      }
+    }
     if (fault?.kind === 'status') {
       record(fault.status);
       const headers: Record<string, string> = fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) };
