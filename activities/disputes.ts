@@ -6,6 +6,7 @@ import type { Clock } from '../src/clock.js';
 import { AuditEvent, CreditNote, DisputeComment, Payment, type Dispute } from '../src/db/entities/index.js';
 import type { Orm } from '../src/db/orm.js';
 import { disputeStateOf, lockDispute, recordDisputeEvent } from '../src/db/repositories/disputes.js';
+import { enqueueErpDocuments } from '../src/db/repositories/erp-sync.js';
 import {
   createCreditNote,
   lockInvoice,
@@ -316,9 +317,23 @@ export function createDisputeActivities({ orm, stripe, clock, logger }: DisputeA
       });
     },
 
-    /** The ERP sync hook of a resolved dispute: its credit note and refund reach the ERP with ERP sync (issue 18); until then there is nothing to push. */
+    /**
+     * The ERP step of a resolved dispute: its credit note (and refund) are in the ERP outbox. They
+     * were queued with the credit note's own transaction; queuing again is a no-op, and covers a
+     * dispute resolved before its integration was connected.
+     */
     async syncDisputeToErp(disputeId: string): Promise<void> {
-      logger.debug({ disputeId }, 'dispute resolved: no ERP integration to sync');
+      const queued = await orm.em.fork().transactional(async (tx) => {
+        const dispute = await lockDispute(tx, disputeId);
+        const note = dispute?.creditNote ? await tx.findOne(CreditNote, { id: dispute.creditNote.id }) : null;
+        if (!dispute || !note || note.voidedAt) return 0;
+        const organizationId = dispute.organization.id;
+        return enqueueErpDocuments(tx, [
+          { documentType: 'credit_note', documentId: note.id, organizationId },
+          ...(note.stripeRefundId ? [{ documentType: 'refund' as const, documentId: note.id, organizationId }] : []),
+        ]);
+      });
+      logger.debug({ disputeId, queued }, 'dispute resolved: its documents are in the ERP outbox');
     },
   });
 }
