@@ -26,7 +26,6 @@ import {
   buildErpInvoice,
   buildErpPayment,
   buildErpRefund,
-  erpDependencyType,
   erpReference,
   missingMappingsMessage,
   type ErpBuildResult,

@@ -129,21 +129,6 @@ export interface ErpRefund {
 
 export type ErpDocument = ErpCustomer | ErpInvoice | ErpCreditNote | ErpPayment | ErpRefund;
 
-/** Which documents must be in the ERP before this one: a customer before its invoices, an invoice before its payments and credit notes, a credit note before its refund. */
-export function erpDependencyType(documentType: ErpDocumentType): ErpDocumentType | null {
-  switch (documentType) {
-    case 'customer':
-      return null;
-    case 'invoice':
-      return 'customer';
-    case 'credit_note':
-    case 'payment':
-      return 'invoice';
-    case 'refund':
-      return 'credit_note';
-  }
-}
-
 /** Minor units as the vendor's decimal amount in major units, exactly: 12345 USD → "123.45", 500 JPY → "500". */
 export function majorUnits(minor: number, currency: string): string {
   const exponent = currencyExponent(currency);

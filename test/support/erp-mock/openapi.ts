@@ -54,7 +54,7 @@ export function openApiValidator(specPath: string, options: { pathPrefix?: strin
       let validate = compiled.get(key);
       if (!validate) {
         let requestBody = (operation.item[method.toLowerCase()] as Json).requestBody as Json | undefined;
-        if (requestBody?.$ref) requestBody = ((components.requestBodies ?? {}) as Json)[String(requestBody.$ref).split('/').pop()!] as Json;
+        if (requestBody?.$ref) requestBody = ((components.requestBodies ?? {}) as Json)[(requestBody.$ref as string).split('/').pop()!] as Json;
         const schema = (((requestBody?.content ?? {}) as Json)['application/json'] as Json | undefined)?.schema as Json | undefined;
         if (!schema) throw new Error(`the spec's ${key} takes no JSON body`);
         const rewritten = JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"spec#/components/')) as Json;

@@ -131,11 +131,11 @@ const routes: MockRoute[] = [
       // The fixture's token stands for a fresh connection (every integration of a shared mock starts from it); a rotated one works once.
       if (!mock.state.has('refreshTokens')) mock.state.set('refreshTokens', new Set<string>());
       const live = mock.state.get('refreshTokens') as Set<string>;
-      const presented = String(form.get('refresh_token') ?? '');
+      const presented = form.get('refresh_token') as string | undefined;
       if (form.get('client_id') !== clientId || form.get('client_secret') !== clientSecret) {
         return { status: 401, body: { error: 'invalid_client', error_description: 'Client authentication failed' } };
       }
-      if (form.get('grant_type') !== 'refresh_token' || (presented !== initialRefreshToken && !live.delete(presented))) {
+      if (form.get('grant_type') !== 'refresh_token' || (presented !== initialRefreshToken && !live.delete(presented ?? ''))) {
         return { status: 400, body: { error: 'invalid_grant', error_description: 'The refresh token is invalid or was already used' } };
       }
       const rotated = `sage-refresh-${mock.nextId()}`;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ErpDocumentType, GlMapping } from '../../../src/domain/erp/index.js';
 import type { ErpSettings } from '../../../src/integrations/erp/connector.js';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 /**
  * A local stand-in for one ERP vendor's API, started by the tests. The vendor module says how it
@@ -138,7 +138,7 @@ export async function startErpMock(vendor: VendorMock, options: { port?: number 
   let randomFaults: { faults: { fault: Fault; probability: number }[]; match: (request: MockRequest) => boolean; next: () => number } | null = null;
   const window: number[] = [];
   let sequence = 1000;
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
 
   const mock: ErpMock = {
     url: '',

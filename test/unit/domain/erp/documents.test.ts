@@ -2,7 +2,6 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import {
   currencyExponent,
-  erpDependencyType,
   erpDocumentTypes,
   erpReference,
   majorAmount,
@@ -101,17 +100,5 @@ describe('erpReference', () => {
       }),
       { numRuns: 200 },
     );
-  });
-});
-
-describe('erpDependencyType', () => {
-  it.each<[ErpDocumentType, ErpDocumentType | null]>([
-    ['customer', null],
-    ['invoice', 'customer'],
-    ['credit_note', 'invoice'],
-    ['payment', 'invoice'],
-    ['refund', 'credit_note'],
-  ])('%s depends on %s', (type, dependency) => {
-    expect(erpDependencyType(type)).toBe(dependency);
   });
 });
