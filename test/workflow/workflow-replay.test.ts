@@ -53,6 +53,9 @@ describe('recorded workflow histories', () => {
         'approval-escalation-activity-writes.json',
         'approval-three-levels-activity-execution.json',
         'approval-escalation-activity-execution.json',
+        // ERP sync: a push retried after the delays its attempts named; one waiting for its customer.
+        'erp-retried-then-synced.json',
+        'erp-waited-for-customer.json',
       ]),
     );
   });
