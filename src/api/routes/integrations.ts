@@ -10,14 +10,15 @@ import { actingUserId } from '../auth/policy.js';
 import { requireGlobal, requireOrganization } from '../http/access.js';
 import { audit } from '../http/audit.js';
 import type { AppEnv } from '../http/context.js';
+import { cursorPosition, PageQuerySchema, pageSchema, toPage } from '../http/pagination.js';
 import { ApiError, problemResponses } from '../http/problem.js';
 import { codeSchema, jsonBody, jsonResponse, uuidParam } from '../http/schemas.js';
-import { textSchema } from '../http/text.js';
+import { refuseForbiddenCharacters, textSchema } from '../http/text.js';
 
 const tags = ['ERP integrations'];
 const security = [{ bearer: [] }];
 
-const httpUrl = z.url({ protocol: /^https?$/ }).max(2_000);
+const httpUrl = z.url({ protocol: /^https?$/ }).max(2_000).superRefine(refuseForbiddenCharacters());
 const SettingsSchema = z
   .strictObject({
     baseUrl: httpUrl.optional().openapi({ description: "The vendor API's base URL (a sandbox); each connector's default is the vendor's production URL. Required for sap." }),
@@ -32,7 +33,9 @@ const CreateSchema = z
     provider: z.enum(erpProviders),
     name: textSchema({ maxLength: 200 }),
     organizationId: z.uuid().optional().openapi({ description: "Without it, every organization's documents are synced; with it, that organization's and its children's." }),
-    credentials: z.record(z.string().max(100), z.string().max(4_000)).openapi({ description: 'Per provider (see the README); stored encrypted, never returned.' }),
+    credentials: z
+      .record(z.string().max(100).superRefine(refuseForbiddenCharacters()), z.string().max(4_000).superRefine(refuseForbiddenCharacters()))
+      .openapi({ description: 'Per provider (see the README); stored encrypted, never returned.' }),
     settings: SettingsSchema.optional(),
     documentTypes: z.array(z.enum(erpDocumentTypes)).min(1).max(5).optional(),
   })
@@ -102,7 +105,8 @@ const listRoute = createRoute({
   tags,
   security,
   summary: 'List ERP integrations, oldest first',
-  responses: { 200: jsonResponse('Integrations', z.array(IntegrationSchema)), ...problemResponses(401, 403) },
+  request: { query: PageQuerySchema },
+  responses: { 200: jsonResponse('A page of integrations', pageSchema(IntegrationSchema, 'ErpIntegrationPage')), ...problemResponses(400, 401, 403) },
 });
 const getRoute = createRoute({ method: 'get', path: '/v1/integrations/{id}', tags, security, summary: 'Show an ERP integration', request: { params }, responses: { 200: jsonResponse('The integration', IntegrationSchema), ...problemResponses(400, 401, 403, 404) } });
 const putMappingsRoute = createRoute({
@@ -245,8 +249,14 @@ export function registerIntegrations(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(listRoute, async (c) => {
     requireGlobal(c, 'integration.read');
-    const rows = await c.var.em.find(ErpIntegration, {}, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: 1_000 });
-    return c.json(rows.map(integrationView), 200);
+    const query = c.req.valid('query');
+    const after = cursorPosition(query.cursor);
+    const rows = await c.var.em.find(
+      ErpIntegration,
+      after ? { $or: [{ createdAt: { $gt: after.at } }, { createdAt: after.at, id: { $gt: after.id } }] } : {},
+      { orderBy: { createdAt: 'asc', id: 'asc' }, limit: query.limit + 1 },
+    );
+    return c.json(toPage(rows, query.limit, integrationView), 200);
   });
 
   app.openapi(getRoute, async (c) => c.json(integrationView(await requireIntegration(c, 'integration.read', c.req.valid('param').id)), 200));
