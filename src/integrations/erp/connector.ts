@@ -10,7 +10,10 @@ import type {
   ErpRefund,
 } from '../../domain/erp/index.js';
 import type { ErpHttp, ErpHttpResponse } from './http.js';
+import type { ErpError } from './errors.js';
 import type { AccessTokens } from './tokens.js';
+
+export { ErpError, type ErpFailureKind } from './errors.js';
 
 /**
  * The one port every ERP connector implements: upsert a customer, push the four financial
@@ -39,25 +42,6 @@ export interface ErpConnector {
 export interface ErpPushResult {
   /** The ERP's own id of the document (QuickBooks Id, Xero InvoiceID, NetSuite internal id, DocEntry…). */
   externalId: string;
-}
-
-/**
- * - `transient`: 5xx, network failures, timeouts, 408: retried with backoff (after reconciling).
- * - `rate_limited`: 429 (or the vendor's equivalent): retried after `retryAfterMs`.
- * - `auth`: credentials refused even after one token refresh: the integration needs attention.
- * - `validation`: the vendor refused the document itself: not retried, the sync log shows why.
- */
-export type ErpFailureKind = 'transient' | 'rate_limited' | 'auth' | 'validation';
-
-export class ErpError extends Error {
-  constructor(
-    readonly kind: ErpFailureKind,
-    message: string,
-    readonly details: { status?: number; retryAfterMs?: number; vendorCode?: string } = {},
-  ) {
-    super(message);
-    this.name = 'ErpError';
-  }
 }
 
 /** Integration settings every connector understands; connectors may read more keys of their own. */

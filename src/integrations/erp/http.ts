@@ -1,4 +1,4 @@
-import { ErpError } from './connector.js';
+import { ErpError } from './errors.js';
 
 /** A vendor's answer, its body parsed as JSON when it is JSON and kept as text otherwise. */
 export interface ErpHttpResponse {
