@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { majorAmount, type ErpCreditNote, type ErpCustomer, type ErpDocument, type ErpInvoice, type ErpLine, type ErpPayment, type ErpRefund } from '../../domain/erp/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule, type ErpPushResult, type ErpSettings } from './connector.js';
 import { classifyByStatus, expectOk, retryAfterMs, type ErpHttpResponse } from './http.js';
+import { sendWithFreshTokenOnce } from './oauth.js';
 import type { AccessGrant } from './tokens.js';
 
 /**
@@ -296,11 +297,9 @@ class BusinessCentralConnector implements ErpConnector {
 
   /** One API request with the integration's token; a 401 gets one fresh token and one resend. */
   private async call(method: 'GET' | 'POST' | 'PATCH', path: string, json?: unknown, headers: Record<string, string> = {}): Promise<ErpHttpResponse> {
-    const send = (token: string) =>
-      this.context.http.send({ method, url: this.companyUrl + path, headers: { ...headers, authorization: `Bearer ${token}` }, ...(json === undefined ? {} : { json }) });
-    const token = await this.context.tokens.get(this.obtain);
-    let response = await send(token);
-    if (response.status === 401) response = await send(await this.context.tokens.get(this.obtain, { rejected: token }));
+    const response = await sendWithFreshTokenOnce(this.context.tokens, this.obtain, (token) =>
+      this.context.http.send({ method, url: this.companyUrl + path, headers: { ...headers, authorization: `Bearer ${token}` }, ...(json === undefined ? {} : { json }) }),
+    );
     return expectOk(response, (failed) => this.classifyError(failed));
   }
 

@@ -13,7 +13,7 @@ import {
 } from '../../domain/erp/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule, type ErpFailureKind } from './connector.js';
 import { classifyByStatus, retryAfterMs, type ErpHttpRequest, type ErpHttpResponse } from './http.js';
-import type { AccessGrant } from './tokens.js';
+import { refreshTokenGrant, sendWithFreshTokenOnce } from './oauth.js';
 
 /**
  * QuickBooks Online Accounting API v3. OAuth 2.0 with a refresh token Intuit rotates; JSON whose
@@ -263,37 +263,12 @@ function createQuickBooksConnector(context: ErpConnectorContext<Credentials>): E
   const companyUrl = `${base}/v3/company/${encodeURIComponent(context.credentials.realmId)}`;
 
   /** The refresh-token grant; Intuit may answer with a new refresh token, which replaces the stored one. */
-  async function obtain(credentials: Credentials): Promise<AccessGrant<Credentials>> {
-    const response = await context.http.send({
-      method: 'POST',
-      url: tokenUrl,
-      headers: {
-        authorization: `Basic ${Buffer.from(`${credentials.clientId}:${credentials.clientSecret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credentials.refreshToken }).toString(),
-    });
-    const body = (typeof response.body === 'object' && response.body !== null ? response.body : {}) as { error?: string; access_token?: string; expires_in?: number; refresh_token?: string };
-    if (response.status === 400 || response.status === 401) {
-      // invalid_grant / invalid_client: the refresh token was revoked or expired; a person must reconnect.
-      throw new ErpError('auth', `QuickBooks refused the refresh token (${response.status}): ${body.error ?? 'no reason given'}`, { status: response.status });
-    }
-    if (response.status < 200 || response.status >= 300) throw classifyByStatus(response, body.error ?? `token endpoint answered ${response.status}`);
-    if (typeof body.access_token !== 'string') throw new ErpError('transient', 'the QuickBooks token endpoint answered without an access token', { status: response.status });
-    const rotated = body.refresh_token !== undefined && body.refresh_token !== credentials.refreshToken;
-    return {
-      accessToken: body.access_token,
-      expiresInSeconds: body.expires_in ?? 3600,
-      ...(rotated ? { credentials: { ...credentials, refreshToken: body.refresh_token! } } : {}),
-    };
-  }
+  const obtain = (credentials: Credentials) =>
+    refreshTokenGrant(context.http, { vendor: 'QuickBooks', tokenUrl, credentials, clientAuthentication: 'basic', defaultLifetimeSeconds: 3_600 });
 
   /** An API call with the access token; one refresh and resend on a 401; faults (also on 200) thrown classified. */
   async function call(request: Omit<ErpHttpRequest, 'headers'>): Promise<Json> {
-    const sendWith = (token: string) => context.http.send({ ...request, headers: { authorization: `Bearer ${token}` } });
-    const token = await context.tokens.get(obtain);
-    let response = await sendWith(token);
-    if (response.status === 401) response = await sendWith(await context.tokens.get(obtain, { rejected: token }));
+    const response = await sendWithFreshTokenOnce(context.tokens, obtain, (token) => context.http.send({ ...request, headers: { authorization: `Bearer ${token}` } }));
     if (response.status < 200 || response.status >= 300 || faultOf(response.body)) throw classifyError(response);
     return response.body as Json;
   }

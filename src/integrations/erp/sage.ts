@@ -11,7 +11,7 @@ import {
 } from '../../domain/erp/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule, type ErpPushResult } from './connector.js';
 import { classifyByStatus, expectOk, retryAfterMs, type ErpHttpRequest, type ErpHttpResponse } from './http.js';
-import type { AccessGrant } from './tokens.js';
+import { refreshTokenGrant, sendWithFreshTokenOnce } from './oauth.js';
 
 /**
  * Sage Intacct through its REST API (v1, GA 2025 R1): OAuth 2.0 with rotating refresh tokens,
@@ -177,31 +177,18 @@ function create(context: ErpConnectorContext<Credentials>): ErpConnector {
   const tokenUrl = context.settings.tokenUrl ?? `${baseUrl}/oauth2/token`;
 
   /** The refresh-token grant; Sage may rotate the refresh token, and the new one must replace the old. */
-  async function obtain(credentials: Credentials): Promise<AccessGrant<Credentials>> {
-    const response = await context.http.send({
-      method: 'POST',
-      url: tokenUrl,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'refresh_token',
-        client_id: credentials.clientId,
-        client_secret: credentials.clientSecret,
-        refresh_token: credentials.refreshToken,
-      }).toString(),
+  const obtain = (credentials: Credentials) =>
+    refreshTokenGrant(context.http, {
+      vendor: 'Sage Intacct',
+      tokenUrl,
+      credentials,
+      clientAuthentication: 'form',
+      defaultLifetimeSeconds: 3_600,
+      // Any refused grant (400 invalid_grant up to 403) is the integration's credentials, not a bad request.
+      refusedStatuses: [400, 401, 402, 403],
+      refusalReason: (response) => describe(sageErrorOf(response.body), response),
+      classify,
     });
-    // A refused grant (400 invalid_grant, 401, 403) is the integration's credentials, not a bad request.
-    if (response.status >= 400 && response.status <= 403) {
-      throw new ErpError('auth', `Sage Intacct refused the refresh token (${response.status}): ${describe(sageErrorOf(response.body), response)}`, { status: response.status });
-    }
-    const grant = expectOk(response, classify).body as { access_token?: string; expires_in?: number; refresh_token?: string };
-    if (!grant.access_token) throw new ErpError('transient', 'Sage Intacct token endpoint answered without an access token');
-    const rotated = grant.refresh_token && grant.refresh_token !== credentials.refreshToken ? grant.refresh_token : null;
-    return {
-      accessToken: grant.access_token,
-      expiresInSeconds: grant.expires_in ?? 3_600,
-      ...(rotated ? { credentials: { ...credentials, refreshToken: rotated } } : {}),
-    };
-  }
 
   function withAuth(request: ErpHttpRequest, token: string): ErpHttpRequest {
     const entity = context.credentials.entityId;
@@ -209,13 +196,7 @@ function create(context: ErpConnectorContext<Credentials>): ErpConnector {
   }
 
   /** Sends with the current token; a 401 refreshes it once and resends, a second 401 is the credentials' fault. Returns any status. */
-  async function send(request: ErpHttpRequest): Promise<ErpHttpResponse> {
-    const token = await context.tokens.get(obtain);
-    const response = await context.http.send(withAuth(request, token));
-    if (response.status !== 401) return response;
-    const fresh = await context.tokens.get(obtain, { rejected: token });
-    return context.http.send(withAuth(request, fresh));
-  }
+  const send = (request: ErpHttpRequest) => sendWithFreshTokenOnce(context.tokens, obtain, (token) => context.http.send(withAuth(request, token)));
 
   const call = async (request: ErpHttpRequest) => expectOk(await send(request), classify);
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { majorAmount, type ErpCreditNote, type ErpCustomer, type ErpDocument, type ErpDocumentType, type ErpInvoice, type ErpPayment, type ErpRefund } from '../../domain/erp/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule, type ErpSettings } from './connector.js';
 import { classifyByStatus, expectOk, type ErpHttpRequest, type ErpHttpResponse } from './http.js';
+import { sendWithFreshTokenOnce } from './oauth.js';
 import type { AccessGrant } from './tokens.js';
 
 /**
@@ -133,11 +134,9 @@ function create(context: ErpConnectorContext<SapCredentials>): ErpConnector {
 
   /** Sends one call with the current session; a 401 (session expired or dropped) logs in again once and resends. */
   async function call(method: ErpHttpRequest['method'], path: string, json?: unknown): Promise<ErpHttpResponse> {
-    const send = (session: string) => context.http.send({ method, url: `${base}${path}`, headers: { cookie: session }, ...(json === undefined ? {} : { json }) });
-    const session = await context.tokens.get(login);
-    const response = await send(session);
-    if (response.status !== 401) return response;
-    return send(await context.tokens.get(login, { rejected: session }));
+    return sendWithFreshTokenOnce(context.tokens, login, (session) =>
+      context.http.send({ method, url: `${base}${path}`, headers: { cookie: session }, ...(json === undefined ? {} : { json }) }),
+    );
   }
 
   async function ok(method: ErpHttpRequest['method'], path: string, json?: unknown): Promise<ErpHttpResponse> {

@@ -14,7 +14,7 @@ import {
 import { currencyExponent } from '../../domain/money/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule } from './connector.js';
 import { classifyByStatus, expectOk, type ErpHttpResponse } from './http.js';
-import type { AccessGrant } from './tokens.js';
+import { refreshTokenGrant, sendWithFreshTokenOnce } from './oauth.js';
 
 /**
  * Xero Accounting API 2.0: customers are Contacts, invoices ACCREC Invoices, credit notes
@@ -138,35 +138,14 @@ export function createXeroConnector(context: ErpConnectorContext<Credentials>): 
   const baseUrl = (settings.baseUrl ?? defaultBaseUrl).replace(/\/+$/, '');
   const tokenUrl = settings.tokenUrl ?? defaultTokenUrl;
 
-  /** Refresh-token grant; Xero rotates the refresh token on every use, so the new one is kept. */
-  async function obtain(credentials: Credentials): Promise<AccessGrant<Credentials>> {
-    const response = await http.send({
-      method: 'POST',
-      url: tokenUrl,
-      headers: {
-        authorization: `Basic ${Buffer.from(`${credentials.clientId}:${credentials.clientSecret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credentials.refreshToken }).toString(),
-    });
-    if (response.status === 400 || response.status === 401) {
-      // invalid_grant / invalid_client: the refresh token was revoked or expired (60 days unused); only reconnecting helps.
-      const { error } = (response.body ?? {}) as { error?: unknown };
-      throw new ErpError('auth', `Xero refused the refresh token (${typeof error === 'string' ? error : response.status}): reconnect the integration`, { status: response.status });
-    }
-    const grant = expectOk(response, classifyXeroError).body as { access_token?: unknown; expires_in?: unknown; refresh_token?: unknown };
-    if (typeof grant.access_token !== 'string') throw new ErpError('transient', 'Xero token endpoint answered without an access token');
-    return {
-      accessToken: grant.access_token,
-      expiresInSeconds: typeof grant.expires_in === 'number' ? grant.expires_in : defaultTokenLifetimeSeconds,
-      ...(typeof grant.refresh_token === 'string' ? { credentials: { ...credentials, refreshToken: grant.refresh_token } } : {}),
-    };
-  }
+  /** Refresh-token grant; Xero rotates the refresh token on every use (unused, one lapses after 60 days). */
+  const obtain = (credentials: Credentials) =>
+    refreshTokenGrant(http, { vendor: 'Xero', tokenUrl, credentials, clientAuthentication: 'basic', defaultLifetimeSeconds: defaultTokenLifetimeSeconds, classify: classifyXeroError });
 
   /** One API call: bearer and tenant headers, one token refresh on a 401, non-2xx thrown as classified. */
   async function call(request: XeroRequest): Promise<ErpHttpResponse> {
     const url = `${baseUrl}${request.path}${request.query ? `?${new URLSearchParams(request.query).toString()}` : ''}`;
-    const send = (token: string) =>
+    const response = await sendWithFreshTokenOnce(tokens, obtain, (token) =>
       http.send({
         method: request.method,
         url,
@@ -176,10 +155,8 @@ export function createXeroConnector(context: ErpConnectorContext<Credentials>): 
           ...(request.idempotencyKey === undefined ? {} : { 'idempotency-key': request.idempotencyKey }),
         },
         ...(request.json === undefined ? {} : { json: request.json }),
-      });
-    const token = await tokens.get(obtain);
-    let response = await send(token);
-    if (response.status === 401) response = await send(await tokens.get(obtain, { rejected: token }));
+      }),
+    );
     return expectOk(response, classifyXeroError);
   }
 
