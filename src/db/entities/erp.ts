@@ -76,6 +76,9 @@ const ErpSyncDocumentSchema = defineEntity({
     documentId: p.uuid().primary(),
     organization: () => p.manyToOne(Organization).deleteRule('cascade'),
     status: p.enum(erpSyncStatuses),
+    /** The document that must be in the ERP first (an invoice's customer, a payment's invoice…): the row is dispatched once that one is synced or failed. */
+    dependsOnType: p.enum(erpDocumentTypes).nullable(),
+    dependsOnId: p.uuid().nullable(),
     externalId: p.string().length(200).nullable(),
     attempts: p.integer(),
     lastError: p.string().length(2000).nullable(),

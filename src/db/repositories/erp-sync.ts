@@ -19,6 +19,20 @@ import { organizationTree } from './organizations.js';
  * (`erp_sync_attempts`), GL mappings, and the integration's shared rate limiter and sealed token.
  */
 
+/**
+ * The document a queued one waits for, derived from `<alias>.document_type` and `document_id`
+ * (and `organization_id`, an invoice's customer): a customer before its invoices, an invoice
+ * before its payments and credit notes, a credit note before its refund.
+ */
+const dependencyOf = (alias: string) => `
+  case ${alias}.document_type when 'invoice' then 'customer' when 'payment' then 'invoice' when 'credit_note' then 'invoice' when 'refund' then 'credit_note' end,
+  case ${alias}.document_type
+    when 'invoice' then ${alias}.organization_id
+    when 'payment' then (select invoice_id from payments where id = ${alias}.document_id)
+    when 'credit_note' then (select invoice_id from credit_notes where id = ${alias}.document_id)
+    when 'refund' then ${alias}.document_id
+  end`;
+
 export interface ErpDocumentKey {
   documentType: ErpDocumentType;
   documentId: string;
@@ -55,8 +69,8 @@ export async function enqueueErpDocuments(em: EntityManager, entries: readonly E
      ),
      ${organizationTree('ancestry', 'ancestors', 'id in (select organization_id from entry)')},
      inserted as (
-       insert into erp_sync_documents (integration_id, document_type, document_id, organization_id, status, attempts, created_at, updated_at)
-       select distinct integration.id, entry.document_type, entry.document_id, entry.organization_id, 'pending', 0, now(), now()
+       insert into erp_sync_documents (integration_id, document_type, document_id, organization_id, depends_on_type, depends_on_id, status, attempts, created_at, updated_at)
+       select distinct integration.id, entry.document_type, entry.document_id, entry.organization_id, ${dependencyOf('entry')}, 'pending', 0, now(), now()
        from entry join erp_integrations integration
          on integration.status <> 'disconnected'
         and entry.document_type = any(integration.document_types)
@@ -75,19 +89,29 @@ export async function enqueueErpDocuments(em: EntityManager, entries: readonly E
 export async function enqueueErpDependency(em: EntityManager, key: ErpSyncKey, organizationId: string): Promise<boolean> {
   const rows = await sql(
     em,
-    `insert into erp_sync_documents (integration_id, document_type, document_id, organization_id, status, attempts, created_at, updated_at)
-     values ($1, $2, $3, $4, 'pending', 0, now(), now()) on conflict do nothing returning 1`,
+    `with entry(document_type, document_id, organization_id) as (select $2::text, $3::uuid, $4::uuid)
+     insert into erp_sync_documents (integration_id, document_type, document_id, organization_id, depends_on_type, depends_on_id, status, attempts, created_at, updated_at)
+     select $1, entry.document_type, entry.document_id, entry.organization_id, ${dependencyOf('entry')}, 'pending', 0, now(), now() from entry
+     on conflict do nothing returning 1`,
     [key.integrationId, key.documentType, key.documentId, organizationId],
   );
   return rows.length > 0;
 }
 
-/** Locks up to `limit` undispatched rows (skipping rows another dispatcher holds), oldest first. */
+/**
+ * Locks up to `limit` undispatched rows that may start now (skipping rows another dispatcher
+ * holds), oldest first. A row whose dependency is still on its way waits here, not in a workflow
+ * polling for it: it becomes ready once the dependency is synced (or failed, which fails it too).
+ */
 export async function lockUndispatchedErpDocuments(em: EntityManager, limit: number): Promise<(ErpSyncKey & { organizationId: string })[]> {
   return sql(
     em,
-    `select integration_id as "integrationId", document_type as "documentType", document_id as "documentId", organization_id as "organizationId"
-     from erp_sync_documents where dispatched_at is null order by created_at limit $1 for update skip locked`,
+    `select document.integration_id as "integrationId", document.document_type as "documentType", document.document_id as "documentId", document.organization_id as "organizationId"
+     from erp_sync_documents document
+     left join erp_sync_documents dependency
+       on dependency.integration_id = document.integration_id and dependency.document_type = document.depends_on_type and dependency.document_id = document.depends_on_id
+     where document.dispatched_at is null and (dependency.status is null or dependency.status in ('synced', 'failed'))
+     order by document.created_at limit $1 for update of document skip locked`,
     [limit],
   );
 }
@@ -397,8 +421,8 @@ export async function requeueErpDocuments(em: EntityManager, integrationId: stri
          and organization_id in (select id from scope)
      ),
      queued as (
-       insert into erp_sync_documents (integration_id, document_type, document_id, organization_id, status, attempts, created_at, updated_at)
-       select $1, document_type, document_id, organization_id, 'pending', 0, now(), now() from wanted
+       insert into erp_sync_documents (integration_id, document_type, document_id, organization_id, depends_on_type, depends_on_id, status, attempts, created_at, updated_at)
+       select $1, wanted.document_type, wanted.document_id, wanted.organization_id, ${dependencyOf('wanted')}, 'pending', 0, now(), now() from wanted
        on conflict (integration_id, document_type, document_id) do update
          set status = 'pending', last_error = null, dispatched_at = null, updated_at = now()
          where erp_sync_documents.status = 'failed'
