@@ -116,12 +116,15 @@ async function main(): Promise<void> {
       await queue('payment', await ids('pay'));
       const total = INVOICES * 2 + ORGANIZATIONS;
       let synced = 0;
+      /** When 10 % and 90 % of the documents were in: the steady state, without the start and the tail. */
+      const marks: { count: number; at: number }[] = [];
       for (;;) {
         const [row] = await orm.em.fork().execute<{ synced: string; failed: string }[]>(
           `select count(*) filter (where status = 'synced')::text as synced, count(*) filter (where status = 'failed')::text as failed from erp_sync_documents`,
         );
         synced = Number(row!.synced);
         const failed = Number(row!.failed);
+        if ((marks.length === 0 && synced >= total * 0.1) || (marks.length === 1 && synced >= total * 0.9)) marks.push({ count: synced, at: performance.now() });
         process.stdout.write(`\r  ${synced}/${total} synced, ${failed} failed, ${((performance.now() - started) / 1000).toFixed(0)} s   `);
         if (synced + failed >= total) break;
         await sleep(2_000);
@@ -143,6 +146,11 @@ async function main(): Promise<void> {
       console.log(`${INVOICES} invoices + ${INVOICES} payments + ${ORGANIZATIONS} customers to a mock QuickBooks limited to ${LIMIT} requests/s (10 % 500s, 2 % lost answers)`);
       console.log(`  documents/s          ${(synced / seconds).toFixed(1)}   (${(synced / seconds / LIMIT).toFixed(2)} of the limit; ${(api.length / synced).toFixed(2)} requests per document)`);
       console.log(`  requests/s           ${(api.length / seconds).toFixed(1)}   (${(api.length / seconds / LIMIT).toFixed(2)} of the limit)`);
+      if (marks.length === 2) {
+        const steady = (marks[1]!.count - marks[0]!.count) / ((marks[1]!.at - marks[0]!.at) / 1000);
+        const perDocument = api.length / synced;
+        console.log(`  steady state         ${steady.toFixed(1)} documents/s (${(steady / LIMIT).toFixed(2)} of the limit), about ${(steady * perDocument).toFixed(1)} requests/s (${((steady * perDocument) / LIMIT).toFixed(2)}), from 10 % to 90 % in`);
+      }
       console.log(`  duplicates in mock   invoices ${duplicates('Invoice', 'DocNumber')}, payments ${duplicates('Payment', 'PaymentRefNum')}, customers ${duplicates('Customer', 'DisplayName')}`);
       console.log(`  stored in mock       ${mock.collection('Invoice').length} invoices, ${mock.collection('Payment').length} payments, ${mock.collection('Customer').length} customers`);
       console.log(`  429s received        ${api.filter((request) => request.status === 429).length} of ${api.length} requests`);
