@@ -8,8 +8,6 @@
  *
  * Reproduce one seed: LEDGERFLOW_CRASH_SEEDS=<seed> jest test/e2e/billing-crash.test.ts
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
@@ -21,6 +19,7 @@ import { billingStateQuery } from '../../workflows/messages/billing.js';
 import { sharedServer } from '../support/servers.js';
 import { createSuiteDatabase, type SuiteDatabase } from '../support/stack.js';
 import { paymentIntentCreation, paymentIntentsSucceed, startStripeFaultProxy, type StripeFaultProxy } from '../support/stripe-fault-proxy.js';
+import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 
 const ACCOUNTS = 200;
 /**
@@ -33,26 +32,7 @@ const SEEDS_IN_PARALLEL = 3;
 /** Long enough for a kill's lost activities to time out (2 minutes) and the rest to finish on a loaded machine. */
 const SEED_TIMEOUT_MS = 6 * 60_000;
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface WorkerProcess {
-  child: ChildProcessWithoutNullStreams;
-  exited: Promise<NodeJS.Signals | number | null>;
-}
-
-/** The real worker entrypoint, as `npm run worker` runs it, reusing the suite's prebuilt workflow bundle. */
-function startWorker(env: Record<string, string>, stderr: string[]): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env },
-  });
-  child.stdout.resume();
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-  return { child, exited };
-}
 
 interface SeedOutcome {
   seed: number;
@@ -117,7 +97,7 @@ async function runSeed(seed: number): Promise<SeedOutcome> {
     const unexpectedExits: string[] = [];
     let killing = false;
     const supervise = (): WorkerProcess => {
-      const spawned = startWorker(workerEnv, workerStderr);
+      const spawned = spawnWorker(workerEnv, workerStderr);
       void spawned.exited.then((how) => {
         if (killing || worker !== spawned) return;
         unexpectedExits.push(String(how));

@@ -8,9 +8,7 @@
  * Stripe's idempotency), one credit note carrying it, a balanced journal with one entry for the
  * note, and the dispute resolved with Stripe's refund id.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { WorkflowUpdateStage } from '@temporalio/client';
 import { resolveDisputeUpdate, type DisputeState } from '../../workflows/messages/dispute.js';
@@ -20,35 +18,29 @@ import { sharedServer } from '../support/servers.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { startStripeFaultProxy, type StripeFaultProxy } from '../support/stripe-fault-proxy.js';
 import { eventually } from '../workflow/support/subscriptions.js';
+import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const refunds = { method: 'POST', path: '/v1/refunds' } as const;
 
 let stack: TestStack;
 let proxy: StripeFaultProxy;
 const taskQueue = `dispute-crash-${randomUUID()}`;
 const workerStderr: string[] = [];
-let worker: { child: ChildProcessWithoutNullStreams; exited: Promise<unknown> } | undefined;
+let worker: WorkerProcess | undefined;
 
 /** The real worker entrypoint, serving only the disputes' task queue. */
 function startWorker() {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      LOG_LEVEL: 'warn',
+  worker = spawnWorker(
+    {
       DATABASE_URL: stack.databaseUrl,
       DATABASE_POOL_MAX: '3',
       TEMPORAL_ADDRESS: sharedServer('temporalAddress'),
       TEMPORAL_TASK_QUEUE: taskQueue,
-      STRIPE_API_URL: proxy.url,
       WORKFLOW_BUNDLE_PATH: sharedServer('workflowBundle'),
+      STRIPE_API_URL: proxy.url,
     },
-  });
-  child.stdout.resume();
-  child.stderr.on('data', (chunk: Buffer) => workerStderr.push(chunk.toString()));
-  worker = { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
+    workerStderr,
+  );
 }
 
 async function killWorker() {

@@ -6,9 +6,7 @@
  * (Temporal notices the missing heartbeats), reconciles first, and finds the invoice: the ERP
  * holds it exactly once.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ErpProvider } from '../../src/domain/index.js';
 import { insertFinalizedInvoice } from '../api/support/collection.js';
@@ -18,21 +16,16 @@ import { startErpMock, type ErpMock } from '../support/erp-mock/server.js';
 import { sharedServer } from '../support/servers.js';
 import { startTestStack, testSecretKeys, type TestStack } from '../support/stack.js';
 import { eventually } from '../workflow/support/subscriptions.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
+import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 
 let stack: TestStack;
 const taskQueue = `erp-crash-${randomUUID()}`;
 const workerStderr: string[] = [];
-let worker: { child: ChildProcessWithoutNullStreams; exited: Promise<unknown> } | undefined;
+let worker: WorkerProcess | undefined;
 
 function startWorker() {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      LOG_LEVEL: 'warn',
+  worker = spawnWorker(
+    {
       DATABASE_URL: stack.databaseUrl,
       DATABASE_POOL_MAX: '4',
       TEMPORAL_ADDRESS: sharedServer('temporalAddress'),
@@ -40,10 +33,8 @@ function startWorker() {
       WORKFLOW_BUNDLE_PATH: sharedServer('workflowBundle'),
       LEDGERFLOW_SECRET_KEYS: testSecretKeys,
     },
-  });
-  child.stdout.resume();
-  child.stderr.on('data', (chunk: Buffer) => workerStderr.push(chunk.toString()));
-  worker = { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
+    workerStderr,
+  );
 }
 
 async function killWorker() {

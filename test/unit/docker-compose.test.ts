@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { configSchema } from '../../src/config.js';
+import { generateSecretKeyEntry } from '../../src/secrets.js';
 
 interface ComposeService {
   environment?: Record<string, string | number>;
@@ -35,9 +36,14 @@ describe('docker-compose.yml', () => {
   });
 
   it('passes values the config schema accepts', () => {
+    // What an operator supplies for `${VARIABLE:?…}`: a value of the variable's own format.
+    const supplied: Record<string, string> = { LEDGERFLOW_SECRET_KEYS: generateSecretKeyEntry('k1') };
     for (const name of ['api', 'worker']) {
       const environment = Object.fromEntries(
-        Object.entries(compose.services[name]?.environment ?? {}).map(([key, value]) => [key, String(value).replace(/\$\{[^}]+\}/g, 'x'.repeat(40))]),
+        Object.entries(compose.services[name]?.environment ?? {}).map(([key, value]) => [
+          key,
+          String(value).replace(/\$\{([A-Z_]+)[^}]*\}/g, (_match, variable: string) => supplied[variable] ?? 'x'.repeat(40)),
+        ]),
       );
       expect(configSchema.safeParse(environment).error?.issues ?? []).toEqual([]);
     }
