@@ -10,8 +10,8 @@ import {
   erpSyncDocument,
   flagIntegration,
   glMappingsOf,
+  invoiceIdentity,
   invoiceSource,
-  lockErpSyncDocument,
   paymentSource,
   recordErpSyncAttempt,
   refundSource,
@@ -49,10 +49,10 @@ export interface ErpActivityDeps {
 }
 
 /** Transient failures are retried this many times (about 40 minutes of backoff), then the document fails and waits for a manual re-sync. */
-export const maxErpAttempts = 12;
+const maxErpAttempts = 12;
 
 /** Backoff after the nth failed attempt: 1 s, 2 s, 4 s… up to 10 minutes. */
-export const erpRetryDelayMs = (attempt: number) => Math.min(1_000 * 2 ** (attempt - 1), 600_000);
+const erpRetryDelayMs = (attempt: number) => Math.min(1_000 * 2 ** (attempt - 1), 600_000);
 
 const truncate = (text: string) => (text.length > 2_000 ? `${text.slice(0, 1_997)}...` : text);
 
@@ -86,7 +86,7 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
 
   /** A payment's or credit note's invoice and customer as synced; undefined when the invoice is gone. */
   async function invoiceAndCustomer(tx: EntityManager, key: ErpSyncKey, invoiceId: string): Promise<{ invoice: ErpDocumentRef; customer: ErpDocumentRef } | { outcome: ErpPushOutcome } | undefined> {
-    const invoice = await invoiceSource(tx, invoiceId);
+    const invoice = await invoiceIdentity(tx, invoiceId);
     if (!invoice) return undefined;
     const invoiceRef = await dependency(tx, key, 'invoice', invoice.id, invoice.organizationId, invoice.number);
     if ('outcome' in invoiceRef) return invoiceRef;
@@ -138,7 +138,7 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
   async function prepare(key: ErpSyncKey): Promise<Prepared> {
     return orm.em.fork().transactional(async (tx): Promise<Prepared> => {
       const integration = await erpIntegrationRow(tx, key.integrationId);
-      const row: ErpSyncRow | undefined = await lockErpSyncDocument(tx, key);
+      const row: ErpSyncRow | undefined = await erpSyncDocument(tx, key, { lock: true });
       if (!integration || !row) return { kind: 'done', outcome: { status: 'stopped', reason: 'not queued for this integration' } };
       if (row.status === 'synced' && row.externalId) return { kind: 'done', outcome: { status: 'synced', externalId: row.externalId } };
       const settle = async (outcome: ErpPushOutcome & { status: 'failed' | 'stopped' }): Promise<Prepared> => {
@@ -200,7 +200,7 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
       let reconciled = false;
       let authRefused: string | null = null;
       try {
-        const connector = await openConnector({ orm, secrets, tokenCache }, { id: integration.id, provider: integration.provider, settings: integration.settings });
+        const connector = openConnector({ orm, secrets, tokenCache }, integration);
         const pushed = await push(connector, document, reconcile);
         reconciled = pushed.reconciled;
         outcome = { status: 'synced', externalId: pushed.externalId };

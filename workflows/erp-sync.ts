@@ -9,10 +9,11 @@ type ErpActivities = ReturnType<typeof createErpActivities>;
  * answers vendor failures as outcomes; Temporal's retries here cover only what is not the
  * vendor's: the database, or a worker that died mid-push (the next attempt reconciles first).
  */
+const pushTries = 5;
 const { pushErpDocument } = proxyActivities<ErpActivities>({
   startToCloseTimeout: '3 minutes',
   heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: pushTries },
 });
 const { failErpDocument } = proxyActivities<ErpActivities>({
   startToCloseTimeout: '30 seconds',
@@ -34,7 +35,7 @@ export async function erpSync(input: ErpSyncInput): Promise<ErpPushOutcome> {
       outcome = await pushErpDocument(input);
     } catch (error) {
       if (!(error instanceof ActivityFailure)) throw error;
-      outcome = await failErpDocument(input, `push failed 5 times: ${error.cause?.message ?? error.message}`);
+      outcome = await failErpDocument(input, `push failed ${pushTries} times: ${error.cause?.message ?? error.message}`);
     }
     upsertSearchAttributes([{ key: erpSearchAttributes.status, value: outcome.status }]);
     switch (outcome.status) {

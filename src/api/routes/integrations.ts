@@ -90,7 +90,7 @@ const LogQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1_000).default(100),
 });
 
-const createRoute_ = createRoute({
+const connectRoute = createRoute({
   method: 'post',
   path: '/v1/integrations',
   tags,
@@ -202,7 +202,7 @@ async function requireIntegration(c: Context<AppEnv>, action: 'integration.read'
 }
 
 export function registerIntegrations(app: OpenAPIHono<AppEnv>) {
-  app.openapi(createRoute_, async (c) => {
+  app.openapi(connectRoute, async (c) => {
     const body = c.req.valid('json');
     const { em, clock, principal, config } = c.var;
     requireGlobal(c, 'integration.write');

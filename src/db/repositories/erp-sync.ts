@@ -134,21 +134,12 @@ export interface ErpSyncRow {
   lastError: string | null;
 }
 
-export async function lockErpSyncDocument(em: EntityManager, key: ErpSyncKey): Promise<ErpSyncRow | undefined> {
+/** The document's sync row; `lock` holds it for the rest of the caller's transaction. */
+export async function erpSyncDocument(em: EntityManager, key: ErpSyncKey, options: { lock?: boolean } = {}): Promise<ErpSyncRow | undefined> {
   const [row] = await sql<ErpSyncRow>(
     em,
     `select organization_id as "organizationId", status, external_id as "externalId", attempts, last_error as "lastError"
-     from erp_sync_documents where integration_id = $1 and document_type = $2 and document_id = $3 for update`,
-    [key.integrationId, key.documentType, key.documentId],
-  );
-  return row;
-}
-
-export async function erpSyncDocument(em: EntityManager, key: ErpSyncKey): Promise<ErpSyncRow | undefined> {
-  const [row] = await sql<ErpSyncRow>(
-    em,
-    `select organization_id as "organizationId", status, external_id as "externalId", attempts, last_error as "lastError"
-     from erp_sync_documents where integration_id = $1 and document_type = $2 and document_id = $3`,
+     from erp_sync_documents where integration_id = $1 and document_type = $2 and document_id = $3${options.lock ? ' for update' : ''}`,
     [key.integrationId, key.documentType, key.documentId],
   );
   return row;
@@ -259,7 +250,7 @@ export async function lockIntegrationSecrets(em: EntityManager, integrationId: s
   return integrationSecrets(em, integrationId);
 }
 
-export async function integrationSecrets(em: EntityManager, integrationId: string): Promise<SealedIntegrationSecrets | undefined> {
+async function integrationSecrets(em: EntityManager, integrationId: string): Promise<SealedIntegrationSecrets | undefined> {
   const [row] = await sql<SealedIntegrationSecrets>(em, `select credentials, access_token as "accessToken" from erp_integrations where id = $1`, [integrationId]);
   return row;
 }
@@ -274,10 +265,12 @@ export interface ErpIntegrationRow {
   status: 'connected' | 'disconnected' | 'needs_attention';
   settings: Record<string, unknown>;
   lastError: string | null;
+  /** Sealed: opened by the activity that calls the vendor, nowhere else. */
+  credentials: string;
 }
 
 export async function erpIntegrationRow(em: EntityManager, integrationId: string): Promise<ErpIntegrationRow | undefined> {
-  const [row] = await sql<ErpIntegrationRow>(em, `select id, provider, status, settings, last_error as "lastError" from erp_integrations where id = $1`, [integrationId]);
+  const [row] = await sql<ErpIntegrationRow>(em, `select id, provider, status, settings, last_error as "lastError", credentials from erp_integrations where id = $1`, [integrationId]);
   return row;
 }
 
@@ -315,6 +308,16 @@ export async function invoiceSource(em: EntityManager, invoiceId: string): Promi
     [invoiceId],
   );
   return { ...invoice, amountDue: Number(invoice.amountDue), lines };
+}
+
+/** What a payment or credit note needs of its invoice: its reference and its customer. */
+export async function invoiceIdentity(em: EntityManager, invoiceId: string): Promise<{ id: string; number: string; organizationId: string } | undefined> {
+  const [row] = await sql<{ id: string; number: string; organizationId: string }>(
+    em,
+    `select id, number, organization_id as "organizationId" from invoices where id = $1 and finalized_at is not null and number is not null`,
+    [invoiceId],
+  );
+  return row;
 }
 
 export async function creditNoteSource(em: EntityManager, creditNoteId: string): Promise<(CreditNoteSource & { invoiceId: string; organizationId: string; refunded: boolean }) | undefined> {

@@ -2,7 +2,6 @@ import type { Orm } from '../../db/orm.js';
 import {
   holdErpRequests,
   erpRateWaitMs,
-  integrationSecrets,
   lockIntegrationSecrets,
   reserveErpRequestSlot,
   storeIntegrationSecrets,
@@ -12,7 +11,7 @@ import type { SecretBox } from '../../secrets.js';
 import { ErpError, type ErpConnector, type ErpRateLimit, type ErpSettings } from './connector.js';
 import { createErpHttp, type ErpRatePacer } from './http.js';
 import { erpConnectors } from './index.js';
-import type { AccessGrant, AccessTokens } from './tokens.js';
+import { usableToken, type AccessGrant, type AccessTokens } from './tokens.js';
 
 /** The associated data sealing each secret to its row and field. */
 export const sealContext = {
@@ -20,11 +19,12 @@ export const sealContext = {
   accessToken: (integrationId: string) => `erp_integrations:${integrationId}:access_token`,
 };
 
-/** An integration as the worker opens it: everything but the secrets comes from its row. */
+/** An integration as the worker opens it: its row, credentials still sealed. */
 export interface IntegrationHandle {
   id: string;
   provider: ErpProvider;
   settings: ErpSettings;
+  credentials: string;
 }
 
 /** The longest a request waits for its rate-limit slot inside an activity; longer waits become a durable retry. */
@@ -76,8 +76,6 @@ export class AccessTokenCache {
   }
 }
 
-const stillValid = (token: CachedToken | undefined, rejected: string | undefined): token is CachedToken =>
-  token !== undefined && token.token !== rejected && token.expiresAt > Date.now() + 30_000;
 
 /**
  * Tokens stored sealed on the integration's row, so every worker shares one token and one refresh
@@ -88,12 +86,12 @@ export function storedAccessTokens<C>(orm: Orm, secrets: SecretBox, integrationI
   return {
     async get(obtain: (credentials: C) => Promise<AccessGrant<C>>, options: { rejected?: string } = {}) {
       const cached = cache.get(integrationId);
-      if (stillValid(cached, options.rejected)) return cached.token;
+      if (usableToken(cached, options.rejected)) return cached.token;
       return orm.em.fork().transactional(async (tx) => {
         const sealed = await lockIntegrationSecrets(tx, integrationId);
         if (!sealed) throw new ErpError('auth', 'the integration no longer exists');
         const stored = sealed.accessToken ? (JSON.parse(secrets.decrypt(sealed.accessToken, sealContext.accessToken(integrationId))) as CachedToken) : undefined;
-        if (stillValid(stored, options.rejected)) {
+        if (usableToken(stored, options.rejected)) {
           cache.set(integrationId, stored);
           return stored.token;
         }
@@ -118,11 +116,9 @@ export interface ConnectorRuntime {
 }
 
 /** Opens the integration's connector: credentials decrypted here, in the activity, and nowhere else. */
-export async function openConnector(runtime: ConnectorRuntime, integration: IntegrationHandle): Promise<ErpConnector> {
+export function openConnector(runtime: ConnectorRuntime, integration: IntegrationHandle): ErpConnector {
   const module = erpConnectors[integration.provider];
-  const sealed = await integrationSecrets(runtime.orm.em.fork(), integration.id);
-  if (!sealed) throw new ErpError('auth', 'the integration no longer exists');
-  const credentials = module.credentialsSchema.parse(JSON.parse(runtime.secrets.decrypt(sealed.credentials, sealContext.credentials(integration.id))));
+  const credentials = module.credentialsSchema.parse(JSON.parse(runtime.secrets.decrypt(integration.credentials, sealContext.credentials(integration.id))));
   const timeoutMs = typeof integration.settings.timeoutMs === 'number' ? integration.settings.timeoutMs : 30_000;
   return module.create({
     credentials,

@@ -20,6 +20,11 @@ export interface AccessTokens<C> {
   get(obtain: (credentials: C) => Promise<AccessGrant<C>>, options?: { rejected?: string }): Promise<string>;
 }
 
+/** Whether a token may still be sent: not the one the vendor refused, and not expiring within 30 s (a request in flight must not outlive it). */
+export function usableToken<T extends { token: string; expiresAt: number }>(token: T | null | undefined, rejected: string | undefined): token is T {
+  return token !== null && token !== undefined && token.token !== rejected && token.expiresAt > Date.now() + 30_000;
+}
+
 /** Tokens kept in memory for one integration: connector tests, and the per-process layer of the stored tokens. */
 export function memoryAccessTokens<C>(initial: C, onSave?: (credentials: C) => void): AccessTokens<C> & { credentials(): C } {
   let credentials = initial;
@@ -28,7 +33,7 @@ export function memoryAccessTokens<C>(initial: C, onSave?: (credentials: C) => v
   return {
     credentials: () => credentials,
     async get(obtain, options = {}) {
-      if (current && current.token !== options.rejected && current.expiresAt > Date.now() + 30_000) return current.token;
+      if (usableToken(current, options.rejected)) return current.token;
       pending ??= obtain(credentials)
         .then((grant) => {
           if (grant.credentials) {
