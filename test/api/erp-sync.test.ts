@@ -59,11 +59,16 @@ async function newOrganization(): Promise<string> {
   return organization.id;
 }
 
-/** Connects the provider's mock for one organization, with the fixture's GL mappings (or `mappings`). */
-async function connect(provider: ErpProvider, organizationId: string, options: { mappings?: GlMapping[] } = {}): Promise<string> {
+/**
+ * Connects the provider's mock for one organization, with the fixture's GL mappings (or `mappings`).
+ * Only a test that loses an answer on purpose shortens the request timeout: on a loaded CI machine
+ * a short one times out ordinary answers too.
+ */
+async function connect(provider: ErpProvider, organizationId: string, options: { mappings?: GlMapping[]; timeoutMs?: number } = {}): Promise<string> {
   const fixture = fixtures[provider];
+  const settings = { ...fixture.settings(mockOf(provider)), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) };
   const integration = await call<{ id: string; status: string }>(stack, 'POST', '/v1/integrations', {
-    body: { provider, name: `${provider} sandbox`, organizationId, credentials: fixture.credentials, settings: { ...fixture.settings(mockOf(provider)), timeoutMs: 1_000 } },
+    body: { provider, name: `${provider} sandbox`, organizationId, credentials: fixture.credentials, settings },
     expect: 201,
   });
   expect(integration.status).toBe('connected');
@@ -116,7 +121,7 @@ describe.each(providers)('%s', (provider) => {
     expect(log.filter((entry) => entry.status !== 'synced')).toEqual([]);
     const count = (type: ErpDocumentType) => log.filter((entry) => entry.documentType === type).length;
     expect([count('customer'), count('invoice'), count('payment'), count('credit_note'), count('refund')]).toEqual([1, 2, 1, 2, 1]);
-    expect(log.every((entry) => entry.externalId && entry.attempts === 1)).toBe(true);
+    expect(log.filter((entry) => !entry.externalId || entry.attempts !== 1)).toEqual([]);
     for (const type of ['customer', 'invoice', 'payment', 'credit_note', 'refund'] as const) {
       expect(fixture.documentsOf(mock, type).length - before[type]!).toBe(count(type));
     }
@@ -137,7 +142,7 @@ describe.each(providers)('%s', (provider) => {
   it('retries a 500, reconciles an answer lost after the ERP stored the invoice, waits out a 429: each invoice once', async () => {
     const mock = mockOf(provider);
     const organizationId = await newOrganization();
-    const integrationId = await connect(provider, organizationId);
+    const integrationId = await connect(provider, organizationId, { timeoutMs: 3_000 });
     const cases = [
       { fault: { kind: 'status', status: 500 } as const, outcomes: ['retrying', 'synced'] },
       // Business Central's lost answer leaves a draft, which is not yet the document (findByReference
