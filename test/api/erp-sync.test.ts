@@ -121,6 +121,12 @@ describe.each(providers)('%s', (provider) => {
     expect(log.filter((entry) => entry.status !== 'synced')).toEqual([]);
     const count = (type: ErpDocumentType) => log.filter((entry) => entry.documentType === type).length;
     expect([count('customer'), count('invoice'), count('payment'), count('credit_note'), count('refund')]).toEqual([1, 2, 1, 2, 1]);
+    // Every document on its first attempt; a failure shows what the others' attempts met.
+    const failedAttempts = await stack.sql<{ documentType: string; outcome: string; error: string | null }>(
+      `select document_type as "documentType", outcome, error from erp_sync_attempts where integration_id = $1 and outcome <> 'synced' order by id`,
+      [integrationId],
+    );
+    expect(failedAttempts).toEqual([]);
     expect(log.filter((entry) => !entry.externalId || entry.attempts !== 1)).toEqual([]);
     for (const type of ['customer', 'invoice', 'payment', 'credit_note', 'refund'] as const) {
       expect(fixture.documentsOf(mock, type).length - before[type]!).toBe(count(type));
