@@ -141,8 +141,7 @@ async function runSeed(seed: number): Promise<SeedOutcome> {
       await sleep(afterMs);
       const victim = worker;
       killing = true;
-      victim.child.kill('SIGKILL');
-      await victim.exited;
+      await victim.kill();
       kills.push({ atProgress: Number(reached.toFixed(3)), afterMs, atSecond: Math.round((performance.now() - started) / 1000) });
       worker = supervise();
       killing = false;
@@ -196,8 +195,7 @@ async function runSeed(seed: number): Promise<SeedOutcome> {
     if (worker) {
       const last = worker;
       worker = undefined;
-      last.child.kill('SIGKILL');
-      await last.exited;
+      await last.kill();
     }
     await proxy?.stop();
     await pool.end();

@@ -38,9 +38,7 @@ function startWorker() {
 }
 
 async function killWorker() {
-  if (!worker) return;
-  worker.child.kill('SIGKILL');
-  await worker.exited;
+  await worker?.kill();
   worker = undefined;
 }
 

@@ -7,6 +7,8 @@ export interface WorkerProcess {
   child: ChildProcessWithoutNullStreams;
   /** The exit signal, or the exit code. */
   exited: Promise<NodeJS.Signals | number | null>;
+  /** SIGKILLs the process and waits for it to be gone. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -22,5 +24,9 @@ export function spawnWorker(env: Record<string, string>, stderr: string[]): Work
   child.stdout.resume();
   child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-  return { child, exited };
+  const kill = async () => {
+    child.kill('SIGKILL');
+    await exited;
+  };
+  return { child, exited, kill };
 }

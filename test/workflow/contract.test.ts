@@ -3,10 +3,8 @@
  * contract (the database's rows): the notice, the renewal with its uplift, the expiry, a
  * termination and an amendment's approval run on the workflow's own durable timers.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ApprovalActivities } from '../../activities/approvals.js';
 import type { ContractActivities } from '../../activities/contracts.js';
 import {
@@ -25,21 +23,18 @@ import {
   type ContractTerms,
   type ContractVersion,
 } from '../../src/domain/index.js';
-import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
 import type { contractLifecycle } from '../../workflows/contract.js';
 import { decideApprovalUpdate } from '../../workflows/messages/approval.js';
 import { amendContractUpdate, contractStateQuery, terminateContractUpdate, type ContractState } from '../../workflows/messages/contract.js';
-import { sharedServer } from '../support/servers.js';
 import { invoiceInput, plan, subscription } from '../unit/domain/fixtures/builders.js';
 import { eventually, recordHistory } from './support/subscriptions.js';
+import { startTimeSkippingWorker, type TimeSkippingWorker } from './support/time-skipping.js';
 
-const testServer = fileURLToPath(new URL('../../.tools/bin/temporal-test-server', import.meta.url));
 const taskQueue = 'contracts';
 const origin = { actorType: 'user', actorId: 'user:finance', requestId: 'test' };
 
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let workerRun: Promise<void>;
+let temporal: TimeSkippingWorker;
 
 /** A contract as the fake activities keep it, and what happened to it at which workflow time. */
 interface FakeContract {
@@ -110,16 +105,11 @@ const approvalActivities: ApprovalActivities = {
 };
 
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServer } } });
-  await ensureSearchAttributes(env.connection, 'default', { warn: (details: unknown) => console.warn(details) });
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: sharedServer('workflowBundle') }, activities: { ...contractActivities, ...approvalActivities } });
-  workerRun = worker.run();
+  temporal = await startTimeSkippingWorker(taskQueue, { ...contractActivities, ...approvalActivities });
+  env = temporal.env;
 }, 120_000);
 afterAll(async () => {
-  worker?.shutdown();
-  await workerRun;
-  await env?.teardown();
+  await temporal?.stop();
 });
 
 let sequence = 0;

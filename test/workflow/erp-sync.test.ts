@@ -4,23 +4,18 @@
  * dependency on a doubling interval, fails a document whose push keeps throwing, and ends on the
  * first synced, failed or stopped outcome. The recorded histories replay.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { createErpActivities } from '../../activities/erp.js';
-import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
 import type { erpSync } from '../../workflows/erp-sync.js';
 import { erpSearchAttributes, type ErpPushOutcome, type ErpSyncInput } from '../../workflows/messages/erp.js';
-import { sharedServer } from '../support/servers.js';
 import { recordHistory } from './support/subscriptions.js';
+import { startTimeSkippingWorker, type TimeSkippingWorker } from './support/time-skipping.js';
 
-const testServer = fileURLToPath(new URL('../../.tools/bin/temporal-test-server', import.meta.url));
 const taskQueue = 'erp-sync';
 
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let workerRun: Promise<void>;
+let temporal: TimeSkippingWorker;
 
 type ErpActivities = ReturnType<typeof createErpActivities>;
 /** Per document: the outcomes its attempts return in turn (an Error is thrown), and when each attempt ran (workflow time). */
@@ -41,16 +36,11 @@ const activities: ErpActivities = {
 };
 
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServer } } });
-  await ensureSearchAttributes(env.connection, 'default', { warn: (details: unknown) => console.warn(details) });
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: sharedServer('workflowBundle') }, activities });
-  workerRun = worker.run();
+  temporal = await startTimeSkippingWorker(taskQueue, activities);
+  env = temporal.env;
 }, 120_000);
 afterAll(async () => {
-  worker?.shutdown();
-  await workerRun;
-  await env?.teardown();
+  await temporal?.stop();
 });
 
 async function run(documentId: string, outcomes: (ErpPushOutcome | Error)[]) {

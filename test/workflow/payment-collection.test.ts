@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { CollectionActivities } from '../../activities/collection.js';
 import type { ChargeInvoicePaymentInput, ChargeResult, PaymentActivities } from '../../activities/payments.js';
 import type { DisputeActivities } from '../../activities/disputes.js';
@@ -24,11 +22,9 @@ import {
 } from '../../workflows/messages/payment.js';
 import { type PlanTerms, subscriptionStateQuery } from '../../workflows/messages/subscription.js';
 import type { paymentCollection } from '../../workflows/payment-collection.js';
-import { ensureSearchAttributes } from '../../src/temporal/search-attributes.js';
-import { sharedServer } from '../support/servers.js';
 import { eventually, recordHistory } from './support/subscriptions.js';
+import { startTimeSkippingWorker, type TimeSkippingWorker } from './support/time-skipping.js';
 
-const testServer = fileURLToPath(new URL('../../.tools/bin/temporal-test-server', import.meta.url));
 const taskQueue = 'payment-collection';
 
 /**
@@ -175,22 +171,14 @@ const softDecline = (paymentIntentId: string): ChargeResult => ({ outcome: 'decl
 const hardDecline = (paymentIntentId: string): ChargeResult => ({ outcome: 'declined', hard: true, code: 'stolen_card', message: 'The card was reported stolen.', paymentIntentId });
 
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let workerRun: Promise<void>;
+let temporal: TimeSkippingWorker;
 
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServer } } });
-  // `dispute:` sets its search attributes.
-  await ensureSearchAttributes(env.connection, 'default', { warn: (details: unknown) => console.warn(details) });
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: sharedServer('workflowBundle') }, activities });
-  workerRun = worker.run();
+  temporal = await startTimeSkippingWorker(taskQueue, activities);
+  env = temporal.env;
 }, 120_000);
-
 afterAll(async () => {
-  worker?.shutdown();
-  await workerRun;
-  await env?.teardown();
+  await temporal?.stop();
 });
 
 /** Sleeps the test server's clock until `targetMs`. */
