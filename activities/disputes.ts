@@ -3,10 +3,10 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type Stripe from 'stripe';
 import { applicableApprovalRule, insertApprovalRequest } from '../src/approvals/open.js';
 import type { Clock } from '../src/clock.js';
-import { AuditEvent, CreditNote, DisputeComment, Payment, type Dispute } from '../src/db/entities/index.js';
+import { AuditEvent, CreditNote, Dispute, DisputeComment, Payment } from '../src/db/entities/index.js';
 import type { Orm } from '../src/db/orm.js';
 import { disputeStateOf, lockDispute, recordDisputeEvent } from '../src/db/repositories/disputes.js';
-import { enqueueErpDocuments } from '../src/db/repositories/erp-sync.js';
+import { creditNoteErpEntries, enqueueErpDocuments } from '../src/db/repositories/erp-sync.js';
 import {
   createCreditNote,
   lockInvoice,
@@ -324,14 +324,10 @@ export function createDisputeActivities({ orm, stripe, clock, logger }: DisputeA
      */
     async syncDisputeToErp(disputeId: string): Promise<void> {
       const queued = await orm.em.fork().transactional(async (tx) => {
-        const dispute = await lockDispute(tx, disputeId);
+        const dispute = await tx.findOne(Dispute, { id: disputeId });
         const note = dispute?.creditNote ? await tx.findOne(CreditNote, { id: dispute.creditNote.id }) : null;
         if (!dispute || !note || note.voidedAt) return 0;
-        const organizationId = dispute.organization.id;
-        return enqueueErpDocuments(tx, [
-          { documentType: 'credit_note', documentId: note.id, organizationId },
-          ...(note.stripeRefundId ? [{ documentType: 'refund' as const, documentId: note.id, organizationId }] : []),
-        ]);
+        return enqueueErpDocuments(tx, creditNoteErpEntries(note, dispute.organization.id));
       });
       logger.debug({ disputeId, queued }, 'dispute resolved: its documents are in the ERP outbox');
     },

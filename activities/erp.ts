@@ -10,7 +10,6 @@ import {
   erpSyncDocument,
   flagIntegration,
   glMappingsOf,
-  invoiceIdentity,
   invoiceSource,
   paymentSource,
   recordErpSyncAttempt,
@@ -18,7 +17,7 @@ import {
   updateErpSyncDocument,
   type ErpIntegrationRow,
   type ErpSyncKey,
-  type ErpSyncRow,
+  type InvoiceOf,
 } from '../src/db/repositories/erp-sync.js';
 import {
   buildErpCreditNote,
@@ -32,10 +31,9 @@ import {
   type ErpDocument,
   type ErpDocumentRef,
   type ErpDocumentType,
-  type GlMapping,
 } from '../src/domain/index.js';
 import { ErpError, type ErpConnector } from '../src/integrations/erp/index.js';
-import { AccessTokenCache, openConnector } from '../src/integrations/erp/runtime.js';
+import { openConnector, type AccessTokenCache } from '../src/integrations/erp/runtime.js';
 import type { Logger } from '../src/logger.js';
 import { createSecretBox, type SecretBox } from '../src/secrets.js';
 import type { ErpPushOutcome, ErpSyncInput } from '../workflows/messages/erp.js';
@@ -48,7 +46,7 @@ export interface ErpActivityDeps {
   secrets?: SecretBox;
 }
 
-/** Transient failures are retried this many times (about 40 minutes of backoff), then the document fails and waits for a manual re-sync. */
+/** Attempts in all, rate-limited ones included (all transient: 1 + 2 + … + 512 + 600 s = 1,623 s, about 27 minutes of backoff), then the document fails and waits for a manual re-sync. */
 const maxErpAttempts = 12;
 
 /** Backoff after the nth failed attempt: 1 s, 2 s, 4 s… up to 10 minutes. */
@@ -61,6 +59,10 @@ type Prepared =
   | { kind: 'ready'; integration: ErpIntegrationRow; document: ErpDocument; attempt: number; reconcile: boolean }
   | { kind: 'done'; outcome: ErpPushOutcome };
 
+/** What one push attempt ends in. */
+type AttemptOutcome = Extract<ErpPushOutcome, { status: 'synced' | 'failed' | 'retrying' }>;
+type UnsyncedAttempt = Extract<AttemptOutcome, { status: 'failed' | 'retrying' }>;
+
 /** The ERP reference and external id of a synced document (its dependency). */
 type DependencyLookup = { ref: ErpDocumentRef } | { outcome: ErpPushOutcome };
 
@@ -71,7 +73,7 @@ type DependencyLookup = { ref: ErpDocumentRef } | { outcome: ErpPushOutcome };
  * outcome in a second one. Vendor failures come back as outcomes; only database trouble throws.
  */
 export function createErpActivities({ orm, clock, logger, secrets = createSecretBox(undefined) }: ErpActivityDeps) {
-  const tokenCache = new AccessTokenCache();
+  const tokenCache: AccessTokenCache = new Map();
 
   async function dependency(tx: EntityManager, key: ErpSyncKey, documentType: ErpDocumentType, documentId: string, organizationId: string, number?: string | null): Promise<DependencyLookup> {
     const dependencyKey = { integrationId: key.integrationId, documentType, documentId };
@@ -84,19 +86,22 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
     return { outcome: { status: 'waiting', dependency: { documentType, documentId } } };
   }
 
-  /** A payment's or credit note's invoice and customer as synced; undefined when the invoice is gone. */
-  async function invoiceAndCustomer(tx: EntityManager, key: ErpSyncKey, invoiceId: string): Promise<{ invoice: ErpDocumentRef; customer: ErpDocumentRef } | { outcome: ErpPushOutcome } | undefined> {
-    const invoice = await invoiceIdentity(tx, invoiceId);
-    if (!invoice) return undefined;
-    const invoiceRef = await dependency(tx, key, 'invoice', invoice.id, invoice.organizationId, invoice.number);
-    if ('outcome' in invoiceRef) return invoiceRef;
-    const customer = await dependency(tx, key, 'customer', invoice.organizationId, invoice.organizationId);
+  /** A payment's or credit note's invoice and customer as synced; undefined when the invoice is not issued. */
+  async function invoiceAndCustomer(tx: EntityManager, key: ErpSyncKey, of: InvoiceOf): Promise<{ invoice: ErpDocumentRef; customer: ErpDocumentRef } | { outcome: ErpPushOutcome } | undefined> {
+    if (of.invoiceNumber === null) return undefined;
+    const invoice = await dependency(tx, key, 'invoice', of.invoiceId, of.organizationId, of.invoiceNumber);
+    if ('outcome' in invoice) return invoice;
+    const customer = await dependency(tx, key, 'customer', of.organizationId, of.organizationId);
     if ('outcome' in customer) return customer;
-    return { invoice: invoiceRef.ref, customer: customer.ref };
+    return { invoice: invoice.ref, customer: customer.ref };
   }
 
-  /** Builds the document, or the outcome that stands in for it (waiting for a dependency, gone, unmapped). */
-  async function build(tx: EntityManager, key: ErpSyncKey, mappings: readonly GlMapping[]): Promise<ErpBuildResult<ErpDocument> | ErpPushOutcome> {
+  /**
+   * Builds the document, or the outcome that stands in for it (waiting for a dependency, gone,
+   * unmapped). GL mappings are read only for a document that is about to be built with them.
+   */
+  async function build(tx: EntityManager, key: ErpSyncKey): Promise<ErpBuildResult<ErpDocument> | ErpPushOutcome> {
+    const mappings = () => glMappingsOf(tx, key.integrationId);
     const gone: ErpPushOutcome = { status: 'stopped', reason: `${key.documentType} ${key.documentId} no longer exists (or was voided)` };
     switch (key.documentType) {
       case 'customer': {
@@ -107,21 +112,21 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
         const source = await invoiceSource(tx, key.documentId);
         if (!source) return gone;
         const customer = await dependency(tx, key, 'customer', source.organizationId, source.organizationId);
-        return 'outcome' in customer ? customer.outcome : buildErpInvoice(source, customer.ref, mappings);
+        return 'outcome' in customer ? customer.outcome : buildErpInvoice(source, customer.ref, await mappings());
       }
       case 'payment': {
         const source = await paymentSource(tx, key.documentId);
         if (!source) return gone;
-        const refs = await invoiceAndCustomer(tx, key, source.invoiceId);
+        const refs = await invoiceAndCustomer(tx, key, source);
         if (!refs) return gone;
-        return 'outcome' in refs ? refs.outcome : buildErpPayment(source, refs.customer, refs.invoice, mappings);
+        return 'outcome' in refs ? refs.outcome : buildErpPayment(source, refs.customer, refs.invoice, await mappings());
       }
       case 'credit_note': {
         const source = await creditNoteSource(tx, key.documentId);
         if (!source) return gone;
-        const refs = await invoiceAndCustomer(tx, key, source.invoiceId);
+        const refs = await invoiceAndCustomer(tx, key, source);
         if (!refs) return gone;
-        return 'outcome' in refs ? refs.outcome : buildErpCreditNote(source, refs.customer, refs.invoice, mappings);
+        return 'outcome' in refs ? refs.outcome : buildErpCreditNote(source, refs.customer, refs.invoice, await mappings());
       }
       case 'refund': {
         const source = await refundSource(tx, key.documentId);
@@ -130,7 +135,7 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
         if ('outcome' in creditNote) return creditNote.outcome;
         const customer = await dependency(tx, key, 'customer', source.organizationId, source.organizationId);
         if ('outcome' in customer) return customer.outcome;
-        return buildErpRefund(source, customer.ref, creditNote.ref, mappings);
+        return buildErpRefund(source, customer.ref, creditNote.ref, await mappings());
       }
     }
   }
@@ -138,7 +143,7 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
   async function prepare(key: ErpSyncKey): Promise<Prepared> {
     return orm.em.fork().transactional(async (tx): Promise<Prepared> => {
       const integration = await erpIntegrationRow(tx, key.integrationId);
-      const row: ErpSyncRow | undefined = await erpSyncDocument(tx, key, { lock: true });
+      const row = await erpSyncDocument(tx, key, { lock: true });
       if (!integration || !row) return { kind: 'done', outcome: { status: 'stopped', reason: 'not queued for this integration' } };
       if (row.status === 'synced' && row.externalId) return { kind: 'done', outcome: { status: 'synced', externalId: row.externalId } };
       const settle = async (outcome: ErpPushOutcome & { status: 'failed' | 'stopped' }): Promise<Prepared> => {
@@ -147,7 +152,7 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
       };
       if (integration.status === 'disconnected') return settle({ status: 'stopped', reason: 'the integration is disconnected' });
       if (integration.status === 'needs_attention') return settle({ status: 'failed', error: truncate(`the integration needs attention: ${integration.lastError ?? 'its credentials were refused'}`) });
-      const built = await build(tx, key, await glMappingsOf(tx, key.integrationId));
+      const built = await build(tx, key);
       if ('status' in built) {
         if (built.status === 'failed' || built.status === 'stopped') return settle(built);
         return { kind: 'done', outcome: built };
@@ -178,7 +183,7 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
     }
   }
 
-  function outcomeOf(error: ErpError, attempt: number): ErpPushOutcome {
+  function outcomeOf(error: ErpError, attempt: number): UnsyncedAttempt {
     const message = truncate(error.message);
     if (error.kind === 'validation' || error.kind === 'auth') return { status: 'failed', error: message };
     if (attempt >= maxErpAttempts) return { status: 'failed', error: truncate(`gave up after ${attempt} attempts: ${message}`) };
@@ -196,9 +201,9 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
       // Heartbeats tell Temporal within seconds that a worker died mid-push, so the retry (which reconciles) comes soon.
       const context = Context.current();
       const beat = setInterval(() => context.heartbeat(), 1_000);
-      let outcome: ErpPushOutcome;
+      let outcome: AttemptOutcome;
       let reconciled = false;
-      let authRefused: string | null = null;
+      let credentialsRefused = false;
       try {
         const connector = openConnector({ orm, secrets, tokenCache }, integration);
         const pushed = await push(connector, document, reconcile);
@@ -207,25 +212,16 @@ export function createErpActivities({ orm, clock, logger, secrets = createSecret
       } catch (error) {
         if (!(error instanceof ErpError)) throw error;
         outcome = outcomeOf(error, attempt);
-        if (error.kind === 'auth') authRefused = truncate(error.message);
+        credentialsRefused = error.kind === 'auth';
       } finally {
         clearInterval(beat);
       }
+      const externalId = outcome.status === 'synced' ? outcome.externalId : null;
+      const error = outcome.status === 'synced' ? null : outcome.error;
       await orm.em.fork().transactional(async (tx) => {
-        await updateErpSyncDocument(tx, key, {
-          status: outcome.status === 'synced' ? 'synced' : outcome.status === 'failed' ? 'failed' : 'retrying',
-          externalId: outcome.status === 'synced' ? outcome.externalId : null,
-          lastError: outcome.status === 'failed' || outcome.status === 'retrying' ? outcome.error : null,
-        });
-        await recordErpSyncAttempt(tx, key, {
-          attempt,
-          outcome: outcome.status === 'synced' ? (reconciled ? 'reconciled' : 'synced') : outcome.status === 'failed' ? 'failed' : 'retrying',
-          externalId: outcome.status === 'synced' ? outcome.externalId : null,
-          error: outcome.status === 'failed' || outcome.status === 'retrying' ? outcome.error : null,
-          startedAt,
-          finishedAt: clock.now(),
-        });
-        if (authRefused) await flagIntegration(tx, key.integrationId, authRefused);
+        await updateErpSyncDocument(tx, key, { status: outcome.status, externalId, lastError: error });
+        await recordErpSyncAttempt(tx, key, { attempt, outcome: reconciled ? 'reconciled' : outcome.status, externalId, error, startedAt, finishedAt: clock.now() });
+        if (credentialsRefused && error) await flagIntegration(tx, key.integrationId, error);
       });
       logger.info({ ...key, attempt, status: outcome.status, reconciled, ...(outcome.status === 'synced' ? { externalId: outcome.externalId } : {}) }, 'erp push attempt');
       return outcome;

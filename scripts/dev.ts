@@ -32,32 +32,25 @@ async function ensurePortFree(port: number, variable: string) {
   }
 }
 
-/** The development admin key: LEDGERFLOW_ADMIN_KEY, else one generated once and kept in .data/. */
-function developmentAdminKey(): string {
-  if (config.LEDGERFLOW_ADMIN_KEY) return config.LEDGERFLOW_ADMIN_KEY;
-  const file = join(dataDir, 'admin-key');
-  if (!existsSync(file)) writeFileSync(file, `lf_admin_${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
-  return readFileSync(file, 'utf8').trim();
+/** `configured` when it is set, else the value kept in `.data/<file>` (generated there the first time). */
+function developmentValue(configured: string | undefined, file: string, generate: () => string): string {
+  if (configured) return configured;
+  const path = join(dataDir, file);
+  if (!existsSync(path)) writeFileSync(path, `${generate()}\n`, { mode: 0o600 });
+  return readFileSync(path, 'utf8').trim();
 }
 
+/** The development admin key: LEDGERFLOW_ADMIN_KEY, else one generated once and kept in .data/. */
+const developmentAdminKey = () => developmentValue(config.LEDGERFLOW_ADMIN_KEY, 'admin-key', () => `lf_admin_${randomBytes(32).toString('base64url')}`);
+
 /** The development key that encrypts ERP credentials: LEDGERFLOW_SECRET_KEYS, else one generated once and kept in .data/. */
-function developmentSecretKeys(): string {
-  if (config.LEDGERFLOW_SECRET_KEYS) return config.LEDGERFLOW_SECRET_KEYS;
-  const file = join(dataDir, 'secret-keys');
-  if (!existsSync(file)) writeFileSync(file, `${generateSecretKeyEntry('dev1')}\n`, { mode: 0o600 });
-  return readFileSync(file, 'utf8').trim();
-}
+const developmentSecretKeys = () => developmentValue(config.LEDGERFLOW_SECRET_KEYS, 'secret-keys', () => generateSecretKeyEntry('dev1'));
 
 /**
  * The development Stripe webhook signing secret: STRIPE_WEBHOOK_SECRET (e.g. the one `stripe listen`
  * prints), else one generated once and kept in .data/, to sign test events with.
  */
-function developmentStripeWebhookSecret(): string {
-  if (config.STRIPE_WEBHOOK_SECRET) return config.STRIPE_WEBHOOK_SECRET;
-  const file = join(dataDir, 'stripe-webhook-secret');
-  if (!existsSync(file)) writeFileSync(file, `whsec_${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
-  return readFileSync(file, 'utf8').trim();
-}
+const developmentStripeWebhookSecret = () => developmentValue(config.STRIPE_WEBHOOK_SECRET, 'stripe-webhook-secret', () => `whsec_${randomBytes(32).toString('base64url')}`);
 
 async function workerPolls(address: string, namespace: string, taskQueue: string): Promise<boolean> {
   const connection = await Connection.connect({ address });

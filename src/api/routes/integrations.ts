@@ -7,10 +7,11 @@ import { erpConnectors } from '../../integrations/erp/index.js';
 import { sealContext } from '../../integrations/erp/runtime.js';
 import { createSecretBox, SecretsUnavailableError } from '../../secrets.js';
 import { actingUserId } from '../auth/policy.js';
-import { requireGlobal, requireOrganization } from '../http/access.js';
+import { requireGlobal, requireOrganization, requireOwnedObject } from '../http/access.js';
 import { audit } from '../http/audit.js';
+import { zodIssuesToFields } from '../http/errors.js';
 import type { AppEnv } from '../http/context.js';
-import { cursorPosition, PageQuerySchema, pageSchema, toPage } from '../http/pagination.js';
+import { afterCursor, pageOrder, PageQuerySchema, pageSchema, toPage } from '../http/pagination.js';
 import { ApiError, problemResponses } from '../http/problem.js';
 import { codeSchema, jsonBody, jsonResponse, uuidParam } from '../http/schemas.js';
 import { refuseForbiddenCharacters, textSchema } from '../http/text.js';
@@ -194,8 +195,7 @@ const integrationNotFound = (id: string) => new ApiError(404, 'integration_not_f
 
 /** Integrations are the operator's: platform roles only, and to anyone else they do not exist. */
 async function requireIntegration(c: Context<AppEnv>, action: 'integration.read' | 'integration.write', id: string): Promise<ErpIntegration> {
-  if (c.var.principal.platformRole === null) throw integrationNotFound(id);
-  requireGlobal(c, action);
+  await requireOwnedObject(c, action, null, () => integrationNotFound(id));
   const integration = await c.var.em.findOne(ErpIntegration, { id });
   if (!integration) throw integrationNotFound(id);
   return integration;
@@ -210,10 +210,12 @@ export function registerIntegrations(app: OpenAPIHono<AppEnv>) {
     const parsed = erpConnectors[body.provider].credentialsSchema.safeParse(body.credentials);
     if (!parsed.success) {
       // Field names only: a credential's value is never echoed back.
-      const fields = [...new Set(parsed.error.issues.map((issue) => (issue.path.length ? issue.path.join('.') : (issue as { keys?: string[] }).keys?.join(', ') ?? 'credentials')))];
+      const fields = [...new Set(zodIssuesToFields(parsed.error).map(({ field }) => (field === '(body)' ? 'credentials' : field)))];
       throw new ApiError(422, 'invalid_credentials', `${body.provider} credentials are refused: check ${fields.join(', ')} (see the README's ERP sync table for the fields each provider takes).`);
     }
-    if (body.provider === 'sap' && !body.settings?.baseUrl) throw new ApiError(422, 'base_url_required', 'SAP Business One runs on the customer\'s own server: settings.baseUrl (…/b1s/v1) is required.');
+    // The only settings a connector refuses are a missing base URL (SAP runs on the customer's own server).
+    const settingsRefusal = erpConnectors[body.provider].validateSettings?.(body.settings ?? {});
+    if (settingsRefusal) throw new ApiError(422, 'base_url_required', settingsRefusal);
     const secrets = createSecretBox(config.LEDGERFLOW_SECRET_KEYS);
     const id = crypto.randomUUID();
     let credentials: string;
@@ -250,12 +252,7 @@ export function registerIntegrations(app: OpenAPIHono<AppEnv>) {
   app.openapi(listRoute, async (c) => {
     requireGlobal(c, 'integration.read');
     const query = c.req.valid('query');
-    const after = cursorPosition(query.cursor);
-    const rows = await c.var.em.find(
-      ErpIntegration,
-      after ? { $or: [{ createdAt: { $gt: after.at } }, { createdAt: after.at, id: { $gt: after.id } }] } : {},
-      { orderBy: { createdAt: 'asc', id: 'asc' }, limit: query.limit + 1 },
-    );
+    const rows = await c.var.em.find(ErpIntegration, afterCursor(query.cursor), { orderBy: pageOrder, limit: query.limit + 1 });
     return c.json(toPage(rows, query.limit, integrationView), 200);
   });
 

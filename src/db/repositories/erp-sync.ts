@@ -33,6 +33,12 @@ const dependencyOf = (alias: string) => `
     when 'refund' then ${alias}.document_id
   end`;
 
+const queuedColumns = 'integration_id, document_type, document_id, organization_id, depends_on_type, depends_on_id, status, attempts, created_at, updated_at';
+
+/** The values of a new outbox row for `<alias>`'s document, queued for the integration `integrationId` names (a column or a parameter). */
+const queuedValues = (integrationId: string, alias: string) =>
+  `${integrationId}, ${alias}.document_type, ${alias}.document_id, ${alias}.organization_id, ${dependencyOf(alias)}, 'pending', 0, now(), now()`;
+
 export interface ErpDocumentKey {
   documentType: ErpDocumentType;
   documentId: string;
@@ -69,8 +75,8 @@ export async function enqueueErpDocuments(em: EntityManager, entries: readonly E
      ),
      ${organizationTree('ancestry', 'ancestors', 'id in (select organization_id from entry)')},
      inserted as (
-       insert into erp_sync_documents (integration_id, document_type, document_id, organization_id, depends_on_type, depends_on_id, status, attempts, created_at, updated_at)
-       select distinct integration.id, entry.document_type, entry.document_id, entry.organization_id, ${dependencyOf('entry')}, 'pending', 0, now(), now()
+       insert into erp_sync_documents (${queuedColumns})
+       select distinct ${queuedValues('integration.id', 'entry')}
        from entry join erp_integrations integration
          on integration.status <> 'disconnected'
         and entry.document_type = any(integration.document_types)
@@ -85,13 +91,21 @@ export async function enqueueErpDocuments(em: EntityManager, entries: readonly E
   return Number(rows[0]?.count ?? 0);
 }
 
+/** A credit note's outbox entries: the note, and its refund once Stripe refunded it. */
+export function creditNoteErpEntries(creditNote: { id: string; stripeRefundId?: string | null }, organizationId: string): ErpOutboxEntry[] {
+  return [
+    { documentType: 'credit_note', documentId: creditNote.id, organizationId },
+    ...(creditNote.stripeRefundId ? [{ documentType: 'refund' as const, documentId: creditNote.id, organizationId }] : []),
+  ];
+}
+
 /** Queues one document for one integration (a dependency found missing); returns whether it was new. */
 export async function enqueueErpDependency(em: EntityManager, key: ErpSyncKey, organizationId: string): Promise<boolean> {
   const rows = await sql(
     em,
     `with entry(document_type, document_id, organization_id) as (select $2::text, $3::uuid, $4::uuid)
-     insert into erp_sync_documents (integration_id, document_type, document_id, organization_id, depends_on_type, depends_on_id, status, attempts, created_at, updated_at)
-     select $1, entry.document_type, entry.document_id, entry.organization_id, ${dependencyOf('entry')}, 'pending', 0, now(), now() from entry
+     insert into erp_sync_documents (${queuedColumns})
+     select ${queuedValues('$1', 'entry')} from entry
      on conflict do nothing returning 1`,
     [key.integrationId, key.documentType, key.documentId, organizationId],
   );
@@ -127,7 +141,6 @@ export async function markErpDocumentsDispatched(em: EntityManager, keys: readon
 }
 
 export interface ErpSyncRow {
-  organizationId: string;
   status: ErpSyncStatus;
   externalId: string | null;
   attempts: number;
@@ -138,7 +151,7 @@ export interface ErpSyncRow {
 export async function erpSyncDocument(em: EntityManager, key: ErpSyncKey, options: { lock?: boolean } = {}): Promise<ErpSyncRow | undefined> {
   const [row] = await sql<ErpSyncRow>(
     em,
-    `select organization_id as "organizationId", status, external_id as "externalId", attempts, last_error as "lastError"
+    `select status, external_id as "externalId", attempts, last_error as "lastError"
      from erp_sync_documents where integration_id = $1 and document_type = $2 and document_id = $3${options.lock ? ' for update' : ''}`,
     [key.integrationId, key.documentType, key.documentId],
   );
@@ -205,29 +218,32 @@ export async function replaceGlMappings(em: EntityManager, integrationId: string
 
 /**
  * Reserves the integration's next request slot (GCRA): the theoretical arrival time moves on by
- * one interval per request, never further back than `burst` intervals before now. Returns the
- * milliseconds to wait before sending; null, without reserving, when that wait would exceed
- * `maxWaitMs` (the caller retries later instead of holding an activity slot).
+ * one interval per request, never further back than `burst` intervals before now. Answers the
+ * milliseconds to wait before sending; when that wait would exceed `maxWaitMs` nothing is reserved
+ * (the caller retries later instead of holding an activity slot) and the wait is until the next free slot.
  */
-export async function reserveErpRequestSlot(em: EntityManager, integrationId: string, intervalMs: number, burst: number, maxWaitMs: number): Promise<number | null> {
-  const [row] = await sql<{ waitMs: number }>(
+export async function reserveErpRequestSlot(
+  em: EntityManager,
+  integrationId: string,
+  intervalMs: number,
+  burst: number,
+  maxWaitMs: number,
+): Promise<{ waitMs: number; reserved: boolean }> {
+  const [row] = await sql<{ waitMs: number; reserved: boolean }>(
     em,
     `with slot as (
        select greatest(rate_next_at, clock_timestamp() - make_interval(secs => $2::float8 * $3 / 1000)) as at from erp_integrations where id = $1 for update
+     ),
+     reserved as (
+       update erp_integrations set rate_next_at = slot.at + make_interval(secs => $2::float8 / 1000)
+       from slot
+       where id = $1 and slot.at <= clock_timestamp() + make_interval(secs => $4::float8 / 1000)
+       returning 1
      )
-     update erp_integrations set rate_next_at = slot.at + make_interval(secs => $2::float8 / 1000)
-     from slot
-     where id = $1 and slot.at <= clock_timestamp() + make_interval(secs => $4::float8 / 1000)
-     returning greatest(0, extract(epoch from slot.at - clock_timestamp()) * 1000)::float8 as "waitMs"`,
+     select greatest(0, extract(epoch from slot.at - clock_timestamp()) * 1000)::float8 as "waitMs", exists(select 1 from reserved) as reserved from slot`,
     [integrationId, intervalMs, burst, maxWaitMs],
   );
-  return row ? row.waitMs : null;
-}
-
-/** How long until the integration's next free slot. */
-export async function erpRateWaitMs(em: EntityManager, integrationId: string): Promise<number> {
-  const [row] = await sql<{ waitMs: number }>(em, `select greatest(0, extract(epoch from rate_next_at - clock_timestamp()) * 1000)::float8 as "waitMs" from erp_integrations where id = $1`, [integrationId]);
-  return row?.waitMs ?? 0;
+  return row ?? { waitMs: 0, reserved: false };
 }
 
 /** Holds every sender of the integration for `ms` (the vendor said Retry-After). */
@@ -247,10 +263,6 @@ export interface SealedIntegrationSecrets {
  */
 export async function lockIntegrationSecrets(em: EntityManager, integrationId: string): Promise<SealedIntegrationSecrets | undefined> {
   await sql(em, `select pg_advisory_xact_lock(hashtextextended('erp-token:' || $1, 0))`, [integrationId]);
-  return integrationSecrets(em, integrationId);
-}
-
-async function integrationSecrets(em: EntityManager, integrationId: string): Promise<SealedIntegrationSecrets | undefined> {
   const [row] = await sql<SealedIntegrationSecrets>(em, `select credentials, access_token as "accessToken" from erp_integrations where id = $1`, [integrationId]);
   return row;
 }
@@ -310,21 +322,20 @@ export async function invoiceSource(em: EntityManager, invoiceId: string): Promi
   return { ...invoice, amountDue: Number(invoice.amountDue), lines };
 }
 
-/** What a payment or credit note needs of its invoice: its reference and its customer. */
-export async function invoiceIdentity(em: EntityManager, invoiceId: string): Promise<{ id: string; number: string; organizationId: string } | undefined> {
-  const [row] = await sql<{ id: string; number: string; organizationId: string }>(
-    em,
-    `select id, number, organization_id as "organizationId" from invoices where id = $1 and finalized_at is not null and number is not null`,
-    [invoiceId],
-  );
-  return row;
+/** What a payment or credit note carries of its invoice: its id, its number (null while the invoice is not issued) and its customer. */
+export interface InvoiceOf {
+  invoiceId: string;
+  invoiceNumber: string | null;
+  organizationId: string;
 }
 
-export async function creditNoteSource(em: EntityManager, creditNoteId: string): Promise<(CreditNoteSource & { invoiceId: string; organizationId: string; refunded: boolean }) | undefined> {
-  const [row] = await sql<CreditNoteSource & { invoiceId: string; organizationId: string; refunded: boolean }>(
+/** The invoice's columns an `InvoiceOf` is read from, as `invoice`. */
+const invoiceOfColumns = `invoice.id as "invoiceId", case when invoice.finalized_at is not null then invoice.number end as "invoiceNumber", invoice.organization_id as "organizationId"`;
+
+export async function creditNoteSource(em: EntityManager, creditNoteId: string): Promise<(CreditNoteSource & InvoiceOf & { refunded: boolean }) | undefined> {
+  const [row] = await sql<CreditNoteSource & InvoiceOf & { refunded: boolean }>(
     em,
-    `select note.id, note.number, invoice.currency, note.amount::float8 as amount, note.reason, note.invoice_id as "invoiceId",
-       invoice.organization_id as "organizationId", note.stripe_refund_id is not null as refunded,
+    `select note.id, note.number, invoice.currency, note.amount::float8 as amount, note.reason, ${invoiceOfColumns}, note.stripe_refund_id is not null as refunded,
        to_char(note.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as "createdAt"
      from credit_notes note join invoices invoice on invoice.id = note.invoice_id
      where note.id = $1 and note.voided_at is null`,
@@ -333,11 +344,10 @@ export async function creditNoteSource(em: EntityManager, creditNoteId: string):
   return row;
 }
 
-export async function paymentSource(em: EntityManager, paymentId: string): Promise<(PaymentSource & { invoiceId: string; organizationId: string }) | undefined> {
-  const [row] = await sql<PaymentSource & { invoiceId: string; organizationId: string }>(
+export async function paymentSource(em: EntityManager, paymentId: string): Promise<(PaymentSource & InvoiceOf) | undefined> {
+  const [row] = await sql<PaymentSource & InvoiceOf>(
     em,
-    `select payment.id, payment.currency, payment.amount::float8 as amount, payment.reference, payment.invoice_id as "invoiceId",
-       invoice.organization_id as "organizationId",
+    `select payment.id, payment.currency, payment.amount::float8 as amount, payment.reference, ${invoiceOfColumns},
        to_char(payment.received_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as "receivedAt"
      from payments payment join invoices invoice on invoice.id = payment.invoice_id where payment.id = $1`,
     [paymentId],
@@ -424,8 +434,8 @@ export async function requeueErpDocuments(em: EntityManager, integrationId: stri
          and organization_id in (select id from scope)
      ),
      queued as (
-       insert into erp_sync_documents (integration_id, document_type, document_id, organization_id, depends_on_type, depends_on_id, status, attempts, created_at, updated_at)
-       select $1, wanted.document_type, wanted.document_id, wanted.organization_id, ${dependencyOf('wanted')}, 'pending', 0, now(), now() from wanted
+       insert into erp_sync_documents (${queuedColumns})
+       select ${queuedValues('$1', 'wanted')} from wanted
        on conflict (integration_id, document_type, document_id) do update
          set status = 'pending', last_error = null, dispatched_at = null, updated_at = now()
          where erp_sync_documents.status = 'failed'

@@ -10,7 +10,7 @@ import {
 } from '../../domain/index.js';
 import { CreditNote, Invoice, Payment, type CreditNoteDisposition, type PaymentMethod } from '../entities/index.js';
 import { sql } from '../sql.js';
-import { enqueueErpDocuments } from './erp-sync.js';
+import { creditNoteErpEntries, enqueueErpDocuments } from './erp-sync.js';
 import { recordWebhookEvent } from './webhook-events.js';
 import { postJournalEntry } from './journal.js';
 
@@ -298,10 +298,7 @@ export async function voidCreditNote(em: EntityManager, invoice: Invoice, credit
 export async function recordCreditNoteEvent(em: EntityManager, creditNote: CreditNote, invoice: Invoice): Promise<string> {
   await em.flush();
   // The ERP gets the credit note, and its refund once Stripe refunded it (this is called again then).
-  await enqueueErpDocuments(em, [
-    { documentType: 'credit_note', documentId: creditNote.id, organizationId: invoice.organization.id },
-    ...(creditNote.stripeRefundId ? [{ documentType: 'refund' as const, documentId: creditNote.id, organizationId: invoice.organization.id }] : []),
-  ]);
+  await enqueueErpDocuments(em, creditNoteErpEntries(creditNote, invoice.organization.id));
   return recordWebhookEvent(em, {
     organizationId: invoice.organization.id,
     type: 'credit_note.created',

@@ -10,20 +10,17 @@ import { DomainError } from '../errors.js';
 export const glAccountKinds = ['revenue', 'tax', 'receivable', 'cash', 'refund', 'discount', 'credit'] as const;
 export type GlAccountKind = (typeof glAccountKinds)[number];
 
-export interface GlMapping {
-  kind: GlAccountKind;
-  planCode?: string | null;
-  metricCode?: string | null;
-  departmentId?: string | null;
-  account: string;
-}
-
 /** What an amount is: its kind and, for revenue, the plan, metric and department it came from. */
 export interface GlSubject {
   kind: GlAccountKind;
   planCode?: string | null;
   metricCode?: string | null;
   departmentId?: string | null;
+}
+
+/** The account the amounts a subject describes post to. */
+export interface GlMapping extends GlSubject {
+  account: string;
 }
 
 const qualifiers = ['planCode', 'metricCode', 'departmentId'] as const;

@@ -77,5 +77,11 @@ export interface ErpConnectorModule<C extends Record<string, string> = Record<st
   rateLimit: ErpRateLimit;
   /** Document types the vendor cannot take, with why (none for every connector so far). */
   unsupported: Partial<Record<ErpDocumentType, string>>;
+  /**
+   * Why the connector cannot run with these settings, or null when they will do: asked when the
+   * integration is saved, so a setting the vendor needs is refused then rather than on every sync.
+   * Connectors whose settings all have defaults leave it out.
+   */
+  validateSettings?(settings: ErpSettings): string | null;
   create(context: ErpConnectorContext<C>): ErpConnector;
 }

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { majorAmount, type ErpCreditNote, type ErpCustomer, type ErpDocument, type ErpInvoice, type ErpLine, type ErpPayment, type ErpRefund } from '../../domain/erp/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule, type ErpPushResult, type ErpSettings } from './connector.js';
-import { classifyByStatus, expectOk, retryAfterMs, type ErpHttpResponse } from './http.js';
-import { sendWithFreshTokenOnce } from './oauth.js';
+import { classifyByStatus, retryAfterMs, type ErpHttpResponse } from './http.js';
+import { authorizedSender, oauthErrorCode, tokenEndpointGrant, type AuthorizedSender } from './oauth.js';
+import { odataError, odataLiteral } from './odata.js';
 import type { AccessGrant } from './tokens.js';
 
 /**
@@ -72,8 +73,7 @@ const paymentJournal = { entitySet: 'customerPaymentJournals', linesSet: 'custom
 const refundJournal = { entitySet: 'journals', linesSet: 'journalLines', setting: 'refundJournalCode', fallback: 'DEFAULT' };
 type JournalKind = typeof paymentJournal;
 
-/** An OData string literal: single quotes doubled. */
-const filterEq = (field: string, value: string) => `$filter=${encodeURIComponent(`${field} eq '${value.replaceAll("'", "''")}'`)}`;
+const filterEq = (field: string, value: string) => `$filter=${encodeURIComponent(`${field} eq ${odataLiteral(value)}`)}`;
 
 /** Business Central refuses texts over a field's length instead of cutting them. */
 const fit = (text: string, length: number) => (text.length <= length ? text : text.slice(0, length));
@@ -93,20 +93,12 @@ function accountLine(account: string, description: string, amount: number, curre
 
 const lineDescription = (line: ErpLine) => (line.quantity === '1' ? line.description : `${line.description} (${line.quantity})`);
 
-/** The OData v4 error envelope `{"error":{"code","message"}}`, or what there is of it. */
-function odataError(response: ErpHttpResponse): { code?: string; message: string } {
-  const error = (response.body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-  const code = typeof error?.code === 'string' ? error.code : undefined;
-  const message = typeof error?.message === 'string' ? error.message : response.text.slice(0, 300) || `HTTP ${response.status}`;
-  return { code, message };
-}
-
 /** Entra ID's token errors (`{"error","error_description"}`); a refused client is an auth failure, not a retry. */
 function tokenError(response: ErpHttpResponse): ErpError {
-  const body = response.body as { error?: unknown; error_description?: unknown } | null;
-  const code = typeof body?.error === 'string' ? body.error : undefined;
+  const code = oauthErrorCode(response);
+  const description = (response.body as { error_description?: unknown } | null)?.error_description;
   // The description's first line is the AADSTS reason; the rest are trace and correlation ids.
-  const reason = typeof body?.error_description === 'string' ? body.error_description.split(/\r?\n/)[0]! : `HTTP ${response.status}`;
+  const reason = typeof description === 'string' ? description.split(/\r?\n/)[0]! : `HTTP ${response.status}`;
   if (response.status === 400 || response.status === 401) {
     return new ErpError('auth', `Entra ID refused the client credentials (${response.status} ${code ?? ''}): ${reason}`, { status: response.status, vendorCode: code });
   }
@@ -116,11 +108,14 @@ function tokenError(response: ErpHttpResponse): ErpError {
 class BusinessCentralConnector implements ErpConnector {
   readonly provider = 'dynamics365' as const;
   private readonly companyUrl: string;
+  /** Calls with the integration's token; a 401 gets one fresh token and one resend. */
+  private readonly api: AuthorizedSender;
 
   constructor(private readonly context: ErpConnectorContext<Credentials>) {
     const { tenantId, environment, companyId } = context.credentials;
     const host = (context.settings.baseUrl ?? apiHost).replace(/\/+$/, '');
     this.companyUrl = `${host}/v2.0/${encodeURIComponent(tenantId)}/${encodeURIComponent(environment)}/api/v2.0/companies(${companyId})`;
+    this.api = authorizedSender(context, (credentials) => this.obtain(credentials), (token) => ({ authorization: `Bearer ${token}` }), (failed) => this.classifyError(failed));
   }
 
   async upsertCustomer(customer: ErpCustomer): Promise<ErpPushResult> {
@@ -215,7 +210,7 @@ class BusinessCentralConnector implements ErpConnector {
 
   classifyError(response: ErpHttpResponse): ErpError {
     const { status } = response;
-    const { code, message } = odataError(response);
+    const { code, message } = odataError(response, 300);
     const text = code === undefined ? message : `${code}: ${message}`;
     const details = { status, ...(code === undefined ? {} : { vendorCode: code }) };
     if (status === 403) return new ErpError('auth', `permission refused (403): ${text}`, details);
@@ -295,27 +290,25 @@ class BusinessCentralConnector implements ErpConnector {
     return (response.body as ODataList<T>).value ?? [];
   }
 
-  /** One API request with the integration's token; a 401 gets one fresh token and one resend. */
-  private async call(method: 'GET' | 'POST' | 'PATCH', path: string, json?: unknown, headers: Record<string, string> = {}): Promise<ErpHttpResponse> {
-    const response = await sendWithFreshTokenOnce(this.context.tokens, this.obtain, (token) =>
-      this.context.http.send({ method, url: this.companyUrl + path, headers: { ...headers, authorization: `Bearer ${token}` }, ...(json === undefined ? {} : { json }) }),
-    );
-    return expectOk(response, (failed) => this.classifyError(failed));
+  /** One API request; non-2xx thrown as classified. */
+  private call(method: 'GET' | 'POST' | 'PATCH', path: string, json?: unknown, headers: Record<string, string> = {}): Promise<ErpHttpResponse> {
+    return this.api.call({ method, url: this.companyUrl + path, headers, ...(json === undefined ? {} : { json }) });
   }
 
-  private readonly obtain = async (credentials: Credentials): Promise<AccessGrant<Credentials>> => {
-    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: credentials.clientId, client_secret: credentials.clientSecret, scope: apiScope });
-    const response = await this.context.http.send({
-      method: 'POST',
-      url: this.context.settings.tokenUrl ?? defaultTokenUrl(credentials.tenantId),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: form.toString(),
+  /** The client-credentials grant (RFC 6749 §4.4): Entra ID issues no refresh token, the app's secret is asked each time. */
+  private async obtain(credentials: Credentials): Promise<AccessGrant<Credentials>> {
+    const { accessToken, expiresInSeconds } = await tokenEndpointGrant(this.context.http, {
+      vendor: 'Entra ID',
+      tokenUrl: this.context.settings.tokenUrl ?? defaultTokenUrl(credentials.tenantId),
+      client: credentials,
+      clientAuthentication: 'form',
+      grantType: 'client_credentials',
+      parameters: { scope: apiScope },
+      defaultLifetimeSeconds: 3_599,
+      classify: tokenError,
     });
-    if (response.status !== 200) throw tokenError(response);
-    const grant = response.body as { access_token?: unknown; expires_in?: unknown };
-    if (typeof grant.access_token !== 'string') throw new ErpError('transient', 'the token endpoint answered 200 without an access token');
-    return { accessToken: grant.access_token, expiresInSeconds: typeof grant.expires_in === 'number' ? grant.expires_in : 3_599 };
-  };
+    return { accessToken, expiresInSeconds };
+  }
 }
 
 export const dynamics365Connector: ErpConnectorModule<Credentials> = {

@@ -83,6 +83,31 @@ export function retryAfterMs(headers: Headers, now: number = Date.now()): number
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/** The start of a vendor's answer as the message of an error the vendor did not describe; `HTTP <status>` when the body is empty. */
+export function bodyExcerpt(response: ErpHttpResponse, maxLength: number): string {
+  return response.text.slice(0, maxLength) || `HTTP ${response.status}`;
+}
+
+export interface RateLimitedOptions {
+  vendorCode?: string;
+  /** The wait when the answer carries no Retry-After; 1 s unless given. */
+  defaultWaitMs?: number;
+  /** Names the vendor code beside the status: it says why an answer other than 429 is throttling. */
+  codeBesideStatus?: boolean;
+}
+
+/** A `rate_limited` ErpError, waiting as long as the answer's Retry-After says. */
+export function rateLimitedError(response: ErpHttpResponse, message: string, options: RateLimitedOptions = {}): ErpError {
+  const { status } = response;
+  const { vendorCode } = options;
+  const label = options.codeBesideStatus && vendorCode !== undefined ? `${status} ${vendorCode}` : String(status);
+  return new ErpError('rate_limited', `rate limited (${label}): ${message}`, {
+    status,
+    ...(vendorCode === undefined ? {} : { vendorCode }),
+    retryAfterMs: retryAfterMs(response.headers) ?? options.defaultWaitMs ?? 1_000,
+  });
+}
+
 /**
  * The classification most vendors share, given the vendor's own message: 429 → rate_limited
  * (after Retry-After), 401 → auth, 408 and 5xx → transient, any other 4xx → validation.
@@ -90,7 +115,7 @@ export function retryAfterMs(headers: Headers, now: number = Date.now()): number
 export function classifyByStatus(response: ErpHttpResponse, message: string, vendorCode?: string): ErpError {
   const { status } = response;
   const details = { status, ...(vendorCode === undefined ? {} : { vendorCode }) };
-  if (status === 429) return new ErpError('rate_limited', `rate limited (429): ${message}`, { ...details, retryAfterMs: retryAfterMs(response.headers) ?? 1_000 });
+  if (status === 429) return rateLimitedError(response, message, { vendorCode });
   if (status === 401) return new ErpError('auth', `credentials refused (401): ${message}`, details);
   if (status === 408 || status >= 500) return new ErpError('transient', `${status}: ${message}`, details);
   return new ErpError('validation', `${status}: ${message}`, details);

@@ -13,7 +13,7 @@ import {
   type ErpRefund,
 } from '../../domain/erp/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule, type ErpPushResult } from './connector.js';
-import { classifyByStatus, expectOk, retryAfterMs, type ErpHttpRequest, type ErpHttpResponse } from './http.js';
+import { bodyExcerpt, classifyByStatus, expectOk, rateLimitedError, type ErpHttpRequest, type ErpHttpResponse } from './http.js';
 
 /**
  * NetSuite through SuiteTalk REST web services (record API v1), signed with OAuth 1.0a
@@ -74,7 +74,7 @@ interface NetSuiteErrorDetail {
 /** NetSuite's own words from its error envelope (`title`, `o:errorDetails[]`), and its first error code. */
 function vendorError(response: ErpHttpResponse): { message: string; code?: string } {
   const body = response.body as { title?: string; 'o:errorDetails'?: NetSuiteErrorDetail[] } | string | null;
-  if (body === null || typeof body !== 'object') return { message: response.text.slice(0, 300) || `HTTP ${response.status}` };
+  if (body === null || typeof body !== 'object') return { message: bodyExcerpt(response, 300) };
   const details = Array.isArray(body['o:errorDetails']) ? body['o:errorDetails'] : [];
   const described = details.map((detail) => [detail.detail, detail['o:errorPath'] ? `(at ${detail['o:errorPath']})` : ''].filter(Boolean).join(' '));
   const code = details.find((detail) => detail['o:errorCode'])?.['o:errorCode'];
@@ -84,11 +84,7 @@ function vendorError(response: ErpHttpResponse): { message: string; code?: strin
 function classifyError(response: ErpHttpResponse): ErpError {
   const { message, code } = vendorError(response);
   if (code !== undefined && throttledCodes.has(code)) {
-    return new ErpError('rate_limited', `rate limited (${response.status} ${code}): ${message}`, {
-      status: response.status,
-      vendorCode: code,
-      retryAfterMs: retryAfterMs(response.headers) ?? 1_000,
-    });
+    return rateLimitedError(response, message, { vendorCode: code, codeBesideStatus: true });
   }
   return classifyByStatus(response, message, code);
 }

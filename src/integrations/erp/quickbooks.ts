@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { Decimal } from 'decimal.js';
 import { z } from 'zod';
 import {
   majorAmount,
@@ -11,9 +10,10 @@ import {
   type ErpPayment,
   type ErpRefund,
 } from '../../domain/erp/index.js';
+import { Decimal } from '../../domain/money/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule, type ErpFailureKind } from './connector.js';
-import { classifyByStatus, retryAfterMs, type ErpHttpRequest, type ErpHttpResponse } from './http.js';
-import { refreshTokenGrant, sendWithFreshTokenOnce } from './oauth.js';
+import { bodyExcerpt, classifyByStatus, rateLimitedError, type ErpHttpRequest, type ErpHttpResponse } from './http.js';
+import { authorizedSender, refreshTokenGrant } from './oauth.js';
 
 /**
  * QuickBooks Online Accounting API v3. OAuth 2.0 with a refresh token Intuit rotates; JSON whose
@@ -94,13 +94,12 @@ function faultKind(fault: Fault): ErpFailureKind | null {
 
 function classifyError(response: ErpHttpResponse): ErpError {
   const fault = faultOf(response.body);
-  if (!fault) return classifyByStatus(response, response.text.slice(0, 300) || `HTTP ${response.status}`);
+  if (!fault) return classifyByStatus(response, bodyExcerpt(response, 300));
   const message = describeFault(fault);
   const vendorCode = fault.errors[0]?.code;
   const kind = response.status === 429 ? 'rate_limited' : faultKind(fault);
-  const details = { status: response.status, ...(vendorCode === undefined ? {} : { vendorCode }) };
-  if (kind === 'rate_limited') return new ErpError(kind, `rate limited (${response.status}): ${message}`, { ...details, retryAfterMs: retryAfterMs(response.headers) ?? throttleWaitMs });
-  if (kind) return new ErpError(kind, `${response.status}: ${message}`, details);
+  if (kind === 'rate_limited') return rateLimitedError(response, message, { vendorCode, defaultWaitMs: throttleWaitMs });
+  if (kind) return new ErpError(kind, `${response.status}: ${message}`, { status: response.status, ...(vendorCode === undefined ? {} : { vendorCode }) });
   return classifyByStatus(response, message, vendorCode);
 }
 
@@ -266,10 +265,12 @@ function createQuickBooksConnector(context: ErpConnectorContext<Credentials>): E
   const obtain = (credentials: Credentials) =>
     refreshTokenGrant(context.http, { vendor: 'QuickBooks', tokenUrl, credentials, clientAuthentication: 'basic', defaultLifetimeSeconds: 3_600 });
 
+  const api = authorizedSender(context, obtain, (token) => ({ authorization: `Bearer ${token}` }), classifyError);
+
   /** An API call with the access token; one refresh and resend on a 401; faults (also on 200) thrown classified. */
   async function call(request: Omit<ErpHttpRequest, 'headers'>): Promise<Json> {
-    const response = await sendWithFreshTokenOnce(context.tokens, obtain, (token) => context.http.send({ ...request, headers: { authorization: `Bearer ${token}` } }));
-    if (response.status < 200 || response.status >= 300 || faultOf(response.body)) throw classifyError(response);
+    const response = await api.call(request);
+    if (faultOf(response.body)) throw classifyError(response);
     return response.body as Json;
   }
 

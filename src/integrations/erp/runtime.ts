@@ -1,11 +1,5 @@
 import type { Orm } from '../../db/orm.js';
-import {
-  holdErpRequests,
-  erpRateWaitMs,
-  lockIntegrationSecrets,
-  reserveErpRequestSlot,
-  storeIntegrationSecrets,
-} from '../../db/repositories/erp-sync.js';
+import { holdErpRequests, lockIntegrationSecrets, reserveErpRequestSlot, storeIntegrationSecrets } from '../../db/repositories/erp-sync.js';
 import type { ErpProvider } from '../../domain/index.js';
 import type { SecretBox } from '../../secrets.js';
 import { ErpError, type ErpConnector, type ErpRateLimit, type ErpSettings } from './connector.js';
@@ -20,7 +14,7 @@ export const sealContext = {
 };
 
 /** An integration as the worker opens it: its row, credentials still sealed. */
-export interface IntegrationHandle {
+interface IntegrationHandle {
   id: string;
   provider: ErpProvider;
   settings: ErpSettings;
@@ -35,24 +29,23 @@ const maxSlotWaitMs = 20_000;
  * says otherwise. Requests are paced at 95 % of it: a sliding-window limiter counts the request
  * that arrives a few milliseconds early, so pacing at exactly the limit would bounce off it.
  */
-export function effectiveRateLimit(provider: ErpProvider, settings: ErpSettings): ErpRateLimit {
+function effectiveRateLimit(provider: ErpProvider, settings: ErpSettings): ErpRateLimit {
   const published = erpConnectors[provider].rateLimit;
   const configured = typeof settings.requestsPerSecond === 'number' && settings.requestsPerSecond > 0 ? settings.requestsPerSecond : published.requestsPerSecond;
   return { ...published, requestsPerSecond: configured * 0.95 };
 }
 
 /** The integration's rate limit, shared through its row by every activity of every worker. */
-export function databasePacer(orm: Orm, integration: IntegrationHandle): ErpRatePacer {
+function databasePacer(orm: Orm, integration: IntegrationHandle): ErpRatePacer {
   const limit = effectiveRateLimit(integration.provider, integration.settings);
   const intervalMs = 1_000 / limit.requestsPerSecond;
   return {
     async acquire() {
-      const waitMs = await reserveErpRequestSlot(orm.em.fork(), integration.id, intervalMs, limit.burst, maxSlotWaitMs);
-      if (waitMs === null) {
-        const retryAfterMs = await erpRateWaitMs(orm.em.fork(), integration.id);
-        throw new ErpError('rate_limited', `the integration's request budget is spent for the next ${Math.ceil(retryAfterMs / 1_000)} s`, { retryAfterMs });
+      const slot = await reserveErpRequestSlot(orm.em.fork(), integration.id, intervalMs, limit.burst, maxSlotWaitMs);
+      if (!slot.reserved) {
+        throw new ErpError('rate_limited', `the integration's request budget is spent for the next ${Math.ceil(slot.waitMs / 1_000)} s`, { retryAfterMs: slot.waitMs });
       }
-      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+      if (slot.waitMs > 0) await new Promise((resolve) => setTimeout(resolve, slot.waitMs));
     },
     async backOff(ms) {
       await holdErpRequests(orm.em.fork(), integration.id, ms);
@@ -65,24 +58,15 @@ interface CachedToken {
   expiresAt: number;
 }
 
-/** Access tokens per integration, kept by this process in front of the sealed copy in the database. */
-export class AccessTokenCache {
-  private readonly tokens = new Map<string, CachedToken>();
-  get(integrationId: string): CachedToken | undefined {
-    return this.tokens.get(integrationId);
-  }
-  set(integrationId: string, token: CachedToken): void {
-    this.tokens.set(integrationId, token);
-  }
-}
-
+/** Access tokens by integration id, kept by this process in front of the sealed copy in the database. */
+export type AccessTokenCache = Map<string, CachedToken>;
 
 /**
  * Tokens stored sealed on the integration's row, so every worker shares one token and one refresh
  * token chain: obtaining a token locks the row, rereads what another worker may have just stored,
  * and only then asks the vendor.
  */
-export function storedAccessTokens<C>(orm: Orm, secrets: SecretBox, integrationId: string, cache: AccessTokenCache): AccessTokens<C> {
+function storedAccessTokens<C>(orm: Orm, secrets: SecretBox, integrationId: string, cache: AccessTokenCache): AccessTokens<C> {
   return {
     async get(obtain: (credentials: C) => Promise<AccessGrant<C>>, options: { rejected?: string } = {}) {
       const cached = cache.get(integrationId);
@@ -109,7 +93,7 @@ export function storedAccessTokens<C>(orm: Orm, secrets: SecretBox, integrationI
   };
 }
 
-export interface ConnectorRuntime {
+interface ConnectorRuntime {
   orm: Orm;
   secrets: SecretBox;
   tokenCache: AccessTokenCache;

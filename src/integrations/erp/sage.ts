@@ -10,8 +10,8 @@ import {
   type ErpRefund,
 } from '../../domain/erp/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule, type ErpPushResult } from './connector.js';
-import { classifyByStatus, expectOk, retryAfterMs, type ErpHttpRequest, type ErpHttpResponse } from './http.js';
-import { refreshTokenGrant, sendWithFreshTokenOnce } from './oauth.js';
+import { classifyByStatus, expectOk, rateLimitedError, type ErpHttpResponse } from './http.js';
+import { authorizedSender, refreshTokenGrant } from './oauth.js';
 
 /**
  * Sage Intacct through its REST API (v1, GA 2025 R1): OAuth 2.0 with rotating refresh tokens,
@@ -74,11 +74,7 @@ function classify(response: ErpHttpResponse): ErpError {
   const message = describe(error, response);
   const vendorCode = error?.errorId ?? error?.code;
   if (response.status !== 429 && [error?.code, error?.errorId].some((code) => code !== undefined && throttlingCodes.has(code))) {
-    return new ErpError('rate_limited', `rate limited (${response.status}): ${message}`, {
-      status: response.status,
-      retryAfterMs: retryAfterMs(response.headers) ?? 1_000,
-      ...(vendorCode === undefined ? {} : { vendorCode }),
-    });
+    return rateLimitedError(response, message, { vendorCode });
   }
   return classifyByStatus(response, message, vendorCode);
 }
@@ -190,15 +186,9 @@ function create(context: ErpConnectorContext<Credentials>): ErpConnector {
       classify,
     });
 
-  function withAuth(request: ErpHttpRequest, token: string): ErpHttpRequest {
-    const entity = context.credentials.entityId;
-    return { ...request, headers: { ...request.headers, authorization: `Bearer ${token}`, ...(entity ? { 'x-ia-api-param-entity': entity } : {}) } };
-  }
-
-  /** Sends with the current token; a 401 refreshes it once and resends, a second 401 is the credentials' fault. Returns any status. */
-  const send = (request: ErpHttpRequest) => sendWithFreshTokenOnce(context.tokens, obtain, (token) => context.http.send(withAuth(request, token)));
-
-  const call = async (request: ErpHttpRequest) => expectOk(await send(request), classify);
+  const entity = context.credentials.entityId;
+  /** Calls with the current token (and the entity, if any); a 401 refreshes the token once and resends, a second 401 is the credentials' fault. */
+  const { send, call } = authorizedSender(context, obtain, (token) => ({ authorization: `Bearer ${token}`, ...(entity ? { 'x-ia-api-param-entity': entity } : {}) }), classify);
 
   async function findKey(type: ErpDocumentType, reference: string): Promise<string | null> {
     const { object, referenceField } = objects[type];

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { majorAmount, type ErpCreditNote, type ErpCustomer, type ErpDocument, type ErpDocumentType, type ErpInvoice, type ErpPayment, type ErpRefund } from '../../domain/erp/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule, type ErpSettings } from './connector.js';
 import { classifyByStatus, expectOk, type ErpHttpRequest, type ErpHttpResponse } from './http.js';
-import { sendWithFreshTokenOnce } from './oauth.js';
+import { authorizedSender } from './oauth.js';
+import { odataError, odataLiteral } from './odata.js';
 import type { AccessGrant } from './tokens.js';
 
 /**
@@ -68,22 +69,11 @@ const remarksLength = 254;
 
 const clip = (text: string, length: number) => (text.length <= length ? text : `${text.slice(0, length - 1)}…`);
 
-/** OData string literal: quotes doubled. */
-const literal = (value: string) => `'${value.replaceAll("'", "''")}'`;
-
 /**
  * The message and code of a Service Layer error: `{"error":{"code":-10,"message":{"lang","value"}}}`,
  * or since 10.0 FP2105 `{"error":{"code":"-10","message":"…"}}`.
  */
-function vendorError(response: ErpHttpResponse): { message: string; code?: string } {
-  const error = (response.body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-  const message = typeof error?.message === 'object' && error.message !== null ? (error.message as { value?: unknown }).value : error?.message;
-  const code = error?.code;
-  return {
-    message: typeof message === 'string' ? message : response.text.slice(0, 200) || `HTTP ${response.status}`,
-    ...(typeof code === 'number' || typeof code === 'string' ? { code: String(code) } : {}),
-  };
-}
+const vendorError = (response: ErpHttpResponse) => odataError(response, 200);
 
 function classifyError(response: ErpHttpResponse): ErpError {
   const { message, code } = vendorError(response);
@@ -132,36 +122,32 @@ function create(context: ErpConnectorContext<SapCredentials>): ErpConnector {
     return { accessToken: sessionCookie(response), expiresInSeconds: (typeof minutes === 'number' && minutes > 0 ? minutes : defaultSessionMinutes) * 60 };
   }
 
-  /** Sends one call with the current session; a 401 (session expired or dropped) logs in again once and resends. */
-  async function call(method: ErpHttpRequest['method'], path: string, json?: unknown): Promise<ErpHttpResponse> {
-    return sendWithFreshTokenOnce(context.tokens, login, (session) =>
-      context.http.send({ method, url: `${base}${path}`, headers: { cookie: session }, ...(json === undefined ? {} : { json }) }),
-    );
-  }
+  /** Calls carry the session cookie; a 401 (session expired or dropped) logs in again once and resends. */
+  const api = authorizedSender(context, login, (session) => ({ cookie: session }), classifyError);
+  const request = (method: ErpHttpRequest['method'], path: string, json?: unknown): ErpHttpRequest => ({ method, url: `${base}${path}`, ...(json === undefined ? {} : { json }) });
 
-  async function ok(method: ErpHttpRequest['method'], path: string, json?: unknown): Promise<ErpHttpResponse> {
-    return expectOk(await call(method, path, json), classifyError);
-  }
+  const partnerPath = (cardCode: string) => `/BusinessPartners(${odataLiteral(cardCode)})`;
 
-  const partnerPath = (cardCode: string) => `/BusinessPartners(${literal(cardCode)})`;
-
-  async function findPartner(reference: string): Promise<string | null> {
-    const cardCode = sapCardCode(reference);
-    const response = await call('GET', `${partnerPath(cardCode)}?$select=CardCode`);
-    if (response.status === 404) return null;
+  async function partnerExists(cardCode: string): Promise<boolean> {
+    const response = await api.send(request('GET', `${partnerPath(cardCode)}?$select=CardCode`));
+    if (response.status === 404) return false;
     expectOk(response, classifyError);
-    return cardCode;
+    return true;
   }
 
   async function findDocument(type: keyof typeof documentSets, reference: string): Promise<string | null> {
     const { set, referenceField } = documentSets[type];
-    const filter = encodeURIComponent(`${referenceField} eq ${literal(reference)}`);
-    const response = await ok('GET', `/${set}?$filter=${filter}&$select=DocEntry`);
+    const filter = encodeURIComponent(`${referenceField} eq ${odataLiteral(reference)}`);
+    const response = await api.call(request('GET', `/${set}?$filter=${filter}&$select=DocEntry`));
     const found = (response.body as { value?: { DocEntry?: unknown }[] } | null)?.value?.[0]?.DocEntry;
     return typeof found === 'number' ? String(found) : null;
   }
 
-  const findByReference = (document: ErpDocument) => (document.type === 'customer' ? findPartner(document.reference) : findDocument(document.type, document.reference));
+  async function findByReference(document: ErpDocument): Promise<string | null> {
+    if (document.type !== 'customer') return findDocument(document.type, document.reference);
+    const cardCode = sapCardCode(document.reference);
+    return (await partnerExists(cardCode)) ? cardCode : null;
+  }
 
   /**
    * B1 has no idempotency key: a document is created only when none carries its reference yet,
@@ -170,7 +156,7 @@ function create(context: ErpConnectorContext<SapCredentials>): ErpConnector {
   async function createOnce(document: Exclude<ErpDocument, ErpCustomer>, body: Record<string, unknown>): Promise<{ externalId: string }> {
     const existing = await findDocument(document.type, document.reference);
     if (existing !== null) return { externalId: existing };
-    const response = await ok('POST', `/${documentSets[document.type].set}`, body);
+    const response = await api.call(request('POST', `/${documentSets[document.type].set}`, body));
     const docEntry = (response.body as { DocEntry?: unknown } | null)?.DocEntry;
     if (typeof docEntry !== 'number') throw new ErpError('transient', `${documentSets[document.type].set}: created, but the answer carries no DocEntry`);
     return { externalId: String(docEntry) };
@@ -186,14 +172,13 @@ function create(context: ErpConnectorContext<SapCredentials>): ErpConnector {
 
     async upsertCustomer(customer) {
       const fields = { CardName: customer.name, ...(customer.email === null ? {} : { EmailAddress: customer.email }) };
-      const existing = await findPartner(customer.reference);
-      if (existing !== null) {
-        // The currency stays as created: B1 refuses to change it once the partner has postings.
-        await ok('PATCH', partnerPath(existing), fields);
-        return { externalId: existing };
-      }
       const cardCode = sapCardCode(customer.reference);
-      await ok('POST', '/BusinessPartners', { CardCode: cardCode, CardType: 'cCustomer', Currency: customer.currency, ...fields });
+      if (await partnerExists(cardCode)) {
+        // The currency stays as created: B1 refuses to change it once the partner has postings.
+        await api.call(request('PATCH', partnerPath(cardCode), fields));
+      } else {
+        await api.call(request('POST', '/BusinessPartners', { CardCode: cardCode, CardType: 'cCustomer', Currency: customer.currency, ...fields }));
+      }
       return { externalId: cardCode };
     },
 
@@ -268,5 +253,6 @@ export const sapConnector: ErpConnectorModule<SapCredentials> = {
     source: 'none published (on-premises Service Layer): a conservative Ledgerflow default; settings.requestsPerSecond overrides it',
   },
   unsupported: {},
+  validateSettings: requireSettings,
   create,
 };

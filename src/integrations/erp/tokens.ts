@@ -25,7 +25,10 @@ export function usableToken<T extends { token: string; expiresAt: number }>(toke
   return token !== null && token !== undefined && token.token !== rejected && token.expiresAt > Date.now() + 30_000;
 }
 
-/** Tokens kept in memory for one integration: connector tests, and the per-process layer of the stored tokens. */
+/**
+ * Tokens kept in memory for one integration, for tests: nothing outlives the process (the worker
+ * uses runtime.ts's stored tokens instead). `onSave` is told each rotation of the credentials.
+ */
 export function memoryAccessTokens<C>(initial: C, onSave?: (credentials: C) => void): AccessTokens<C> & { credentials(): C } {
   let credentials = initial;
   let current: { token: string; expiresAt: number } | null = null;

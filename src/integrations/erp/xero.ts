@@ -13,8 +13,8 @@ import {
 } from '../../domain/erp/index.js';
 import { currencyExponent } from '../../domain/money/index.js';
 import { ErpError, type ErpConnector, type ErpConnectorContext, type ErpConnectorModule } from './connector.js';
-import { classifyByStatus, expectOk, type ErpHttpResponse } from './http.js';
-import { refreshTokenGrant, sendWithFreshTokenOnce } from './oauth.js';
+import { classifyByStatus, type ErpHttpResponse } from './http.js';
+import { authorizedSender, refreshTokenGrant } from './oauth.js';
 
 /**
  * Xero Accounting API 2.0: customers are Contacts, invoices ACCREC Invoices, credit notes
@@ -133,8 +133,8 @@ function lineItem(line: ErpLine, currency: string): XeroRecord {
   return { Description: line.description, ...quantityAndUnitAmount(line, currency), LineAmount: majorAmount(line.amount, currency), AccountCode: line.account };
 }
 
-export function createXeroConnector(context: ErpConnectorContext<Credentials>): ErpConnector {
-  const { http, tokens, settings } = context;
+function createXeroConnector(context: ErpConnectorContext<Credentials>): ErpConnector {
+  const { http, settings } = context;
   const baseUrl = (settings.baseUrl ?? defaultBaseUrl).replace(/\/+$/, '');
   const tokenUrl = settings.tokenUrl ?? defaultTokenUrl;
 
@@ -142,22 +142,16 @@ export function createXeroConnector(context: ErpConnectorContext<Credentials>): 
   const obtain = (credentials: Credentials) =>
     refreshTokenGrant(http, { vendor: 'Xero', tokenUrl, credentials, clientAuthentication: 'basic', defaultLifetimeSeconds: defaultTokenLifetimeSeconds, classify: classifyXeroError });
 
+  const api = authorizedSender(context, obtain, (token) => ({ authorization: `Bearer ${token}`, 'xero-tenant-id': context.credentials.tenantId }), classifyXeroError);
+
   /** One API call: bearer and tenant headers, one token refresh on a 401, non-2xx thrown as classified. */
-  async function call(request: XeroRequest): Promise<ErpHttpResponse> {
-    const url = `${baseUrl}${request.path}${request.query ? `?${new URLSearchParams(request.query).toString()}` : ''}`;
-    const response = await sendWithFreshTokenOnce(tokens, obtain, (token) =>
-      http.send({
-        method: request.method,
-        url,
-        headers: {
-          authorization: `Bearer ${token}`,
-          'xero-tenant-id': context.credentials.tenantId,
-          ...(request.idempotencyKey === undefined ? {} : { 'idempotency-key': request.idempotencyKey }),
-        },
-        ...(request.json === undefined ? {} : { json: request.json }),
-      }),
-    );
-    return expectOk(response, classifyXeroError);
+  function call(request: XeroRequest): Promise<ErpHttpResponse> {
+    return api.call({
+      method: request.method,
+      url: `${baseUrl}${request.path}${request.query ? `?${new URLSearchParams(request.query).toString()}` : ''}`,
+      ...(request.idempotencyKey === undefined ? {} : { headers: { 'idempotency-key': request.idempotencyKey } }),
+      ...(request.json === undefined ? {} : { json: request.json }),
+    });
   }
 
   /** Creates one record with PUT (Xero's create verb) and returns it as Xero stored it. */
