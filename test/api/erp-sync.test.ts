@@ -64,9 +64,9 @@ async function newOrganization(): Promise<string> {
  * Only a test that loses an answer on purpose shortens the request timeout: on a loaded CI machine
  * a short one times out ordinary answers too.
  */
-async function connect(provider: ErpProvider, organizationId: string, options: { mappings?: GlMapping[]; timeoutMs?: number } = {}): Promise<string> {
+async function connect(provider: ErpProvider, organizationId: string, options: { mappings?: GlMapping[]; timeoutMs?: number; settings?: Record<string, unknown> } = {}): Promise<string> {
   const fixture = fixtures[provider];
-  const settings = { ...fixture.settings(mockOf(provider)), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) };
+  const settings = { ...fixture.settings(mockOf(provider)), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}), ...options.settings };
   const integration = await call<{ id: string; status: string }>(stack, 'POST', '/v1/integrations', {
     body: { provider, name: `${provider} sandbox`, organizationId, credentials: fixture.credentials, settings },
     expect: 201,
@@ -242,6 +242,25 @@ describe('GL mappings and the integration itself', () => {
     const view = await call<Record<string, unknown>>(stack, 'GET', `/v1/integrations/${integrationId}`);
     expect(Object.keys(view)).not.toContain('credentials');
     expect(JSON.stringify(view)).not.toContain(xeroFixture.credentials.clientSecret!);
+  });
+
+  it('takes the provider settings the connectors read: a NetSuite subsidiary lands on the customer, a Business Central refund journal is kept', async () => {
+    // A NetSuite account of its own: the suite's has had its tokens revoked by the token test.
+    const mock = await startErpMock(fixtures.netsuite.vendor);
+    try {
+      const organizationId = await newOrganization();
+      const integrationId = await connect('netsuite', organizationId, { settings: { ...fixtures.netsuite.settings(mock), subsidiaryId: '1' } });
+      await queuedInvoice(integrationId, organizationId);
+      const log = await settled(integrationId, 2);
+      const customer = log.find((entry) => entry.documentType === 'customer')!;
+      expect(customer.status).toBe('synced');
+      expect(fixtures.netsuite.documentsOf(mock, 'customer')).toEqual([expect.objectContaining({ id: customer.externalId, subsidiary: expect.objectContaining({ id: '1' }) })]);
+    } finally {
+      await mock.close();
+    }
+
+    const dynamics = await connect('dynamics365', await newOrganization(), { settings: { refundJournalCode: 'REFUNDS' } });
+    expect(await call(stack, 'GET', `/v1/integrations/${dynamics}`)).toMatchObject({ settings: expect.objectContaining({ refundJournalCode: 'REFUNDS' }) });
   });
 
   it('disconnect stops new pushes: nothing is queued for it, and a manual sync is refused', async () => {

@@ -27,6 +27,8 @@ const SettingsSchema = z
     requestsPerSecond: z.number().min(0.1).max(1_000).optional().openapi({ description: "Overrides the vendor's published limit (requests are paced at 95 % of it)." }),
     timeoutMs: z.number().int().min(1_000).max(120_000).optional(),
     paymentJournalCode: textSchema({ maxLength: 20 }).optional().openapi({ description: 'dynamics365: the customer payment journal payments are posted through (default CASHRCPT).' }),
+    refundJournalCode: textSchema({ maxLength: 20 }).optional().openapi({ description: 'dynamics365: the general journal refunds are posted through (default DEFAULT).' }),
+    subsidiaryId: textSchema({ maxLength: 40 }).optional().openapi({ description: 'netsuite: the internal id of the subsidiary new customers belong to (OneWorld accounts need it).' }),
   })
   .openapi('ErpIntegrationSettings');
 const CreateSchema = z
