@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { reserveErpRequestSlot } from '../../src/db/repositories/erp-sync.js';
 import type { ErpDocumentType, ErpProvider, GlMapping } from '../../src/domain/index.js';
 import { erpSearchAttributes } from '../../workflows/messages/erp.js';
 import { startErpMock, type ErpMock } from '../support/erp-mock/server.js';
@@ -242,6 +243,18 @@ describe('GL mappings and the integration itself', () => {
     const view = await call<Record<string, unknown>>(stack, 'GET', `/v1/integrations/${integrationId}`);
     expect(Object.keys(view)).not.toContain('credentials');
     expect(JSON.stringify(view)).not.toContain(xeroFixture.credentials.clientSecret!);
+  });
+
+  it("the shared rate limiter lets exactly the vendor's burst go at once, then makes the next request wait an interval", async () => {
+    const integrationId = await connect('xero', await newOrganization());
+    // After a quiet spell, the burst is free.
+    await stack.sql(`update erp_integrations set rate_next_at = now() - interval '1 hour' where id = $1`, [integrationId]);
+    const minute = 60_000;
+    const reserve = () => reserveErpRequestSlot(stack.orm.em.fork(), integrationId, minute, 3, 0);
+    const slots = [await reserve(), await reserve(), await reserve(), await reserve()];
+    expect(slots.map((slot) => slot.reserved)).toEqual([true, true, true, false]);
+    expect(slots.slice(0, 3).every((slot) => slot.waitMs === 0)).toBe(true);
+    expect(slots[3]!.waitMs).toBeGreaterThan(minute - 5_000);
   });
 
   it('takes the provider settings the connectors read: a NetSuite subsidiary lands on the customer, a Business Central refund journal is kept', async () => {

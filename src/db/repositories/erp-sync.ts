@@ -218,7 +218,8 @@ export async function replaceGlMappings(em: EntityManager, integrationId: string
 
 /**
  * Reserves the integration's next request slot (GCRA): the theoretical arrival time moves on by
- * one interval per request, never further back than `burst` intervals before now. Answers the
+ * one interval per request, never further back than `burst - 1` intervals before now, so after a
+ * quiet spell `burst` requests go at once and the next waits an interval. Answers the
  * milliseconds to wait before sending; when that wait would exceed `maxWaitMs` nothing is reserved
  * (the caller retries later instead of holding an activity slot) and the wait is until the next free slot.
  */
@@ -232,7 +233,7 @@ export async function reserveErpRequestSlot(
   const [row] = await sql<{ waitMs: number; reserved: boolean }>(
     em,
     `with slot as (
-       select greatest(rate_next_at, clock_timestamp() - make_interval(secs => $2::float8 * $3 / 1000)) as at from erp_integrations where id = $1 for update
+       select greatest(rate_next_at, clock_timestamp() - make_interval(secs => $2::float8 * ($3 - 1) / 1000)) as at from erp_integrations where id = $1 for update
      ),
      reserved as (
        update erp_integrations set rate_next_at = slot.at + make_interval(secs => $2::float8 / 1000)
